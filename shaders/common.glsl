@@ -1,0 +1,6 @@
+// common.glsl: what every sqnet compute shader shares.
+#extension GL_GOOGLE_include_directive : require
+
+// Workgroup size comes from specialization constants 0, 1, 2 so the host picks it per device (vk.PipelineSpec.Local),
+// never baked into the SPIR-V.
+#define SQNET_LOCAL_SIZE layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;

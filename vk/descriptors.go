@@ -1,0 +1,105 @@
+package vk
+
+import (
+	vulkan "github.com/vulkan-go/vulkan"
+)
+
+// setsPerPool is how many descriptor sets each pool holds; pools are added as sets are needed.
+const setsPerPool = 512
+
+// bindKey identifies what one binding points at: a block's VkBuffer and a byte range of it.
+type bindKey struct {
+	buf       vulkan.Buffer
+	off, size uint64
+}
+
+// setKey identifies a descriptor set by layout and bindings. Buffers are ranges of long-lived blocks, so a set
+// stays valid for as long as its blocks do and can be shared by every dispatch that binds the same ranges — a
+// training step re-binds the same tensors every iteration and allocates no new sets.
+type setKey struct {
+	layout vulkan.DescriptorSetLayout
+	n      int
+	b      [MaxBindings]bindKey
+}
+
+// descriptorCache hands out descriptor sets, cached by setKey. It is used with the device's mutex held.
+type descriptorCache struct {
+	pools []vulkan.DescriptorPool
+	left  int // sets still free in the newest pool
+	sets  map[setKey]setEntry
+}
+
+type setEntry struct {
+	set  vulkan.DescriptorSet
+	pool vulkan.DescriptorPool
+}
+
+func (c *descriptorCache) init() { c.sets = map[setKey]setEntry{} }
+
+// get returns the set for key, writing a new one on first use.
+func (c *descriptorCache) get(dev vulkan.Device, key setKey) (vulkan.DescriptorSet, error) {
+	if e, ok := c.sets[key]; ok {
+		return e.set, nil
+	}
+	if c.left == 0 {
+		var pool vulkan.DescriptorPool
+		// FREE_DESCRIPTOR_SET lets sets of a released dedicated block go back individually.
+		if err := resultError("vkCreateDescriptorPool", vulkan.CreateDescriptorPool(dev, &vulkan.DescriptorPoolCreateInfo{
+			SType:         vulkan.StructureTypeDescriptorPoolCreateInfo,
+			Flags:         vulkan.DescriptorPoolCreateFlags(vulkan.DescriptorPoolCreateFreeDescriptorSetBit),
+			MaxSets:       setsPerPool,
+			PoolSizeCount: 1,
+			PPoolSizes: []vulkan.DescriptorPoolSize{{Type: vulkan.DescriptorTypeStorageBuffer,
+				DescriptorCount: setsPerPool * MaxBindings}},
+		}, nil, &pool)); err != nil {
+			return nil, err
+		}
+		c.pools = append(c.pools, pool)
+		c.left = setsPerPool
+	}
+	pool := c.pools[len(c.pools)-1]
+	sets := make([]vulkan.DescriptorSet, 1)
+	if err := resultError("vkAllocateDescriptorSets", vulkan.AllocateDescriptorSets(dev, &vulkan.DescriptorSetAllocateInfo{
+		SType: vulkan.StructureTypeDescriptorSetAllocateInfo, DescriptorPool: pool, DescriptorSetCount: 1,
+		PSetLayouts: []vulkan.DescriptorSetLayout{key.layout},
+	}, &sets[0])); err != nil {
+		return nil, err
+	}
+	c.left--
+	writes := make([]vulkan.WriteDescriptorSet, key.n)
+	for i := 0; i < key.n; i++ {
+		writes[i] = vulkan.WriteDescriptorSet{
+			SType: vulkan.StructureTypeWriteDescriptorSet, DstSet: sets[0], DstBinding: uint32(i),
+			DescriptorCount: 1, DescriptorType: vulkan.DescriptorTypeStorageBuffer,
+			PBufferInfo: []vulkan.DescriptorBufferInfo{{Buffer: key.b[i].buf,
+				Offset: vulkan.DeviceSize(key.b[i].off), Range: vulkan.DeviceSize(key.b[i].size)}},
+		}
+	}
+	vulkan.UpdateDescriptorSets(dev, uint32(key.n), writes, 0, nil)
+	c.sets[key] = setEntry{set: sets[0], pool: pool}
+	return sets[0], nil
+}
+
+// drop frees every set that points into buf (a block about to be released).
+func (c *descriptorCache) drop(dev vulkan.Device, buf vulkan.Buffer) {
+	for k, e := range c.sets {
+		for i := 0; i < k.n; i++ {
+			if k.b[i].buf == buf {
+				set := e.set
+				vulkan.FreeDescriptorSets(dev, e.pool, 1, &set)
+				delete(c.sets, k)
+				break
+			}
+		}
+	}
+}
+
+func (c *descriptorCache) destroy(dev vulkan.Device) {
+	for _, p := range c.pools {
+		vulkan.DestroyDescriptorPool(dev, p, nil)
+	}
+	c.pools, c.sets, c.left = nil, nil, 0
+}
+
+// dropDescriptorSets forgets the cached sets that bind a block's buffer; called with the device mutex held.
+func (d *Device) dropDescriptorSets(buf vulkan.Buffer) { d.descs.drop(d.handle, buf) }

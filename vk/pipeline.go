@@ -1,0 +1,290 @@
+package vk
+
+import (
+	"encoding/hex"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"unsafe"
+
+	vulkan "github.com/vulkan-go/vulkan"
+
+	"github.com/sqnet/sqnet/internal/atomicfile"
+	"github.com/sqnet/sqnet/shaders"
+)
+
+// MaxBindings is the most storage buffers one pipeline may bind.
+const MaxBindings = 8
+
+// Access says how a shader uses one of its buffer bindings; the recorder derives barriers from it.
+type Access uint8
+
+// Buffer access modes.
+const (
+	Read Access = 1 << iota
+	Write
+	ReadWrite = Read | Write
+)
+
+// SpecConst is one specialization constant: its constant_id and its 32-bit value.
+type SpecConst struct {
+	ID   uint32
+	Bits uint32
+}
+
+// SpecU32 is an unsigned (or bool) specialization constant.
+func SpecU32(id, v uint32) SpecConst { return SpecConst{ID: id, Bits: v} }
+
+// SpecI32 is a signed specialization constant.
+func SpecI32(id uint32, v int32) SpecConst { return SpecConst{ID: id, Bits: uint32(v)} }
+
+// SpecF32 is a float specialization constant.
+func SpecF32(id uint32, v float32) SpecConst { return SpecConst{ID: id, Bits: math.Float32bits(v)} }
+
+// PipelineSpec describes a compute pipeline: which embedded shader, its buffer bindings (set 0, bindings 0..n-1,
+// all storage buffers), its push-constant size, its workgroup size (specialization constants 0, 1, 2) and any
+// further specialization constants (ids from 3).
+type PipelineSpec struct {
+	Shader   string
+	Bindings []Access
+	PushSize uint32
+	Local    [3]uint32 // zero entries mean 1
+	Consts   []SpecConst
+}
+
+func (s PipelineSpec) key() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s|%v|%d|%v", s.Shader, s.Bindings, s.PushSize, s.local())
+	for _, c := range s.Consts {
+		fmt.Fprintf(&b, "|%d=%#x", c.ID, c.Bits)
+	}
+	return b.String()
+}
+
+func (s PipelineSpec) local() [3]uint32 {
+	l := s.Local
+	for i := range l {
+		if l[i] == 0 {
+			l[i] = 1
+		}
+	}
+	return l
+}
+
+// Pipeline is a compute pipeline with its layouts. Pipelines are cached by spec on their device and destroyed
+// with it.
+type Pipeline struct {
+	dev       *Device
+	spec      PipelineSpec
+	local     [3]uint32
+	module    vulkan.ShaderModule
+	setLayout vulkan.DescriptorSetLayout
+	layout    vulkan.PipelineLayout
+	handle    vulkan.Pipeline
+}
+
+// Local returns the pipeline's workgroup size.
+func (p *Pipeline) Local() [3]uint32 { return p.local }
+
+// Groups returns the workgroup counts that cover an nx×ny×nz grid of invocations (each at least 1).
+func (p *Pipeline) Groups(nx, ny, nz uint32) [3]uint32 {
+	g := [3]uint32{nx, ny, nz}
+	for i := range g {
+		g[i] = max(1, (g[i]+p.local[i]-1)/p.local[i])
+	}
+	return g
+}
+
+// Pipeline returns the pipeline for spec, creating it on first use. It checks the workgroup size, binding count
+// and push-constant size against the device's limits and returns an error rather than invalid usage.
+func (d *Device) Pipeline(spec PipelineSpec) (*Pipeline, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, ErrClosed
+	}
+	key := spec.key()
+	if p, ok := d.pipes[key]; ok {
+		return p, nil
+	}
+	if err := d.checkSpec(spec); err != nil {
+		return nil, fmt.Errorf("pipeline %s: %w", spec.Shader, err)
+	}
+	code, err := shaders.SPIRV(spec.Shader)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{dev: d, spec: spec, local: spec.local()}
+	if err := p.create(d, code); err != nil {
+		p.destroy(d.handle)
+		return nil, fmt.Errorf("pipeline %s: %w", spec.Shader, err)
+	}
+	d.pipes[key] = p
+	return p, nil
+}
+
+func (d *Device) checkSpec(s PipelineSpec) error {
+	lim := d.info.Limits
+	l := s.local()
+	inv := uint64(1)
+	for i := range l {
+		if l[i] > lim.MaxWorkgroupSize[i] {
+			return fmt.Errorf("workgroup size %v: dimension %d exceeds the device's maximum %v", l, i,
+				lim.MaxWorkgroupSize)
+		}
+		inv *= uint64(l[i])
+	}
+	if inv > uint64(lim.MaxWorkgroupInvocations) {
+		return fmt.Errorf("workgroup size %v is %d invocations, more than the device's maximum %d", l, inv,
+			lim.MaxWorkgroupInvocations)
+	}
+	if len(s.Bindings) == 0 || len(s.Bindings) > MaxBindings ||
+		uint32(len(s.Bindings)) > lim.MaxStorageBuffersPerStage {
+		return fmt.Errorf("%d buffer bindings (allowed 1..%d, device %d)", len(s.Bindings), MaxBindings,
+			lim.MaxStorageBuffersPerStage)
+	}
+	if s.PushSize%4 != 0 || s.PushSize > lim.MaxPushConstants {
+		return fmt.Errorf("push constants of %d bytes (must be a multiple of 4, at most %d)", s.PushSize,
+			lim.MaxPushConstants)
+	}
+	seen := map[uint32]bool{0: true, 1: true, 2: true}
+	for _, c := range s.Consts {
+		if seen[c.ID] {
+			return fmt.Errorf("specialization constant id %d used twice (0-2 are the workgroup size)", c.ID)
+		}
+		seen[c.ID] = true
+	}
+	return nil
+}
+
+func (p *Pipeline) create(d *Device, code []byte) error {
+	words := unsafe.Slice((*uint32)(unsafe.Pointer(&code[0])), len(code)/4)
+	var module vulkan.ShaderModule
+	if err := resultError("vkCreateShaderModule", vulkan.CreateShaderModule(d.handle, &vulkan.ShaderModuleCreateInfo{
+		SType: vulkan.StructureTypeShaderModuleCreateInfo, CodeSize: uint(len(code)), PCode: words,
+	}, nil, &module)); err != nil {
+		return err
+	}
+	p.module = module
+	binds := make([]vulkan.DescriptorSetLayoutBinding, len(p.spec.Bindings))
+	for i := range binds {
+		binds[i] = vulkan.DescriptorSetLayoutBinding{Binding: uint32(i), DescriptorType: vulkan.DescriptorTypeStorageBuffer,
+			DescriptorCount: 1, StageFlags: vulkan.ShaderStageFlags(vulkan.ShaderStageComputeBit)}
+	}
+	var setLayout vulkan.DescriptorSetLayout
+	if err := resultError("vkCreateDescriptorSetLayout", vulkan.CreateDescriptorSetLayout(d.handle,
+		&vulkan.DescriptorSetLayoutCreateInfo{SType: vulkan.StructureTypeDescriptorSetLayoutCreateInfo,
+			BindingCount: uint32(len(binds)), PBindings: binds}, nil, &setLayout)); err != nil {
+		return err
+	}
+	p.setLayout = setLayout
+	pl := vulkan.PipelineLayoutCreateInfo{SType: vulkan.StructureTypePipelineLayoutCreateInfo, SetLayoutCount: 1,
+		PSetLayouts: []vulkan.DescriptorSetLayout{p.setLayout}}
+	if p.spec.PushSize > 0 {
+		pl.PushConstantRangeCount = 1
+		pl.PPushConstantRanges = []vulkan.PushConstantRange{{
+			StageFlags: vulkan.ShaderStageFlags(vulkan.ShaderStageComputeBit), Size: p.spec.PushSize}}
+	}
+	var layout vulkan.PipelineLayout
+	if err := resultError("vkCreatePipelineLayout", vulkan.CreatePipelineLayout(d.handle, &pl, nil, &layout)); err != nil {
+		return err
+	}
+	p.layout = layout
+	consts := append([]SpecConst{SpecU32(0, p.local[0]), SpecU32(1, p.local[1]), SpecU32(2, p.local[2])},
+		p.spec.Consts...)
+	entries := make([]vulkan.SpecializationMapEntry, len(consts))
+	data := make([]uint32, len(consts))
+	for i, c := range consts {
+		entries[i] = vulkan.SpecializationMapEntry{ConstantID: c.ID, Offset: uint32(4 * i), Size: 4}
+		data[i] = c.Bits
+	}
+	// The specialization data is Go memory referenced from C structs for the duration of the call; pin it so the
+	// cgo pointer rules hold.
+	var pin runtime.Pinner
+	pin.Pin(&data[0])
+	defer pin.Unpin()
+	si := vulkan.SpecializationInfo{MapEntryCount: uint32(len(entries)), PMapEntries: entries,
+		DataSize: uint(4 * len(data)), PData: unsafe.Pointer(&data[0])}
+	pipes := make([]vulkan.Pipeline, 1)
+	if err := resultError("vkCreateComputePipelines", vulkan.CreateComputePipelines(d.handle, d.pcache, 1,
+		[]vulkan.ComputePipelineCreateInfo{{
+			SType: vulkan.StructureTypeComputePipelineCreateInfo,
+			Stage: vulkan.PipelineShaderStageCreateInfo{SType: vulkan.StructureTypePipelineShaderStageCreateInfo,
+				Stage: vulkan.ShaderStageComputeBit, Module: p.module, PName: "main\x00", PSpecializationInfo: []vulkan.SpecializationInfo{si}},
+			Layout: p.layout,
+		}}, nil, pipes)); err != nil {
+		return err
+	}
+	p.handle = pipes[0]
+	return nil
+}
+
+func (p *Pipeline) destroy(dev vulkan.Device) {
+	if p.handle != vulkan.NullPipeline {
+		vulkan.DestroyPipeline(dev, p.handle, nil)
+	}
+	if p.layout != vulkan.NullPipelineLayout {
+		vulkan.DestroyPipelineLayout(dev, p.layout, nil)
+	}
+	if p.setLayout != vulkan.NullDescriptorSetLayout {
+		vulkan.DestroyDescriptorSetLayout(dev, p.setLayout, nil)
+	}
+	if p.module != vulkan.NullShaderModule {
+		vulkan.DestroyShaderModule(dev, p.module, nil)
+	}
+}
+
+// PipelineCacheEnv names the environment variable that overrides where the pipeline cache lives ("off" keeps it
+// in memory).
+const PipelineCacheEnv = "SQNET_PIPELINE_CACHE"
+
+// initPipelineCache creates the VkPipelineCache, seeded from the file of this exact device and driver (the
+// file name carries vendor, device and pipelineCacheUUID, and the driver checks the header again). A missing or
+// unreadable file just means an empty cache.
+func (d *Device) initPipelineCache(dir string) error {
+	if dir == "" {
+		dir = os.Getenv(PipelineCacheEnv)
+	}
+	if dir == "" {
+		if base, err := os.UserCacheDir(); err == nil {
+			dir = filepath.Join(base, "sqnet")
+		}
+	}
+	var seed []byte
+	if dir != "" && dir != "off" {
+		d.pcacheFile = filepath.Join(dir, fmt.Sprintf("pipelines-%04x-%04x-%s.bin", d.info.VendorID,
+			d.info.DeviceID, hex.EncodeToString(d.info.cacheUUID[:])))
+		seed, _ = os.ReadFile(d.pcacheFile)
+	}
+	info := vulkan.PipelineCacheCreateInfo{SType: vulkan.StructureTypePipelineCacheCreateInfo}
+	var pin runtime.Pinner
+	if len(seed) > 0 {
+		pin.Pin(&seed[0])
+		info.InitialDataSize = uint(len(seed))
+		info.PInitialData = unsafe.Pointer(&seed[0])
+	}
+	var cache vulkan.PipelineCache
+	err := resultError("vkCreatePipelineCache", vulkan.CreatePipelineCache(d.handle, &info, nil, &cache))
+	d.pcache = cache
+	pin.Unpin()
+	return err
+}
+
+// savePipelineCache writes the cache atomically (temp file, fsync, rename), so a crash never leaves a torn file.
+func (d *Device) savePipelineCache() error {
+	if d.pcacheFile == "" || d.pcache == vulkan.NullPipelineCache || len(d.pipes) == 0 {
+		return nil
+	}
+	var n uint
+	if vulkan.GetPipelineCacheData(d.handle, d.pcache, &n, nil) != vulkan.Success || n == 0 {
+		return nil
+	}
+	data := make([]byte, n)
+	if r := vulkan.GetPipelineCacheData(d.handle, d.pcache, &n, unsafe.Pointer(&data[0])); r != vulkan.Success {
+		return nil // the cache is an optimisation; failing to read it back is not worth failing Close
+	}
+	return atomicfile.Write(d.pcacheFile, data[:n], 0o644)
+}
