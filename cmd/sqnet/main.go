@@ -1,0 +1,79 @@
+// Command sqnet trains image classifiers that resist adversarial examples cheaply (noisy-natural training with a
+// soft-quantization layer, arXiv 1810.05665) and evaluates them honestly, on any Vulkan 1.1 device.
+//
+// Exit codes: 0 success, 1 failure of the work itself (a failed check, validation messages), 2 bad input or a
+// bad environment (unknown flag, no Vulkan driver, no such device, out of memory, device lost). Every error is
+// one line on stderr.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sqnet/sqnet/vk"
+)
+
+// usageError marks errors caused by how sqnet was invoked; they exit with code 2.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+// globals holds the flags every command shares.
+type globals struct {
+	device   string
+	validate bool
+}
+
+// vkOptions turns the shared flags into device options.
+func (g *globals) vkOptions() vk.Options {
+	mode := vk.ValidationFromEnv
+	if g.validate {
+		mode = vk.ValidationOn
+	}
+	return vk.Options{Instance: vk.InstanceOptions{Validation: mode}, Device: g.device}
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "sqnet",
+		Short: "Adversarially robust image classifiers on any Vulkan GPU",
+		Long: "sqnet trains image classifiers that resist adversarial examples cheaply (noisy-natural training with a\n" +
+			"soft-quantization layer, Zheng, Chen & Ren, arXiv 1810.05665) and evaluates them, on any Vulkan 1.1 device.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.device, "device", "",
+		"device to use: an index or part of a name from `sqnet devices` (default $SQNET_DEVICE, else the best GPU)")
+	root.PersistentFlags().BoolVar(&g.validate, "validate", false,
+		"enable VK_LAYER_KHRONOS_validation and fail on any message (also SQNET_VALIDATION=1)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newDevicesCmd(g), newSelftestCmd(g))
+	return root
+}
+
+// exitCode maps an error to sqnet's exit codes.
+func exitCode(err error) int {
+	var u usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &u), vk.IsEnvironment(err), strings.HasPrefix(err.Error(), "unknown command"):
+		return 2
+	}
+	return 1
+}
+
+func main() {
+	err := newRoot().Execute()
+	if err != nil {
+		// One line, whatever the error carries.
+		fmt.Fprintln(os.Stderr, "sqnet: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	os.Exit(exitCode(err))
+}
