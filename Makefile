@@ -1,0 +1,45 @@
+# sqnet — the two commands a user needs are `make run` and `make test` (see README.md).
+GO      ?= go
+BIN     := bin/sqnet
+# SwiftShader, the second software driver CI runs the suite on (see README "Drivers").
+SWIFTSHADER_ICD ?= $(or $(SQNET_SWIFTSHADER_ICD),$(abspath ../shared/swiftshader/vk_swiftshader_icd.json))
+
+.PHONY: run test setup build shaders check-shaders vet test-swiftshader bench
+
+## run: install what is missing, build, list the Vulkan devices and run the self-test on the chosen one
+run: build
+	$(BIN) devices
+	$(BIN) selftest --validate
+
+## test: install what is missing, check shaders are fresh, vet, run every test under the validation layer
+test: setup check-shaders vet build
+	@echo "== driver: $$($(BIN) devices --json | sed -n 's/^ *"name": "\(.*\)",$$/\1/p' | head -1) (VK_ICD_FILENAMES=$${VK_ICD_FILENAMES:-default})"
+	SQNET_VALIDATION=1 $(GO) test -count=1 ./...
+
+## test-swiftshader: the same suite on SwiftShader ($(SWIFTSHADER_ICD)); SQNET_SWIFTSHADER=optional skips it when absent
+test-swiftshader: setup build
+	@if [ ! -f "$(SWIFTSHADER_ICD)" ]; then \
+	  echo "test-swiftshader: no SwiftShader ICD at $(SWIFTSHADER_ICD) (set SQNET_SWIFTSHADER_ICD)"; \
+	  [ "$$SQNET_SWIFTSHADER" = optional ]; exit $$?; fi
+	@echo "== driver: SwiftShader ($(SWIFTSHADER_ICD))"
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) SQNET_VALIDATION=1 $(GO) test -count=1 ./...
+
+setup:
+	@scripts/setup
+
+build: setup
+	$(GO) build -o $(BIN) ./cmd/sqnet
+
+## shaders: recompile changed GLSL to SPIR-V (needs glslc and spirv-val)
+shaders:
+	$(GO) generate ./shaders
+
+check-shaders:
+	$(GO) run ./shaders/gen -dir shaders -check
+
+vet:
+	$(GO) vet ./...
+
+## bench: Vulkan runtime benchmarks (dispatch overhead, transfer bandwidth) on the chosen device
+bench: build
+	$(GO) test -run '^$$' -bench . ./vk/
