@@ -17,14 +17,22 @@ import (
 func main() {
 	dir := flag.String("dir", ".", "the shaders folder")
 	check := flag.Bool("check", false, "only report stale SPIR-V; exit 1 if any")
+	only := flag.String("only", "", "comma-separated output names to compile (default all); orphans are then left alone")
 	flag.Parse()
-	if err := run(*dir, *check); err != nil {
+	var names map[string]bool
+	if *only != "" {
+		names = map[string]bool{}
+		for _, n := range strings.Split(*only, ",") {
+			names[strings.TrimSpace(n)] = true
+		}
+	}
+	if err := run(*dir, *check, names); err != nil {
 		fmt.Fprintln(os.Stderr, "shaders:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, check bool) error {
+func run(dir string, check bool, only map[string]bool) error {
 	if err := build.Tools(); err != nil {
 		return err
 	}
@@ -36,6 +44,9 @@ func run(dir string, check bool) error {
 	var stale []string
 	for _, o := range outs {
 		want[o.Name+".spv"] = true
+		if only != nil && !only[o.Name] {
+			continue
+		}
 		code, err := build.Compile(o)
 		if err != nil {
 			return err
@@ -54,6 +65,9 @@ func run(dir string, check bool) error {
 		}
 	}
 	existing, _ := filepath.Glob(filepath.Join(dir, "*.spv"))
+	if only != nil {
+		existing = nil
+	}
 	for _, p := range existing {
 		if want[filepath.Base(p)] {
 			continue

@@ -1,0 +1,118 @@
+// Package kernels holds one typed Go entry point per compute shader, and a plain-Go CPU reference of each.
+//
+// An entry point checks shapes and buffer sizes, returns an error for anything wrong (zero sizes, mismatched
+// shapes, buffers too small) before the driver sees it, picks the workgroup size from the device's limits, and
+// records the dispatch into a vk.Recorder, so callers (the graph scheduler, attacks) batch many kernels into one
+// command buffer. Tensors are fp32, NCHW, densely packed, passed as vk.Range.
+//
+// CPU references (the *Ref functions) compute the same result in float32 or float64 plain Go; the tests compare
+// every kernel against them on seeded inputs, and the graph package uses them as its reference path.
+package kernels
+
+import (
+	"fmt"
+
+	"github.com/sqnet/sqnet/vk"
+)
+
+// Lib is the kernel library of one device: it owns nothing but the device's pipeline cache does the caching, so
+// a Lib is cheap and many may share a device.
+type Lib struct {
+	dev *vk.Device
+	// wg is the 1-D workgroup size for elementwise kernels: 256, or the device's maximum if smaller
+	// (SwiftShader allows 256 invocations, lavapipe 1024, most GPUs 1024).
+	wg uint32
+}
+
+// New returns the kernel library for a device.
+func New(d *vk.Device) *Lib {
+	return &Lib{dev: d, wg: min(256, d.Info().Limits.MaxWorkgroupInvocations)}
+}
+
+// Device returns the library's device.
+func (l *Lib) Device() *vk.Device { return l.dev }
+
+// pipeline returns the pipeline for spec from the device's cache.
+func (l *Lib) pipeline(spec vk.PipelineSpec) (*vk.Pipeline, error) {
+	return l.dev.Pipeline(spec)
+}
+
+// dispatch1D records shader over n invocations in 1-D workgroups of l.wg (folding into a 2-D grid of workgroups
+// when n needs more than maxComputeWorkGroupCount[0] of them; shaders index with gid.x + gid.y·stride where
+// stride is gl_NumWorkGroups.x·gl_WorkGroupSize.x).
+func (l *Lib) dispatch1D(r *vk.Recorder, shader string, n int, push any, access []vk.Access, bufs ...vk.Range) error {
+	p, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: access, PushSize: pushSize(push),
+		Local: [3]uint32{l.wg, 1, 1}})
+	if err != nil {
+		return err
+	}
+	return r.Dispatch(p, l.groups1D(n), push, bufs...)
+}
+
+// groups1D returns the workgroup counts covering n invocations of l.wg each, as a 2-D grid when needed.
+func (l *Lib) groups1D(n int) [3]uint32 {
+	g := (uint64(n) + uint64(l.wg) - 1) / uint64(l.wg)
+	maxX := uint64(l.dev.Info().Limits.MaxWorkgroupCount[0])
+	if g <= maxX {
+		return [3]uint32{uint32(max(g, 1)), 1, 1}
+	}
+	return [3]uint32{uint32(maxX), uint32((g + maxX - 1) / maxX), 1}
+}
+
+// Run records with fn into a fresh recorder, submits, waits and closes it: the one-shot path tests and simple
+// callers use.
+func (l *Lib) Run(fn func(r *vk.Recorder) error) error {
+	r, err := l.dev.NewRecorder()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := fn(r); err != nil {
+		return err
+	}
+	return r.Run()
+}
+
+// pushSize returns the encoded size of push-constant data (0 for nil).
+func pushSize(push any) uint32 {
+	if push == nil {
+		return 0
+	}
+	return uint32(binarySize(push))
+}
+
+// need checks that r holds at least elems float32 values, naming the operand in the error.
+func need(op, name string, r vk.Range, elems int) error {
+	if elems <= 0 {
+		return fmt.Errorf("%s: %s has %d elements; sizes must be positive", op, name, elems)
+	}
+	if r.Buf == nil {
+		return fmt.Errorf("%s: %s: nil buffer", op, name)
+	}
+	if r.Size < uint64(elems)*4 {
+		return fmt.Errorf("%s: %s needs %d floats (%d bytes), the range holds %d bytes", op, name, elems,
+			uint64(elems)*4, r.Size)
+	}
+	return nil
+}
+
+// Dim is a named size, for error messages.
+type Dim struct {
+	Name string
+	V    int
+}
+
+// positive checks that every size is positive, in order, naming the first that is not.
+func positive(op string, dims ...Dim) error {
+	total := int64(1)
+	for _, d := range dims {
+		if d.V <= 0 {
+			return fmt.Errorf("%s: %s = %d; sizes must be positive", op, d.Name, d.V)
+		}
+		total *= int64(d.V)
+		if total > 1<<31 {
+			return fmt.Errorf("%s: %v spans more than 2^31 elements", op, dims)
+		}
+	}
+	return nil
+}
