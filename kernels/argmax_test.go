@@ -61,8 +61,8 @@ func TestArgmaxNaN(t *testing.T) {
 		4, 3, 2, 1, // → 0, label 4 is out of range
 	}
 	labels := []uint32{1, 0, 2, 4}
-	bx, bl, bp, bc := upload(t, l, x), uploadU32(t, l, labels), uploadU32(t, l, make([]uint32, 4)), uploadU32(t, l, []uint32{0})
-	bp2 := uploadU32(t, l, make([]uint32, 4))
+	bx, bl, bc := upload(t, l, x), uploadU32(t, l, labels), uploadU32(t, l, []uint32{0})
+	bp, bp2 := uploadU32(t, l, make([]uint32, 4)), uploadU32(t, l, make([]uint32, 4))
 	run(t, l, func(r *vk.Recorder) error {
 		if err := l.Argmax(r, bx.All(), bp.All(), 4, 4); err != nil {
 			return err

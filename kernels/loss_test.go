@@ -82,7 +82,7 @@ func TestSoftmaxXent(t *testing.T) {
 
 // TestSoftmaxXentGradient checks the backward kernel (with per-example upstream gradients w) against central
 // differences of the float64 core of the forward reference, loss = Σ_i w_i·xent_i. With h = 1e-3 the truncation
-// error is ~h²·|f'''| ≲ 1e-6; the kernel's float32 error is ≲ 1e-6; tolerance 1e-5 + 1e-4 relative.
+// error is ~h²·|f⁽³⁾| ≲ 1e-6; the kernel's float32 error is ≲ 1e-6; tolerance 1e-5 + 1e-4 relative.
 func TestSoftmaxXentGradient(t *testing.T) {
 	l := openLib(t)
 	const b, k = 5, 17

@@ -78,8 +78,8 @@ func (l *Lib) SumScratch(n int) int {
 
 // Sum records out[0] = Σ x[0..n) with a deterministic two-pass tree reduction (same input and device ⇒ identical
 // bits). scratch must hold SumScratch(n) floats and overlap neither x nor out; it may be the zero Range when
-// SumScratch(n) is 0. The summation error is at most about (n/(P·G) + log2(P·G))·2⁻²⁴·Σ|x| for workgroup size P
-// and G partials.
+// SumScratch(n) is 0. The summation error is at most about (n/(P·G) + log2(P·G))·2⁻²⁴·Σ|x| for workgroup
+// size P and G partials.
 func (l *Lib) Sum(r *vk.Recorder, x, out, scratch vk.Range, n int) error {
 	return l.sum(r, "sum", x, out, scratch, n, false)
 }

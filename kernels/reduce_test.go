@@ -216,3 +216,52 @@ func BenchmarkSum(b *testing.B) {
 		})
 	}
 }
+
+// TestElemDeterministic runs every kernel of this file group twice on the same inputs into fresh buffers and
+// requires identical bits: the reductions' order is fixed by the sizes and the device alone.
+func TestElemDeterministic(t *testing.T) {
+	l := openLib(t)
+	const n, b, k, d = 3<<20 + 7, 131, 10, 784
+	r := rng(77)
+	x := uniform(r, n, -2, 2)
+	labels := make([]uint32, b)
+	for i := range labels {
+		labels[i] = uint32(r.IntN(k))
+	}
+	bx, by := upload(t, l, x), uploadU32(t, l, labels)
+	z := bx.Range(0, b*k*4)
+	scratch := zeros(t, l, l.SumScratch(n))
+	var outs [2][]float32
+	for i := range outs {
+		sum, rows, loss, dz := zeros(t, l, 1), zeros(t, l, b), zeros(t, l, b), zeros(t, l, b*k)
+		cw, dcw := zeros(t, l, b), zeros(t, l, b*k)
+		pool, idx, dpool := zeros(t, l, 2*7*7), zeros(t, l, 2*7*7), zeros(t, l, 2*15*15)
+		run(t, l, func(rec *vk.Recorder) error {
+			for _, err := range []error{
+				l.Sum(rec, bx.All(), sum.All(), scratch.All(), n),
+				l.RowL1(rec, bx.All(), rows.All(), b, d),
+				l.SoftmaxXent(rec, z, by.All(), loss.All(), b, k),
+				l.SoftmaxXentBackward(rec, z, by.All(), vk.Range{}, dz.All(), b, k, 1/float32(b)),
+				l.CWLoss(rec, z, by.All(), cw.All(), b, k, float32(math.Inf(1))),
+				l.CWLossBackward(rec, z, by.All(), vk.Range{}, dcw.All(), b, k, float32(math.Inf(1)), 1),
+				l.MaxPool2x2(rec, bx.Range(0, 2*15*15*4), pool.All(), idx.All(), 2, 1, 15, 15),
+				l.MaxPool2x2Backward(rec, idx.All(), bx.Range(4096, 2*7*7*4), dpool.All(), 2, 1, 15, 15),
+			} {
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, o := range []struct {
+			buf *vk.Buffer
+			n   int
+		}{{sum, 1}, {rows, b}, {loss, b}, {dz, b * k}, {cw, b}, {dcw, b * k}, {pool, 2 * 7 * 7}, {idx, 2 * 7 * 7},
+			{dpool, 2 * 15 * 15}} {
+			outs[i] = append(outs[i], download(t, o.buf, o.n)...)
+		}
+	}
+	if i := bitsEqual(outs[0], outs[1]); i >= 0 {
+		t.Fatalf("two runs differ at output element %d: %v vs %v", i, outs[0][i], outs[1][i])
+	}
+}

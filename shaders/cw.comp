@@ -1,8 +1,8 @@
 #version 450
 // cw: Carlini–Wagner margin loss (untargeted) over logits [B, K] with uint32 labels [B], one invocation per example:
 //   j*_i    = argmax_{j ≠ y_i} z_ij (ties → the first index; a NaN counts as the largest, the first NaN wins)
-//   loss[i] = min(z_ij* − z_iy, κ)      i.e. −max(z_iy − max_{j≠y} z_ij, −κ), the negated CW f6 objective, so an
-//                                       attack ascends it; κ = +Inf disables the clamp
+//   loss[i] = min(z_ij* − z_iy, κ)   i.e. −max(z_iy − max_{j≠y} z_ij, −κ), the negated CW f6 objective, so an
+//                                    attack ascends it; κ = +Inf disables the clamp
 //   dz_ij   = g_i·([j = j*_i] − [j = y_i]) where the margin is ≤ κ, else 0 (the clamp's gradient is zero),
 //   g_i = scale (variant cw_bwd) or scale · dloss[i] (variant cw_bwd_up)
 // K must be ≥ 2 (checked on the host). A label ≥ K gives a NaN loss and a NaN gradient row.
