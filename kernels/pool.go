@@ -1,0 +1,120 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/sqnet/sqnet/vk"
+)
+
+// maxPoolPush mirrors maxpool.comp's push constants.
+type maxPoolPush struct{ Planes, H, W uint32 }
+
+// checkPool validates a 2×2 pooling shape: every size positive and H, W ≥ 2 (an empty output is an error, as in
+// PyTorch).
+func checkPool(op string, b, c, h, w int) error {
+	if err := positive(op, Dim{"B", b}, Dim{"C", c}, Dim{"H", h}, Dim{"W", w}); err != nil {
+		return err
+	}
+	if h < 2 || w < 2 {
+		return fmt.Errorf("%s: input %d×%d is smaller than the 2×2 window", op, h, w)
+	}
+	return nil
+}
+
+// MaxPool2x2 records 2×2, stride-2 max pooling of x [b, c, h, w] into y [b, c, h/2, w/2] (odd h or w floored, as
+// PyTorch's default) and idx [b, c, h/2, w/2] (uint32): the flat index iy·w + ix of each maximum inside its input
+// plane, PyTorch's return_indices convention. Ties go to the first maximum in row-major window order; NaN
+// propagates.
+func (l *Lib) MaxPool2x2(r *vk.Recorder, x, y, idx vk.Range, b, c, h, w int) error {
+	const op = "maxpool 2x2"
+	if err := checkPool(op, b, c, h, w); err != nil {
+		return err
+	}
+	out := b * c * (h / 2) * (w / 2)
+	if err := need(op, "x", x, b*c*h*w); err != nil {
+		return err
+	}
+	if err := need(op, "y", y, out); err != nil {
+		return err
+	}
+	if err := needU32(op, "idx", idx, out); err != nil {
+		return err
+	}
+	if err := disjoint(op, named{"x", x}, named{"y", y}, named{"idx", idx}); err != nil {
+		return err
+	}
+	access := []vk.Access{vk.Read, vk.Write, vk.Write}
+	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w)}
+	return l.dispatch1D(r, "maxpool_fwd", out, push, access, x, y, idx)
+}
+
+// MaxPool2x2Backward records dx [b, c, h, w] from dy [b, c, h/2, w/2] and the forward's idx: each dy value goes to
+// its window's maximum, every other dx element (including the floored last row/column) is zero. Every dx element
+// is written exactly once, so dx needs no clearing.
+func (l *Lib) MaxPool2x2Backward(r *vk.Recorder, idx, dy, dx vk.Range, b, c, h, w int) error {
+	const op = "maxpool 2x2 backward"
+	if err := checkPool(op, b, c, h, w); err != nil {
+		return err
+	}
+	out := b * c * (h / 2) * (w / 2)
+	if err := needU32(op, "idx", idx, out); err != nil {
+		return err
+	}
+	if err := need(op, "dy", dy, out); err != nil {
+		return err
+	}
+	if err := need(op, "dx", dx, b*c*h*w); err != nil {
+		return err
+	}
+	if err := disjoint(op, named{"idx", idx}, named{"dy", dy}, named{"dx", dx}); err != nil {
+		return err
+	}
+	access := []vk.Access{vk.Read, vk.Read, vk.Write}
+	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w)}
+	return l.dispatch1D(r, "maxpool_bwd", b*c*h*w, push, access, idx, dy, dx)
+}
+
+// MaxPool2x2Ref is the CPU reference of MaxPool2x2: it returns y and idx.
+func MaxPool2x2Ref(x []float32, b, c, h, w int) ([]float32, []uint32) {
+	oh, ow := h/2, w/2
+	y := make([]float32, b*c*oh*ow)
+	idx := make([]uint32, len(y))
+	for p := range b * c {
+		plane := x[p*h*w : (p+1)*h*w]
+		for oy := range oh {
+			for ox := range ow {
+				r0 := 2*oy*w + 2*ox
+				bi, best := r0, plane[r0]
+				for _, cand := range [3]int{r0 + 1, r0 + w, r0 + w + 1} {
+					// PyTorch's rule: a strictly larger value or any NaN replaces the current maximum.
+					if v := plane[cand]; v > best || math.IsNaN(float64(v)) {
+						bi, best = cand, v
+					}
+				}
+				o := (p*oh+oy)*ow + ox
+				y[o], idx[o] = best, uint32(bi)
+			}
+		}
+	}
+	return y, idx
+}
+
+// MaxPool2x2BackwardRef is the CPU reference of MaxPool2x2Backward. Like the kernel, it drops a dy value whose
+// index does not point into its own window.
+func MaxPool2x2BackwardRef(idx []uint32, dy []float32, b, c, h, w int) []float32 {
+	oh, ow := h/2, w/2
+	dx := make([]float32, b*c*h*w)
+	for p := range b * c {
+		for oy := range oh {
+			for ox := range ow {
+				o := (p*oh+oy)*ow + ox
+				iy, ix := int(idx[o])/w, int(idx[o])%w
+				if iy/2 == oy && ix/2 == ox && iy < h {
+					dx[p*h*w+iy*w+ix] = dy[o]
+				}
+			}
+		}
+	}
+	return dx
+}

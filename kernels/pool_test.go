@@ -1,0 +1,151 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/sqnet/sqnet/vk"
+)
+
+// poolShapes covers the sizes (1, 3, 17, 31, 64, 257 as channel or spatial sizes, odd sizes that floor),
+// batch 1 and ≥ 128.
+var poolShapes = [][4]int{
+	{1, 1, 2, 2}, {1, 3, 3, 3}, {1, 1, 17, 31}, {1, 17, 31, 17}, {1, 2, 64, 64}, {1, 1, 257, 257},
+	{2, 3, 64, 257}, {128, 3, 17, 17}, {131, 1, 28, 28}, {128, 2, 3, 2},
+}
+
+// Max pooling only selects and copies values, so forward, indices and backward are all exact (tolerance 0).
+func TestMaxPool(t *testing.T) {
+	l := openLib(t)
+	for si, s := range poolShapes {
+		for _, ties := range []bool{false, true} {
+			b, c, h, w := s[0], s[1], s[2], s[3]
+			t.Run(fmt.Sprintf("%dx%dx%dx%d_ties=%v", b, c, h, w, ties), func(t *testing.T) {
+				n, out := b*c*h*w, b*c*(h/2)*(w/2)
+				r := rng(uint64(100 + si))
+				x := uniform(r, n, -2, 2)
+				if ties {
+					// Values on a coarse grid make equal maxima common, exercising the first-in-window rule.
+					for i := range x {
+						x[i] = float32(math.Round(float64(x[i])))
+					}
+				}
+				dy := uniform(r, out, -2, 2)
+				bx, bdy := upload(t, l, x), upload(t, l, dy)
+				by, bidx, bdx := zeros(t, l, out), zeros(t, l, out), upload(t, l, uniform(r, n, 5, 6))
+				run(t, l, func(r *vk.Recorder) error {
+					if err := l.MaxPool2x2(r, bx.All(), by.All(), bidx.All(), b, c, h, w); err != nil {
+						return err
+					}
+					return l.MaxPool2x2Backward(r, bidx.All(), bdy.All(), bdx.All(), b, c, h, w)
+				})
+				y, idx := MaxPool2x2Ref(x, b, c, h, w)
+				compare(t, "maxpool forward", download(t, by, out), y, exact)
+				compareU32(t, "maxpool indices", downloadU32(t, bidx, out), idx)
+				// dx started as garbage in [5, 6): every element must have been overwritten.
+				compare(t, "maxpool backward", download(t, bdx, n), MaxPool2x2BackwardRef(idx, dy, b, c, h, w), exact)
+			})
+		}
+	}
+}
+
+// TestMaxPoolNaN checks PyTorch's NaN rule: a NaN in a window is the max (the last NaN when several).
+func TestMaxPoolNaN(t *testing.T) {
+	l := openLib(t)
+	nan := float32(math.NaN())
+	x := []float32{
+		1, nan, 5, 6, // windows: {1,nan,3,4} → nan@1; {5,6,nan,nan} → nan@7 (last NaN)
+		3, 4, nan, nan,
+	}
+	bx, by, bidx := upload(t, l, x), zeros(t, l, 2), zeros(t, l, 2)
+	run(t, l, func(r *vk.Recorder) error { return l.MaxPool2x2(r, bx.All(), by.All(), bidx.All(), 1, 1, 2, 4) })
+	y, idx := MaxPool2x2Ref(x, 1, 1, 2, 4)
+	compareU32(t, "reference indices", idx, []uint32{1, 7})
+	compareExactNaN(t, "maxpool NaN", download(t, by, 2), y)
+	compareU32(t, "maxpool NaN indices", downloadU32(t, bidx, 2), idx)
+}
+
+// TestMaxPoolGradient checks the backward kernel against central differences of MaxPool2x2Ref, loss = Σ w·y. The
+// inputs are a permutation of values 0.01 apart, so no window has a near tie and a step of h = 2.5e-3 stays on one
+// linear piece; then the difference quotient is exact up to float32 rounding of x ± h (≈ 1e-7/h).
+func TestMaxPoolGradient(t *testing.T) {
+	l := openLib(t)
+	const b, c, h, w = 2, 3, 7, 9
+	n, out := b*c*h*w, b*c*(h/2)*(w/2)
+	r := rng(5)
+	x := make([]float32, n)
+	for i, p := range r.Perm(n) {
+		x[i] = -2 + 0.01*float32(p)
+	}
+	wt := uniform(r, out, -1, 1)
+	bx, bw := upload(t, l, x), upload(t, l, wt)
+	by, bidx, bdx := zeros(t, l, out), zeros(t, l, out), zeros(t, l, n)
+	run(t, l, func(r *vk.Recorder) error {
+		if err := l.MaxPool2x2(r, bx.All(), by.All(), bidx.All(), b, c, h, w); err != nil {
+			return err
+		}
+		return l.MaxPool2x2Backward(r, bidx.All(), bw.All(), bdx.All(), b, c, h, w)
+	})
+	loss := func(xs []float64) float64 {
+		x32 := make([]float32, len(xs))
+		for i, v := range xs {
+			x32[i] = float32(v)
+		}
+		y, _ := MaxPool2x2Ref(x32, b, c, h, w)
+		s := 0.0
+		for i, v := range y {
+			s += float64(wt[i]) * float64(v)
+		}
+		return s
+	}
+	gradCheck(t, "maxpool", download(t, bdx, n), numericGrad(loss, to64(x), 2.5e-3), tol{Abs: 1e-4, Rel: 1e-4})
+}
+
+func TestMaxPoolBadInput(t *testing.T) {
+	l := openLib(t)
+	small, big, big2 := zeros(t, l, 4), zeros(t, l, 256), zeros(t, l, 256)
+	rec, err := l.dev.NewRecorder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	x, y, i := big.All(), big2.Range(0, 512), big2.Range(512, 512)
+	for _, c := range []struct {
+		what string
+		err  error
+	}{
+		{"zero batch", l.MaxPool2x2(rec, x, y, i, 0, 1, 4, 4)},
+		{"negative channels", l.MaxPool2x2(rec, x, y, i, 1, -1, 4, 4)},
+		{"height 1", l.MaxPool2x2(rec, x, y, i, 1, 1, 1, 8)},
+		{"width 1", l.MaxPool2x2(rec, x, y, i, 1, 1, 8, 1)},
+		{"x too small", l.MaxPool2x2(rec, small.All(), y, i, 1, 1, 4, 4)},
+		{"y too small", l.MaxPool2x2(rec, x, small.Range(0, 12), i, 1, 1, 4, 4)},
+		{"idx too small", l.MaxPool2x2(rec, x, y, small.Range(0, 12), 1, 1, 4, 4)},
+		{"nil idx", l.MaxPool2x2(rec, x, y, vk.Range{}, 1, 1, 4, 4)},
+		{"y aliases x", l.MaxPool2x2(rec, x, big.Range(0, 64), i, 1, 1, 4, 4)},
+		{"idx aliases y", l.MaxPool2x2(rec, x, y, big2.Range(256, 64), 1, 1, 4, 4)},
+		{"overflow", l.MaxPool2x2(rec, x, y, i, 1<<16, 1<<8, 64, 64)},
+		{"backward zero height", l.MaxPool2x2Backward(rec, i, y, x, 1, 1, 0, 4)},
+		{"backward dx too small", l.MaxPool2x2Backward(rec, i, y, small.All(), 1, 1, 4, 4)},
+		{"backward dy too small", l.MaxPool2x2Backward(rec, i, small.Range(0, 12), x, 1, 1, 4, 4)},
+		{"backward dx aliases dy", l.MaxPool2x2Backward(rec, i, y, big2.Range(0, 64), 1, 1, 4, 4)},
+	} {
+		expectErr(t, c.what, c.err)
+	}
+	if rec.Dispatches() != 0 {
+		t.Errorf("bad inputs recorded %d dispatches", rec.Dispatches())
+	}
+}
+
+// compareExactNaN is compare with tolerance 0 in which NaN matches NaN (compare's exact mode rejects NaN, since
+// NaN != NaN), for tests that check NaN propagation.
+func compareExactNaN(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		g, w := got[i], want[i]
+		if g != w && !(g != g && w != w) {
+			t.Fatalf("%s: first mismatch at index %d: got %.9g, want %.9g", what, i, g, w)
+		}
+	}
+}
