@@ -109,4 +109,6 @@ func FGSMRef(g, x0 []float32, eps float32) []float32 {
 
 // PGDRandomStartRef is the CPU reference of PGDRandomStart. It equals UniformNoiseRef(x0, eps, g): a random start
 // is uniform noise of radius ε.
-func PGDRandomStartRef(x0 []float32, eps float32, g RNG) []float32 { return UniformNoiseRef(x0, eps, g) }
+func PGDRandomStartRef(x0 []float32, eps float32, g RNG) []float32 {
+	return UniformNoiseRef(x0, eps, g)
+}
