@@ -1,0 +1,124 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/sqnet/sqnet/vk"
+)
+
+// noisePush mirrors noise.comp's push constants.
+type noisePush struct {
+	N              uint32
+	SeedLo, SeedHi uint32
+	C0, C1, C2, C3 uint32
+	Scale          float32
+}
+
+// RNG names one Philox stream: element i of a tensor draws word i%4 of Philox4x32-10(counter = (i/4, Stream,
+// Step, 0), key = Seed). Distinct (Seed, Stream, Step) give independent numbers; the same triple gives the same
+// numbers on every device and in the CPU references.
+type RNG struct {
+	Seed   uint64
+	Stream uint32
+	Step   uint32
+}
+
+func (g RNG) push(n int, scale float32) noisePush {
+	k := PhiloxKey(g.Seed)
+	return noisePush{N: uint32(n), SeedLo: k[0], SeedHi: k[1], C1: g.Stream, C2: g.Step, Scale: scale}
+}
+
+// block returns the Philox words of block b of the stream.
+func (g RNG) block(b int) [4]uint32 {
+	return Philox4x32([4]uint32{uint32(b), g.Stream, g.Step, 0}, PhiloxKey(g.Seed))
+}
+
+// dispatchBlocks records a shader whose invocations each handle one Philox block of four elements.
+func (l *Lib) dispatchBlocks(r *vk.Recorder, shader string, n int, push any, access []vk.Access, bufs ...vk.Range) error {
+	return l.dispatch1D(r, shader, (n+3)/4, push, access, bufs...)
+}
+
+// checkScale rejects a negative, infinite or NaN noise scale.
+func checkScale(op, name string, v float32) error {
+	if !(v >= 0) || math.IsInf(float64(v), 0) {
+		return fmt.Errorf("%s: %s = %v; it must be finite and ≥ 0", op, name, v)
+	}
+	return nil
+}
+
+// maxRNGElems is the most elements one RNG call covers before the first counter word would wrap.
+const maxRNGElems = 1 << 31
+
+// UniformNoise records y = clip(x + u, 0, 1) with u ~ U(−eps, eps) i.i.d. per element, drawn from g (u =
+// eps·PhiloxSymmetric(word), so |u| ≤ eps). y may be x (in place). The result equals UniformNoiseRef bit for bit.
+func (l *Lib) UniformNoise(r *vk.Recorder, x, y vk.Range, n int, eps float32, g RNG) error {
+	return l.noise(r, "uniform noise", "noise_uniform", x, y, n, "eps", eps, g)
+}
+
+// GaussianNoise records y = clip(x + sigma·z, 0, 1) with z ~ N(0, 1) i.i.d. per element from g by Box–Muller
+// (PhiloxNormal). y may be x. It matches GaussianNoiseRef to within the GPU's transcendental error (a few ulps of
+// log, sqrt, cos, sin; Vulkan only bounds cos/sin absolutely, by 2^-11).
+func (l *Lib) GaussianNoise(r *vk.Recorder, x, y vk.Range, n int, sigma float32, g RNG) error {
+	return l.noise(r, "gaussian noise", "noise_gauss", x, y, n, "sigma", sigma, g)
+}
+
+func (l *Lib) noise(r *vk.Recorder, op, shader string, x, y vk.Range, n int, pname string, scale float32, g RNG) error {
+	if err := need(op, "x", x, n); err != nil {
+		return err
+	}
+	if err := need(op, "y", y, n); err != nil {
+		return err
+	}
+	if n > maxRNGElems {
+		return fmt.Errorf("%s: %d elements; at most %d per call", op, n, maxRNGElems)
+	}
+	if err := checkScale(op, pname, scale); err != nil {
+		return err
+	}
+	return l.dispatchBlocks(r, shader, n, g.push(n, scale), []vk.Access{vk.Read, vk.Write}, x, y)
+}
+
+// PhiloxBits records the n raw words of PhiloxBitsRef(ctr, key, n) into out (uint32).
+func (l *Lib) PhiloxBits(r *vk.Recorder, out vk.Range, n int, ctr [4]uint32, key [2]uint32) error {
+	const op = "philox bits"
+	if err := need(op, "out", out, n); err != nil {
+		return err
+	}
+	if n > maxRNGElems {
+		return fmt.Errorf("%s: %d words; at most %d per call", op, n, maxRNGElems)
+	}
+	p := noisePush{N: uint32(n), SeedLo: key[0], SeedHi: key[1], C0: ctr[0], C1: ctr[1], C2: ctr[2], C3: ctr[3]}
+	return l.dispatchBlocks(r, "noise_bits", n, p, []vk.Access{vk.Write}, out)
+}
+
+// UniformNoiseRef is the CPU reference of UniformNoise.
+func UniformNoiseRef(x []float32, eps float32, g RNG) []float32 {
+	y := make([]float32, len(x))
+	for b := 0; 4*b < len(x); b++ {
+		w := g.block(b)
+		for j := 0; j < 4 && 4*b+j < len(x); j++ {
+			i := 4*b + j
+			u := float32(eps * PhiloxSymmetric(w[j])) // explicit conversions: no fused multiply-add
+			y[i] = clip01(float32(x[i] + u))
+		}
+	}
+	return y
+}
+
+// GaussianNoiseRef is the CPU reference of GaussianNoise.
+func GaussianNoiseRef(x []float32, sigma float32, g RNG) []float32 {
+	y := make([]float32, len(x))
+	for b := 0; 4*b < len(x); b++ {
+		z := PhiloxNormal(g.block(b))
+		for j := 0; j < 4 && 4*b+j < len(x); j++ {
+			i := 4*b + j
+			u := float32(sigma * z[j])
+			y[i] = clip01(float32(x[i] + u))
+		}
+	}
+	return y
+}
+
+// clip01 clamps to [0, 1] as GLSL clamp does.
+func clip01(v float32) float32 { return min(max(v, 0), 1) }

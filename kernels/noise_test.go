@@ -1,0 +1,117 @@
+package kernels
+
+import (
+	"math"
+	"testing"
+
+	"github.com/sqnet/sqnet/vk"
+)
+
+// gaussTol is Gaussian noise's tolerance per unit σ. Vulkan bounds sin and cos only absolutely (2^-11 on [−π, π])
+// and Box–Muller multiplies them by r = √(−2 ln u) ≤ 5.8, so a conforming GPU may move z by 5.8·2^-11 ≈ 2.9e-3;
+// SwiftShader's approximations do move it by 8.5e-4, lavapipe's by ~1e-6. A wrong word, pairing or mapping moves z
+// by O(1), which this still catches; one output ulp (6e-8 near 1) is added for the final rounding.
+const gaussTol = 3e-3
+
+// TestNoise compares uniform noise (bit for bit) and Gaussian noise (gaussTol) with the CPU references, on image
+// inputs in [0, 1], over the edge sizes and a batch of 128 MNIST images; also in place.
+func TestNoise(t *testing.T) {
+	l := openLib(t)
+	for _, n := range append(edgeSizes, 128*784) {
+		x := uniform(rng(uint64(n)), n, 0, 1)
+		g := RNG{Seed: 0xdeadbeef12345678 + uint64(n), Stream: 3, Step: uint32(n)}
+		bx := upload(t, l, x)
+		bu, bg := zeros(t, l, n), zeros(t, l, n)
+		binplace := upload(t, l, x)
+		run(t, l, func(r *vk.Recorder) error {
+			if err := l.UniformNoise(r, bx.All(), bu.All(), n, 0.3, g); err != nil {
+				return err
+			}
+			if err := l.UniformNoise(r, binplace.All(), binplace.All(), n, 0.3, g); err != nil {
+				return err
+			}
+			return l.GaussianNoise(r, bx.All(), bg.All(), n, 0.25, g)
+		})
+		want := UniformNoiseRef(x, 0.3, g)
+		compare(t, "uniform noise", download(t, bu, n), want, exact)
+		compare(t, "uniform noise in place", download(t, binplace, n), want, exact)
+		compare(t, "gaussian noise", download(t, bg, n), GaussianNoiseRef(x, 0.25, g), tol{Abs: gaussTol*0.25 + 6e-8})
+	}
+}
+
+// TestNoiseProperties checks the references' statistics so a bit-exact GPU cannot be exactly wrong: |x̃ − x| ≤ ε,
+// output in [0, 1], unclipped deviations with mean ≈ 0 and variance ≈ ε²/3 (uniform) or σ² (Gaussian), and
+// different streams or steps giving different noise.
+func TestNoiseProperties(t *testing.T) {
+	const n = 1 << 15
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = 0.5
+	}
+	g := RNG{Seed: 1, Stream: 2, Step: 3}
+	u := UniformNoiseRef(x, 0.3, g)
+	z := GaussianNoiseRef(x, 0.05, g)
+	var su, su2, sz, sz2 float64
+	for i := range x {
+		d := float64(u[i]) - 0.5
+		if math.Abs(d) > 0.3+1e-7 || u[i] < 0 || u[i] > 1 {
+			t.Fatalf("uniform noise %d: %v outside the ε-ball or [0,1]", i, u[i])
+		}
+		su, su2 = su+d, su2+d*d
+		e := float64(z[i]) - 0.5
+		sz, sz2 = sz+e, sz2+e*e
+	}
+	if math.Abs(su/n) > 0.01 || math.Abs(su2/n-0.09/3) > 0.002 {
+		t.Errorf("uniform noise: mean %v variance %v, want 0 and %v", su/n, su2/n, 0.09/3)
+	}
+	if math.Abs(sz/n) > 0.002 || math.Abs(sz2/n-0.0025) > 0.0002 {
+		t.Errorf("gaussian noise: mean %v variance %v, want 0 and 0.0025", sz/n, sz2/n)
+	}
+	for _, other := range []RNG{{1, 3, 3}, {1, 2, 4}, {2, 2, 3}} {
+		v := UniformNoiseRef(x, 0.3, other)
+		same := 0
+		for i := range v {
+			if v[i] == u[i] {
+				same++
+			}
+		}
+		if same > n/100 {
+			t.Errorf("RNG %+v repeats %d of %d values of %+v", other, same, n, g)
+		}
+	}
+}
+
+func TestNoiseDeterministic(t *testing.T) {
+	l := openLib(t)
+	const n = 4099
+	x := uniform(rng(5), n, 0, 1)
+	bx := upload(t, l, x)
+	var outs [2][]float32
+	for i := range outs {
+		by := zeros(t, l, n)
+		run(t, l, func(r *vk.Recorder) error { return l.GaussianNoise(r, bx.All(), by.All(), n, 0.1, RNG{Seed: 9}) })
+		outs[i] = download(t, by, n)
+	}
+	if i := bitsEqual(outs[0], outs[1]); i >= 0 {
+		t.Fatalf("two runs differ at %d: %v vs %v", i, outs[0][i], outs[1][i])
+	}
+}
+
+func TestNoiseBadInput(t *testing.T) {
+	l := openLib(t)
+	small, big := zeros(t, l, 4), zeros(t, l, 64)
+	rec, err := l.dev.NewRecorder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	g := RNG{}
+	expectErr(t, "zero size", l.UniformNoise(rec, big.All(), big.All(), 0, 0.1, g))
+	expectErr(t, "negative size", l.GaussianNoise(rec, big.All(), big.All(), -1, 0.1, g))
+	expectErr(t, "x too small", l.UniformNoise(rec, small.All(), big.All(), 64, 0.1, g))
+	expectErr(t, "y too small", l.GaussianNoise(rec, big.All(), small.All(), 64, 0.1, g))
+	expectErr(t, "negative eps", l.UniformNoise(rec, big.All(), big.All(), 64, -0.1, g))
+	expectErr(t, "NaN sigma", l.GaussianNoise(rec, big.All(), big.All(), 64, float32(math.NaN()), g))
+	expectErr(t, "infinite eps", l.UniformNoise(rec, big.All(), big.All(), 64, float32(math.Inf(1)), g))
+	expectErr(t, "nil buffer", l.UniformNoise(rec, vk.Range{}, big.All(), 4, 0.1, g))
+}

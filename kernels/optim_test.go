@@ -1,0 +1,154 @@
+package kernels
+
+import (
+	"math"
+	"testing"
+
+	"github.com/sqnet/sqnet/vk"
+)
+
+// adamWTol is Adam's parameter tolerance after 5 steps: the moments are exact (correctly rounded adds and
+// multiplies only), but √v and m/denom may each be off by ~3 ulps on a conforming GPU, so each step's update
+// (≤ lr·(1−β1)/√(1−β2) ≈ 3.2·lr here) can differ in its last bits: 5 steps · 3.2·lr · 1e-6 plus an ulp of w.
+func adamWTol(lr float32) tol { return tol{Abs: 5 * 3.2 * float64(lr) * 1e-6, Rel: 2.4e-7} }
+
+// TestOptimizers runs 5 steps of SGD (plain, momentum + weight decay, Nesterov) and Adam (with and without
+// weight decay) from zero state, comparing with the references after all steps: SGD exactly, Adam's moments
+// exactly and its parameters within adamWTol.
+func TestOptimizers(t *testing.T) {
+	l := openLib(t)
+	sgds := []SGDParams{{LR: 0.1}, {LR: 0.05, Momentum: 0.9, WeightDecay: 5e-4}, {LR: 0.01, Momentum: 0.9, Nesterov: true}}
+	adams := []AdamParams{DefaultAdam(1e-3), {LR: 0.01, Beta1: 0.8, Beta2: 0.99, Eps: 1e-6, WeightDecay: 0.01}}
+	const steps = 5
+	for _, n := range append(edgeSizes, 128*257) {
+		r := rng(uint64(n) + 100)
+		w0 := uniform(r, n, -2, 2)
+		grads := make([][]float32, steps)
+		for s := range grads {
+			grads[s] = uniform(r, n, -2, 2)
+		}
+		grads[0][0] = 0 // a zero gradient on the first step: Adam's update must be 0, not NaN
+		for _, p := range sgds {
+			bw, bv := upload(t, l, w0), zeros(t, l, n)
+			bg := make([]*vk.Buffer, steps)
+			for s := range bg {
+				bg[s] = upload(t, l, grads[s])
+			}
+			run(t, l, func(rec *vk.Recorder) error {
+				for s := range steps {
+					if err := l.SGDStep(rec, bw.All(), bg[s].All(), bv.All(), n, p); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			w, v := append([]float32(nil), w0...), make([]float32, n)
+			for s := range steps {
+				SGDStepRef(w, grads[s], v, p)
+			}
+			compare(t, "sgd w", download(t, bw, n), w, exact)
+			compare(t, "sgd v", download(t, bv, n), v, exact)
+		}
+		for _, p := range adams {
+			bw, bm, bv := upload(t, l, w0), zeros(t, l, n), zeros(t, l, n)
+			bg := make([]*vk.Buffer, steps)
+			for s := range bg {
+				bg[s] = upload(t, l, grads[s])
+			}
+			run(t, l, func(rec *vk.Recorder) error {
+				for s := range steps {
+					if err := l.AdamStep(rec, bw.All(), bg[s].All(), bm.All(), bv.All(), n, s+1, p); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			w, m, v := append([]float32(nil), w0...), make([]float32, n), make([]float32, n)
+			for s := range steps {
+				AdamStepRef(w, grads[s], m, v, s+1, p)
+			}
+			// m and v are exact only while w agrees exactly; with weight decay w feeds back into g', so an ulp
+			// of w reaches the moments: compare them with Adam's tolerance then.
+			mt := exact
+			if p.WeightDecay != 0 {
+				mt = tol{Abs: 1e-7, Rel: 1e-6}
+			}
+			compare(t, "adam m", download(t, bm, n), m, mt)
+			compare(t, "adam v", download(t, bv, n), v, mt)
+			compare(t, "adam w", download(t, bw, n), w, adamWTol(p.LR))
+		}
+	}
+}
+
+// TestOptimizerSemantics pins the references to PyTorch's semantics with values worked by hand, so a reference
+// that drifted with its kernel would still fail.
+func TestOptimizerSemantics(t *testing.T) {
+	// SGD, w = 1, g = 0.5 twice, μ = 0.9, wd = 0.1, lr = 0.1:
+	// step 1: g' = 0.6, v = 0.6, w = 0.94; step 2: g' = 0.594, v = 0.54 + 0.594 = 1.134, w = 0.8266.
+	w, v := []float32{1}, []float32{0}
+	p := SGDParams{LR: 0.1, Momentum: 0.9, WeightDecay: 0.1}
+	SGDStepRef(w, []float32{0.5}, v, p)
+	SGDStepRef(w, []float32{0.5}, v, p)
+	compare(t, "sgd by hand w", w, []float32{0.8266}, tol{Abs: 1e-6})
+	compare(t, "sgd by hand v", v, []float32{1.134}, tol{Abs: 1e-6})
+	// Adam's first step from zero moments is lr·g/(|g| + ε) (the bias corrections undo the (1−β) factors);
+	// its second with the same g is the same again.
+	wa, m, va := []float32{1, 1, 1}, make([]float32, 3), make([]float32, 3)
+	g := []float32{0.5, -2, 0}
+	AdamStepRef(wa, g, m, va, 1, DefaultAdam(0.01))
+	compare(t, "adam step 1", wa, []float32{1 - 0.01, 1 + 0.01, 1}, tol{Abs: 1e-6})
+	AdamStepRef(wa, g, m, va, 2, DefaultAdam(0.01))
+	compare(t, "adam step 2", wa, []float32{1 - 0.02, 1 + 0.02, 1}, tol{Abs: 1e-6})
+}
+
+func TestOptimizersDeterministic(t *testing.T) {
+	l := openLib(t)
+	const n = 4099
+	w0, g := uniform(rng(21), n, -2, 2), uniform(rng(22), n, -2, 2)
+	bg := upload(t, l, g)
+	var outs [2][]float32
+	for i := range outs {
+		bw, bm, bv, bs := upload(t, l, w0), zeros(t, l, n), zeros(t, l, n), zeros(t, l, n)
+		run(t, l, func(r *vk.Recorder) error {
+			if err := l.SGDStep(r, bw.All(), bg.All(), bs.All(), n, SGDParams{LR: 0.1, Momentum: 0.9}); err != nil {
+				return err
+			}
+			return l.AdamStep(r, bw.All(), bg.All(), bm.All(), bv.All(), n, 1, DefaultAdam(0.01))
+		})
+		outs[i] = download(t, bw, n)
+	}
+	if i := bitsEqual(outs[0], outs[1]); i >= 0 {
+		t.Fatalf("two runs differ at %d: %v vs %v", i, outs[0][i], outs[1][i])
+	}
+}
+
+func TestOptimizersBadInput(t *testing.T) {
+	l := openLib(t)
+	small, big := zeros(t, l, 4), zeros(t, l, 64)
+	b, s := big.All(), small.All()
+	rec, err := l.dev.NewRecorder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	sgd := SGDParams{LR: 0.1, Momentum: 0.9}
+	adam := DefaultAdam(0.01)
+	expectErr(t, "sgd zero size", l.SGDStep(rec, b, b, b, 0, sgd))
+	expectErr(t, "sgd negative size", l.SGDStep(rec, b, b, b, -1, sgd))
+	expectErr(t, "sgd w too small", l.SGDStep(rec, s, b, b, 64, sgd))
+	expectErr(t, "sgd v too small", l.SGDStep(rec, b, b, s, 64, sgd))
+	expectErr(t, "sgd negative lr", l.SGDStep(rec, b, b, b, 64, SGDParams{LR: -1}))
+	expectErr(t, "sgd NaN momentum", l.SGDStep(rec, b, b, b, 64, SGDParams{LR: 1, Momentum: nan}))
+	expectErr(t, "sgd infinite wd", l.SGDStep(rec, b, b, b, 64, SGDParams{LR: 1, WeightDecay: inf}))
+	expectErr(t, "sgd nesterov without momentum", l.SGDStep(rec, b, b, b, 64, SGDParams{LR: 1, Nesterov: true}))
+	expectErr(t, "adam zero size", l.AdamStep(rec, b, b, b, b, 0, 1, adam))
+	expectErr(t, "adam m too small", l.AdamStep(rec, b, b, s, b, 64, 1, adam))
+	expectErr(t, "adam g too small", l.AdamStep(rec, b, s, b, b, 64, 1, adam))
+	expectErr(t, "adam step 0", l.AdamStep(rec, b, b, b, b, 64, 0, adam))
+	expectErr(t, "adam beta1 = 1", l.AdamStep(rec, b, b, b, b, 64, 1, AdamParams{LR: 1, Beta1: 1, Beta2: 0.9}))
+	expectErr(t, "adam negative beta2", l.AdamStep(rec, b, b, b, b, 64, 1, AdamParams{LR: 1, Beta2: -0.1}))
+	expectErr(t, "adam negative eps", l.AdamStep(rec, b, b, b, b, 64, 1, AdamParams{LR: 1, Eps: -1}))
+	expectErr(t, "adam NaN lr", l.AdamStep(rec, b, b, b, b, 64, 1, AdamParams{LR: nan}))
+	expectErr(t, "adam nil buffer", l.AdamStep(rec, vk.Range{}, b, b, b, 4, 1, adam))
+}

@@ -1,0 +1,59 @@
+#version 450
+// noise: x̃ = clip(x + u, 0, 1) with u ~ U(−ε, ε) i.i.d. per element (noise_uniform), or u = σ·z with z ~ N(0, 1)
+// by Box–Muller (noise_gauss); and noise_bits, the raw Philox4x32-10 words (counter (c0 + block, c1, c2, c3)), used
+// to test the RNG against its known answers and by anyone needing raw random bits. One invocation per Philox block
+// of four elements; element i takes word i % 4 of Philox(counter = (i / 4, stream, step, 0), key = seed).
+// sqnet:variant noise_uniform -DMODE=0
+// sqnet:variant noise_gauss -DMODE=1
+// sqnet:variant noise_bits -DMODE=2
+#include "common.glsl"
+#include "philox.glsl"
+SQNET_LOCAL_SIZE
+
+// Push constants (Go mirror: kernels.noisePush).
+layout(push_constant) uniform Push {
+    uint n;      // elements (words for noise_bits)
+    uint seedLo; // key word 0
+    uint seedHi; // key word 1
+    uint c0;     // counter word 0 of block 0 (0 for the noise variants)
+    uint c1;     // counter word 1: stream
+    uint c2;     // counter word 2: step
+    uint c3;     // counter word 3 (0 for the noise variants)
+    float scale; // ε (uniform) or σ (gauss); unused by noise_bits
+} pc;
+
+#if MODE == 2
+layout(std430, set = 0, binding = 0) writeonly buffer Out { uint bits[]; };
+#else
+layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer Y { float y[]; };
+#endif
+
+void main() {
+    uint b = sqnet_flat_id();
+    if (b >= (pc.n + 3u) / 4u) {
+        return;
+    }
+    uvec4 w = philox4x32_10(uvec4(pc.c0 + b, pc.c1, pc.c2, pc.c3), uvec2(pc.seedLo, pc.seedHi));
+#if MODE == 1
+    vec4 z = philox_normal4(w);
+#endif
+    for (uint j = 0u; j < 4u; j++) {
+        uint i = 4u * b + j;
+        if (i >= pc.n) {
+            break;
+        }
+#if MODE == 2
+        bits[i] = w[j];
+#else
+#if MODE == 0
+        // ε·v is one rounding, the sum another; precise forbids fusing them into an fma the Go reference lacks.
+        precise float u = pc.scale * philox_symmetric(w[j]);
+#else
+        precise float u = pc.scale * z[j];
+#endif
+        precise float s = x[i] + u;
+        y[i] = clamp(s, 0.0, 1.0);
+#endif
+    }
+}
