@@ -83,6 +83,16 @@ func pushSize(push any) uint32 {
 
 // need checks that r holds at least elems float32 values, naming the operand in the error.
 func need(op, name string, r vk.Range, elems int) error {
+	return needWords(op, name, r, elems, "floats")
+}
+
+// needU32 checks that r holds at least elems uint32 values (labels, indices, counts).
+func needU32(op, name string, r vk.Range, elems int) error {
+	return needWords(op, name, r, elems, "uint32 values")
+}
+
+// needWords checks that r holds at least elems 4-byte values of the named kind.
+func needWords(op, name string, r vk.Range, elems int, kind string) error {
 	if elems <= 0 {
 		return fmt.Errorf("%s: %s has %d elements; sizes must be positive", op, name, elems)
 	}
@@ -90,7 +100,7 @@ func need(op, name string, r vk.Range, elems int) error {
 		return fmt.Errorf("%s: %s: nil buffer", op, name)
 	}
 	if r.Size < uint64(elems)*4 {
-		return fmt.Errorf("%s: %s needs %d floats (%d bytes), the range holds %d bytes", op, name, elems,
+		return fmt.Errorf("%s: %s needs %d %s (%d bytes), the range holds %d bytes", op, name, elems, kind,
 			uint64(elems)*4, r.Size)
 	}
 	return nil
@@ -112,6 +122,34 @@ func positive(op string, dims ...Dim) error {
 		total *= int64(d.V)
 		if total > 1<<31 {
 			return fmt.Errorf("%s: %v spans more than 2^31 elements", op, dims)
+		}
+	}
+	return nil
+}
+
+// to64s widens a float32 slice (CPU references accumulate in float64).
+func to64s(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+// named is an operand and its name, for error messages.
+type named struct {
+	name string
+	r    vk.Range
+}
+
+// disjoint checks that no two of the operands share bytes: a kernel that reads one while writing another in the
+// same dispatch would race. Ranges of different Buffers never overlap (each Buffer is its own span of a block).
+func disjoint(op string, ops ...named) error {
+	for i, a := range ops {
+		for _, b := range ops[i+1:] {
+			if a.r.Buf != nil && a.r.Buf == b.r.Buf && a.r.Off < b.r.Off+b.r.Size && b.r.Off < a.r.Off+a.r.Size {
+				return fmt.Errorf("%s: %s and %s overlap", op, a.name, b.name)
+			}
 		}
 	}
 	return nil

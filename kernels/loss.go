@@ -240,12 +240,3 @@ func CWLossBackwardRef(logits []float32, labels []uint32, dloss []float32, b, k 
 	}
 	return d
 }
-
-// to64s widens a float32 slice.
-func to64s(x []float32) []float64 {
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v)
-	}
-	return out
-}

@@ -105,7 +105,7 @@ func TestSoftmaxXentGradient(t *testing.T) {
 		}
 		return s
 	}
-	gradCheck(t, "xent", download(t, bg, b*k), numericGrad(loss, to64(z), 1e-3), tol{Abs: 1e-5, Rel: 1e-4})
+	gradCheck(t, "xent", download(t, bg, b*k), numericGrad(loss, to64s(z), 1e-3), tol{Abs: 1e-5, Rel: 1e-4})
 }
 
 // CW loss and its gradient involve one float32 subtraction, a comparison and a multiplication, all correctly
@@ -196,7 +196,7 @@ func TestCWGradient(t *testing.T) {
 	if clamped == 0 || clamped == b {
 		t.Fatalf("%d of %d rows clamped: the check should cover both pieces", clamped, b)
 	}
-	gradCheck(t, "cw", download(t, bg, b*k), numericGrad(loss, to64(z), 1e-2), tol{Abs: 1e-4, Rel: 1e-4})
+	gradCheck(t, "cw", download(t, bg, b*k), numericGrad(loss, to64s(z), 1e-2), tol{Abs: 1e-4, Rel: 1e-4})
 }
 
 // TestLossBadLabel: a label ≥ K cannot be checked on the host; both losses must flag it with NaN, never fault.

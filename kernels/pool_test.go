@@ -99,7 +99,7 @@ func TestMaxPoolGradient(t *testing.T) {
 		}
 		return s
 	}
-	gradCheck(t, "maxpool", download(t, bdx, n), numericGrad(loss, to64(x), 2.5e-3), tol{Abs: 1e-4, Rel: 1e-4})
+	gradCheck(t, "maxpool", download(t, bdx, n), numericGrad(loss, to64s(x), 2.5e-3), tol{Abs: 1e-4, Rel: 1e-4})
 }
 
 func TestMaxPoolBadInput(t *testing.T) {

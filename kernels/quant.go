@@ -327,12 +327,3 @@ func HardQuantRef(x, thr []float32, s QuantShape) []float32 {
 	}
 	return y
 }
-
-// to64s widens a float32 slice.
-func to64s(x []float32) []float64 {
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v)
-	}
-	return out
-}

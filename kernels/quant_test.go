@@ -143,7 +143,7 @@ func TestQuantGradient(t *testing.T) {
 		run(t, l, func(r *vk.Recorder) error {
 			return l.SoftQuantBackward(r, bx.All(), bt.All(), bw.All(), bdx.All(), bdt.All(), scratch, s, alpha)
 		})
-		x64, t64 := to64(x), to64(thr)
+		x64, t64 := to64s(x), to64s(thr)
 		loss := func(xs, ts []float64) float64 {
 			y := SoftQuantRef64(xs, ts, s, alpha)
 			sum := 0.0

@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"fmt"
 	"math/bits"
 
 	"github.com/sqnet/sqnet/vk"
@@ -194,38 +193,4 @@ func abs64(v float64) float64 {
 		return -v
 	}
 	return v
-}
-
-// named is an operand and its name, for error messages.
-type named struct {
-	name string
-	r    vk.Range
-}
-
-// disjoint checks that no two of the operands share bytes: a kernel that reads one while writing another in the
-// same dispatch would race. Ranges of different Buffers never overlap (each Buffer is its own span of a block).
-func disjoint(op string, ops ...named) error {
-	for i, a := range ops {
-		for _, b := range ops[i+1:] {
-			if a.r.Buf != nil && a.r.Buf == b.r.Buf && a.r.Off < b.r.Off+b.r.Size && b.r.Off < a.r.Off+a.r.Size {
-				return fmt.Errorf("%s: %s and %s overlap", op, a.name, b.name)
-			}
-		}
-	}
-	return nil
-}
-
-// needU32 checks that r holds at least elems uint32 values.
-func needU32(op, name string, r vk.Range, elems int) error {
-	if elems <= 0 {
-		return fmt.Errorf("%s: %s has %d elements; sizes must be positive", op, name, elems)
-	}
-	if r.Buf == nil {
-		return fmt.Errorf("%s: %s: nil buffer", op, name)
-	}
-	if r.Size < uint64(elems)*4 {
-		return fmt.Errorf("%s: %s needs %d uint32 values (%d bytes), the range holds %d bytes", op, name, elems,
-			uint64(elems)*4, r.Size)
-	}
-	return nil
 }

@@ -47,7 +47,7 @@ func TestReLUGradient(t *testing.T) {
 		}
 		return s
 	}
-	gradCheck(t, "relu", download(t, bdx, n), numericGrad(loss, to64(x), 1e-3), tol{Abs: 1e-5, Rel: 1e-4})
+	gradCheck(t, "relu", download(t, bdx, n), numericGrad(loss, to64s(x), 1e-3), tol{Abs: 1e-5, Rel: 1e-4})
 }
 
 func TestReLUBadInput(t *testing.T) {

@@ -160,15 +160,6 @@ func gradCheck(t testing.TB, what string, analytic []float32, numeric []float64,
 	}
 }
 
-// to64 widens a float32 slice.
-func to64(x []float32) []float64 {
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v)
-	}
-	return out
-}
-
 // bitsEqual reports whether two runs produced identical bits.
 func bitsEqual(a, b []float32) int {
 	for i := range a {
