@@ -1,0 +1,133 @@
+package graph
+
+import "fmt"
+
+// seed is the gradient that starts reverse mode: d(scale·Σ loss)/d loss = scale. Loss ops recognise it and use
+// their kernels' scale-only path, so no buffer of ones is ever needed.
+type seed struct{ scale float32 }
+
+// Backward appends the ops that compute the gradient of scale·Σᵢ loss[i] with respect to every parameter and to
+// each tensor in wrt (an attack passes the input image), and sets their Grad fields. Pass scale = 1/B for the
+// gradient of the mean loss over a batch of B. It may be called once per graph.
+func (g *Graph) Backward(loss *Tensor, scale float32, wrt ...*Tensor) error {
+	if g.err != nil {
+		return g.err
+	}
+	if g.seed != nil {
+		return fmt.Errorf("backward: the graph already has a backward pass")
+	}
+	// Which tensors need a gradient: parameters, wrt, and everything computed from them.
+	needs := map[*Tensor]bool{}
+	for _, t := range g.tensors {
+		if t.Kind == Param {
+			needs[t] = true
+		}
+	}
+	for _, t := range wrt {
+		if t.g != g {
+			return fmt.Errorf("backward: %s belongs to another graph", t)
+		}
+		needs[t] = true
+	}
+	fwd := g.ops
+	producer := map[*Tensor]*Op{}
+	for _, op := range fwd {
+		any := false
+		for _, in := range op.In {
+			any = any || needs[in]
+		}
+		for _, out := range op.Out {
+			producer[out] = op
+			if any {
+				needs[out] = true
+			}
+		}
+	}
+	if producer[loss] == nil {
+		return fmt.Errorf("backward: %s is not computed by the graph", loss)
+	}
+	if !needs[loss] {
+		return fmt.Errorf("backward: %s does not depend on any parameter or wrt tensor", loss)
+	}
+	g.seed = &seed{scale: scale}
+	seedT := &Tensor{Name: "seed", Shape: loss.Shape, g: g, id: -1}
+	g.seedTensor = seedT
+	grads := map[*Tensor]*Tensor{loss: seedT}
+	for i := len(fwd) - 1; i >= 0; i-- {
+		op := fwd[i]
+		dOut := make([]*Tensor, len(op.Out))
+		flows := false
+		for j, out := range op.Out {
+			dOut[j] = grads[out]
+			flows = flows || dOut[j] != nil
+		}
+		if !flows {
+			continue
+		}
+		wants := false
+		for _, in := range op.In {
+			wants = wants || needs[in]
+		}
+		if !wants {
+			continue
+		}
+		if op.grad == nil {
+			return fmt.Errorf("backward: op %s has no gradient", op.Name)
+		}
+		dIn, err := op.grad(dOut)
+		if err != nil {
+			return fmt.Errorf("backward through %s: %w", op.Name, err)
+		}
+		if g.err != nil {
+			return fmt.Errorf("backward through %s: %w", op.Name, g.err)
+		}
+		for j, in := range op.In {
+			if j >= len(dIn) || dIn[j] == nil || !needs[in] {
+				continue
+			}
+			if !same(dIn[j], in) {
+				return fmt.Errorf("backward through %s: gradient %s does not match input %s", op.Name, dIn[j], in)
+			}
+			if prev := grads[in]; prev != nil {
+				// A tensor with several consumers: its gradient is the sum of theirs.
+				g.accumulate(dIn[j], prev)
+				continue
+			}
+			grads[in] = dIn[j]
+		}
+	}
+	for _, t := range g.tensors {
+		if t.Kind == Param || contains(wrt, t) {
+			if gr := grads[t]; gr != nil {
+				t.Grad = gr
+				g.Keep(gr)
+			}
+		}
+	}
+	for _, t := range wrt {
+		if t.Grad == nil {
+			return fmt.Errorf("backward: %s gets no gradient from %s", t, loss)
+		}
+	}
+	return nil
+}
+
+func contains(ts []*Tensor, t *Tensor) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// isSeed reports whether a gradient is the reverse-mode seed, and its scale.
+func (g *Graph) isSeed(t *Tensor) (float32, bool) {
+	if t != nil && t == g.seedTensor {
+		return g.seed.scale, true
+	}
+	return 0, false
+}
+
+// errSeedThroughView reports a loss that is a view: losses must be computed by a loss op, which takes the seed.
+var errSeedThroughView = fmt.Errorf("the loss must be the output of a loss op, not a view")

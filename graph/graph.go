@@ -1,0 +1,209 @@
+package graph
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sqnet/sqnet/kernels"
+	"github.com/sqnet/sqnet/vk"
+)
+
+// Kind says where a tensor's memory comes from and how long it lives.
+type Kind int
+
+// Tensor kinds.
+const (
+	// Temp tensors live in the planned arena, from the first to the last command that touches them.
+	Temp Kind = iota
+	// Input tensors are written by the host before each run; they are double-buffered so the next batch can be
+	// uploaded while the current step runs.
+	Input
+	// Param tensors are learnable parameters: allocated once, kept across runs.
+	Param
+	// State tensors are kept across runs too: parameter gradients, optimizer state, outputs the host reads.
+	State
+)
+
+func (k Kind) String() string {
+	return [...]string{"temp", "input", "param", "state"}[k]
+}
+
+// DType is a tensor's element type; both are 4 bytes.
+type DType int
+
+// Element types.
+const (
+	F32 DType = iota
+	U32
+)
+
+// Tensor is a node of the graph: a shape, an element type and, once the graph is compiled, a device range.
+type Tensor struct {
+	Name  string
+	Shape []int
+	Kind  Kind
+	DType DType
+	// Grad is the tensor's gradient after Backward, for parameters and for tensors passed to Backward's wrt.
+	Grad *Tensor
+
+	g     *Graph
+	id    int
+	alias *Tensor // a view: this tensor is the same memory as alias, with another shape
+}
+
+// Elems is the number of elements.
+func (t *Tensor) Elems() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Bytes is the tensor's size in bytes.
+func (t *Tensor) Bytes() uint64 { return uint64(t.Elems()) * 4 }
+
+func (t *Tensor) String() string { return fmt.Sprintf("%s%v", t.Name, t.Shape) }
+
+// root returns the tensor that owns the memory of a view.
+func (t *Tensor) root() *Tensor {
+	for t.alias != nil {
+		t = t.alias
+	}
+	return t
+}
+
+// binder gives a recorded command the device range of a tensor.
+type binder func(*Tensor) vk.Range
+
+// Op is one recorded step of the graph: it reads In, writes Out, and records its kernels with run. grad, for
+// forward ops, builds the ops that compute the inputs' gradients from the outputs' (dOut[i] nil means no gradient
+// flows into output i; a nil result means the input gets none).
+type Op struct {
+	Name string
+	In   []*Tensor
+	Out  []*Tensor
+	run  func(r *vk.Recorder, at binder) error
+	grad func(dOut []*Tensor) ([]*Tensor, error)
+}
+
+// Graph is a static computation over fixed shapes: built once (forward, then Backward, then an optimizer step),
+// compiled into a Program whose command buffers are replayed every step.
+type Graph struct {
+	lib     *kernels.Lib
+	tensors []*Tensor
+	ops     []*Op
+	err     error // the first construction error; reported by Compile
+	names   map[string]int
+	// seed and seedTensor stand for the gradient of the loss itself once Backward has run.
+	seed       *seed
+	seedTensor *Tensor
+}
+
+// New starts an empty graph on a kernel library.
+func New(lib *kernels.Lib) *Graph { return &Graph{lib: lib, names: map[string]int{}} }
+
+// Lib returns the graph's kernel library.
+func (g *Graph) Lib() *kernels.Lib { return g.lib }
+
+// Err returns the first error met while building the graph. Builders record errors instead of returning them so
+// that model code reads as a chain of layers; Compile refuses a graph with an error.
+func (g *Graph) Err() error { return g.err }
+
+// fail records the first construction error and returns a placeholder tensor so building can continue.
+func (g *Graph) fail(format string, args ...any) *Tensor {
+	if g.err == nil {
+		g.err = fmt.Errorf(format, args...)
+	}
+	return g.tensor("invalid", []int{1}, Temp, F32)
+}
+
+func (g *Graph) tensor(name string, shape []int, kind Kind, dt DType) *Tensor {
+	// Unique names make error messages and checkpoints unambiguous.
+	if n := g.names[name]; n > 0 {
+		g.names[name] = n + 1
+		name = fmt.Sprintf("%s.%d", name, n)
+	} else {
+		g.names[name] = 1
+	}
+	t := &Tensor{Name: name, Shape: append([]int(nil), shape...), Kind: kind, DType: dt, g: g, id: len(g.tensors)}
+	g.tensors = append(g.tensors, t)
+	return t
+}
+
+// checkShape validates a shape: at least one dimension, every dimension positive.
+func checkShape(shape []int) error {
+	if len(shape) == 0 {
+		return fmt.Errorf("empty shape")
+	}
+	for _, d := range shape {
+		if d <= 0 {
+			return fmt.Errorf("shape %v has a non-positive dimension", shape)
+		}
+	}
+	return nil
+}
+
+// Input declares a host-written input (images, labels).
+func (g *Graph) Input(name string, dt DType, shape ...int) *Tensor {
+	if err := checkShape(shape); err != nil {
+		return g.fail("input %s: %v", name, err)
+	}
+	return g.tensor(name, shape, Input, dt)
+}
+
+// Param declares a learnable parameter (initialised by the host after Compile).
+func (g *Graph) Param(name string, shape ...int) *Tensor {
+	if err := checkShape(shape); err != nil {
+		return g.fail("param %s: %v", name, err)
+	}
+	return g.tensor(name, shape, Param, F32)
+}
+
+// Keep marks a tensor whose value the host reads after a run (logits, losses, an input gradient), so the planner
+// never reuses its memory.
+func (g *Graph) Keep(t *Tensor) {
+	r := t.root()
+	if r.Kind == Temp {
+		r.Kind = State
+	}
+}
+
+// Params lists the graph's parameters in declaration order.
+func (g *Graph) Params() []*Tensor {
+	var out []*Tensor
+	for _, t := range g.tensors {
+		if t.Kind == Param {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// add appends an op and returns it.
+func (g *Graph) add(op *Op) *Op {
+	g.ops = append(g.ops, op)
+	return op
+}
+
+// same checks that two tensors have equal shapes.
+func same(a, b *Tensor) bool {
+	if len(a.Shape) != len(b.Shape) {
+		return false
+	}
+	for i := range a.Shape {
+		if a.Shape[i] != b.Shape[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// shapeString renders shapes for messages.
+func shapeString(ts ...*Tensor) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = t.String()
+	}
+	return strings.Join(s, ", ")
+}

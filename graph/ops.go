@@ -1,0 +1,121 @@
+package graph
+
+import (
+	"github.com/sqnet/sqnet/vk"
+)
+
+// accumulate appends dst += src (gradients of a tensor with several consumers).
+func (g *Graph) accumulate(src, dst *Tensor) {
+	g.add(&Op{Name: "accumulate " + dst.Name, In: []*Tensor{src, dst}, Out: []*Tensor{dst},
+		run: func(r *vk.Recorder, at binder) error {
+			return g.lib.Axpy(r, at(src), at(dst), dst.Elems(), 1)
+		}})
+}
+
+// ReLU returns max(x, 0).
+func (g *Graph) ReLU(x *Tensor) *Tensor {
+	y := g.tensor(x.Name+".relu", x.Shape, Temp, F32)
+	g.add(&Op{Name: "relu", In: []*Tensor{x}, Out: []*Tensor{y},
+		run: func(r *vk.Recorder, at binder) error { return g.lib.ReLU(r, at(x), at(y), x.Elems()) },
+		grad: func(d []*Tensor) ([]*Tensor, error) {
+			dx := g.tensor(x.Name+".grad", x.Shape, Temp, F32)
+			g.add(&Op{Name: "relu backward", In: []*Tensor{x, d[0]}, Out: []*Tensor{dx},
+				run: func(r *vk.Recorder, at binder) error {
+					return g.lib.ReLUBackward(r, at(x), at(d[0]), at(dx), x.Elems())
+				}})
+			return []*Tensor{dx}, nil
+		}})
+	return y
+}
+
+// MaxPool2x2 pools NCHW x with 2×2 windows, stride 2.
+func (g *Graph) MaxPool2x2(x *Tensor) *Tensor {
+	if len(x.Shape) != 4 || x.Shape[2] < 2 || x.Shape[3] < 2 {
+		return g.fail("maxpool %s: want an NCHW input of at least 2×2", x)
+	}
+	b, c, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	y := g.tensor(x.Name+".pool", []int{b, c, h / 2, w / 2}, Temp, F32)
+	idx := g.tensor(x.Name+".argmax", []int{b, c, h / 2, w / 2}, Temp, U32)
+	g.add(&Op{Name: "maxpool", In: []*Tensor{x}, Out: []*Tensor{y, idx},
+		run: func(r *vk.Recorder, at binder) error { return g.lib.MaxPool2x2(r, at(x), at(y), at(idx), b, c, h, w) },
+		grad: func(d []*Tensor) ([]*Tensor, error) {
+			dx := g.tensor(x.Name+".grad", x.Shape, Temp, F32)
+			g.add(&Op{Name: "maxpool backward", In: []*Tensor{idx, d[0]}, Out: []*Tensor{dx},
+				run: func(r *vk.Recorder, at binder) error {
+					return g.lib.MaxPool2x2Backward(r, at(idx), at(d[0]), at(dx), b, c, h, w)
+				}})
+			return []*Tensor{dx}, nil
+		}})
+	return y
+}
+
+// Reshape returns a view of x with another shape of the same size (flatten is Reshape(x, B, −1)); it records
+// nothing and copies nothing. One dimension may be −1 and is inferred.
+func (g *Graph) Reshape(x *Tensor, shape ...int) *Tensor {
+	shape = append([]int(nil), shape...)
+	infer, known := -1, 1
+	for i, d := range shape {
+		switch {
+		case d == -1 && infer < 0:
+			infer = i
+		case d <= 0:
+			return g.fail("reshape %s to %v: bad dimension %d", x, shape, d)
+		default:
+			known *= d
+		}
+	}
+	if infer >= 0 {
+		if x.Elems()%known != 0 {
+			return g.fail("reshape %s to %v: %d elements do not divide", x, shape, x.Elems())
+		}
+		shape[infer] = x.Elems() / known
+	}
+	v := &Tensor{Shape: shape}
+	if v.Elems() != x.Elems() {
+		return g.fail("reshape %s to %v: %d elements, want %d", x, shape, v.Elems(), x.Elems())
+	}
+	y := g.tensor(x.Name+".view", shape, x.root().Kind, x.DType)
+	y.alias = x
+	// The view op records nothing; it exists so that autodiff passes the gradient through, reshaped back.
+	g.add(&Op{Name: "reshape", In: []*Tensor{x}, Out: []*Tensor{y},
+		run: func(*vk.Recorder, binder) error { return nil },
+		grad: func(d []*Tensor) ([]*Tensor, error) {
+			if _, ok := g.isSeed(d[0]); ok {
+				return nil, errSeedThroughView
+			}
+			return []*Tensor{g.Reshape(d[0], x.Shape...)}, nil
+		}})
+	return y
+}
+
+// SoftmaxCrossEntropy returns the per-example loss [B] of logits [B, K] against uint32 labels [B].
+func (g *Graph) SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
+	if len(logits.Shape) != 2 || labels.DType != U32 || len(labels.Shape) != 1 || labels.Shape[0] != logits.Shape[0] {
+		return g.fail("softmax cross-entropy: logits %s must be [B, K] and labels %s uint32 [B]", logits, labels)
+	}
+	b, k := logits.Shape[0], logits.Shape[1]
+	loss := g.tensor("loss", []int{b}, Temp, F32)
+	g.add(&Op{Name: "softmax cross-entropy", In: []*Tensor{logits, labels}, Out: []*Tensor{loss},
+		run: func(r *vk.Recorder, at binder) error {
+			return g.lib.SoftmaxXent(r, at(logits), at(labels), at(loss), b, k)
+		},
+		grad: func(d []*Tensor) ([]*Tensor, error) {
+			dl := g.tensor(logits.Name+".grad", logits.Shape, Temp, F32)
+			scale, isSeed := g.isSeed(d[0])
+			in := []*Tensor{logits, labels}
+			if !isSeed {
+				scale = 1
+				in = append(in, d[0])
+			}
+			g.add(&Op{Name: "softmax cross-entropy backward", In: in, Out: []*Tensor{dl},
+				run: func(r *vk.Recorder, at binder) error {
+					var up vk.Range
+					if !isSeed {
+						up = at(d[0])
+					}
+					return g.lib.SoftmaxXentBackward(r, at(logits), at(labels), up, at(dl), b, k, scale)
+				}})
+			return []*Tensor{dl, nil}, nil
+		}})
+	return loss
+}

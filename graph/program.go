@@ -1,0 +1,260 @@
+package graph
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/sqnet/sqnet/vk"
+)
+
+// Program is a compiled graph: persistent tensors allocated, temporaries planned into one arena, and every op
+// recorded into one command buffer per input set. Inputs are double-buffered: Write fills the set that is not
+// running, so the host uploads batch i+1 while the device runs step i.
+type Program struct {
+	g       *Graph
+	dev     *vk.Device
+	arena   *vk.Buffer
+	owned   map[*Tensor]*vk.Buffer    // persistent tensors (params, state)
+	inputs  [2]map[*Tensor]*vk.Buffer // the two input sets
+	offsets map[*Tensor]uint64        // temporaries' offsets in the arena
+	recs    [2]*vk.Recorder
+	next    int // the input set Write fills and Submit runs
+	running int // the set in flight, or −1
+	peak    uint64
+	persist uint64
+	align   uint64
+}
+
+// Stats describes a compiled program's memory and commands.
+type Stats struct {
+	Ops        int    // recorded ops
+	Dispatches int    // dispatches per step
+	Barriers   int    // barriers per step
+	ArenaBytes uint64 // peak memory of temporaries after planning
+	NaiveBytes uint64 // what the temporaries would take without reuse (aligned like the arena)
+	KeptBytes  uint64 // parameters, gradients, state and both input sets
+}
+
+// Compile allocates and records the graph. The graph must not change afterwards.
+func (g *Graph) Compile() (*Program, error) {
+	if g.err != nil {
+		return nil, g.err
+	}
+	dev := g.lib.Device()
+	p := &Program{g: g, dev: dev, owned: map[*Tensor]*vk.Buffer{}, offsets: map[*Tensor]uint64{}, running: -1}
+	p.inputs[0], p.inputs[1] = map[*Tensor]*vk.Buffer{}, map[*Tensor]*vk.Buffer{}
+	ok := false
+	defer func() {
+		if !ok {
+			p.Close()
+		}
+	}()
+	// Lifetimes of the temporaries, in op order; a view extends its root's.
+	first, last := map[*Tensor]int{}, map[*Tensor]int{}
+	for i, op := range g.ops {
+		for _, t := range append(append([]*Tensor(nil), op.In...), op.Out...) {
+			r := t.root()
+			if r.Kind != Temp {
+				continue
+			}
+			if _, seen := first[r]; !seen {
+				first[r] = i
+			}
+			last[r] = i
+		}
+	}
+	var temps []*Tensor
+	var lts []Lifetime
+	for _, t := range g.tensors {
+		if _, ok := first[t]; ok && t.alias == nil {
+			temps = append(temps, t)
+			lts = append(lts, Lifetime{Size: t.Bytes(), First: first[t], Last: last[t]})
+		}
+	}
+	align := max(dev.Info().Limits.MinStorageBufferAlignment, 16)
+	offs, peak, err := Plan(lts, align)
+	if err != nil {
+		return nil, err
+	}
+	p.peak, p.align = peak, align
+	if peak > 0 {
+		if p.arena, err = dev.Alloc(peak); err != nil {
+			return nil, fmt.Errorf("compile: arena of %s for temporaries: %w", vk.HumanBytes(peak), err)
+		}
+	}
+	for i, t := range temps {
+		p.offsets[t] = offs[i]
+	}
+	for _, t := range g.tensors {
+		if t.alias != nil {
+			continue
+		}
+		switch t.Kind {
+		case Param, State:
+			b, err := dev.Alloc(t.Bytes())
+			if err != nil {
+				return nil, fmt.Errorf("compile: %s: %w", t, err)
+			}
+			// Zero state (gradients, optimizer moments) so a first step starts from a defined value.
+			if err := b.Write(0, make([]byte, t.Bytes())); err != nil {
+				return nil, err
+			}
+			p.owned[t] = b
+			p.persist += t.Bytes()
+		case Input:
+			for s := range p.inputs {
+				b, err := dev.Alloc(t.Bytes())
+				if err != nil {
+					return nil, fmt.Errorf("compile: input %s: %w", t, err)
+				}
+				p.inputs[s][t] = b
+				p.persist += t.Bytes()
+			}
+		}
+	}
+	for s := range p.recs {
+		rec, err := dev.NewRecorder()
+		if err != nil {
+			return nil, err
+		}
+		p.recs[s] = rec
+		at := p.binder(s)
+		for _, op := range g.ops {
+			if err := op.run(rec, at); err != nil {
+				return nil, fmt.Errorf("compile: record %s: %w", op.Name, err)
+			}
+		}
+		if err := rec.End(); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return p, nil
+}
+
+// binder returns the range of every tensor for input set s.
+func (p *Program) binder(s int) binder {
+	return func(t *Tensor) vk.Range {
+		r := t.root()
+		switch r.Kind {
+		case Input:
+			return p.inputs[s][r].Range(0, t.Bytes())
+		case Temp:
+			return p.arena.Range(p.offsets[r], t.Bytes())
+		}
+		return p.owned[r].Range(0, t.Bytes())
+	}
+}
+
+// Stats reports the program's memory plan and command counts.
+func (p *Program) Stats() Stats {
+	var naive uint64
+	for t := range p.offsets {
+		naive += (t.Bytes() + p.align - 1) / p.align * p.align
+	}
+	return Stats{Ops: len(p.g.ops), Dispatches: p.recs[0].Dispatches(), Barriers: p.recs[0].Barriers(),
+		ArenaBytes: p.peak, NaiveBytes: naive, KeptBytes: p.persist}
+}
+
+// bytesOf views a slice of 4-byte values as bytes.
+func bytesOf[T ~float32 | ~uint32 | ~int32](v []T) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
+}
+
+// buffer returns where a persistent or input tensor lives for the host: inputs in the set Write fills next.
+func (p *Program) buffer(t *Tensor, forWrite bool) (*vk.Buffer, error) {
+	r := t.root()
+	if r.g != p.g {
+		return nil, fmt.Errorf("%s belongs to another graph", t)
+	}
+	switch r.Kind {
+	case Input:
+		if !forWrite {
+			return nil, fmt.Errorf("%s is an input: the host writes it, it does not read it back", t)
+		}
+		return p.inputs[p.next][r], nil
+	case Temp:
+		return nil, fmt.Errorf("%s is a temporary whose memory is reused; mark it with Keep to read it", t)
+	}
+	return p.owned[r], nil
+}
+
+// Write copies host data into an input (into the set the next Submit runs, never the one in flight) or a
+// parameter.
+func Write[T ~float32 | ~uint32 | ~int32](p *Program, t *Tensor, data []T) error {
+	if len(data) != t.Elems() {
+		return fmt.Errorf("write %s: %d values for %d elements", t, len(data), t.Elems())
+	}
+	b, err := p.buffer(t, true)
+	if err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return b.Write(0, bytesOf(data))
+}
+
+// Read copies a parameter, gradient or kept tensor to the host. Call it after Wait.
+func Read[T ~float32 | ~uint32 | ~int32](p *Program, t *Tensor, dst []T) error {
+	if len(dst) != t.Elems() {
+		return fmt.Errorf("read %s: room for %d values, it has %d", t, len(dst), t.Elems())
+	}
+	if p.running >= 0 {
+		return fmt.Errorf("read %s: a step is in flight; Wait first", t)
+	}
+	b, err := p.buffer(t, false)
+	if err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	return b.Read(0, bytesOf(dst))
+}
+
+// Submit starts the step on the input set last written; the next Write then fills the other set. At most one
+// step is in flight: Submit waits for the previous one first.
+func (p *Program) Submit() error {
+	if err := p.Wait(); err != nil {
+		return err
+	}
+	if err := p.recs[p.next].Submit(); err != nil {
+		return err
+	}
+	p.running = p.next
+	p.next = 1 - p.next
+	return nil
+}
+
+// Wait blocks until the step in flight (if any) has finished.
+func (p *Program) Wait() error {
+	if p.running < 0 {
+		return nil
+	}
+	err := p.recs[p.running].Wait()
+	p.running = -1
+	return err
+}
+
+// Run submits a step and waits for it.
+func (p *Program) Run() error {
+	if err := p.Submit(); err != nil {
+		return err
+	}
+	return p.Wait()
+}
+
+// Close waits for the device and frees everything the program allocated.
+func (p *Program) Close() {
+	p.Wait()
+	for _, r := range p.recs {
+		r.Close()
+	}
+	for _, b := range p.owned {
+		b.Free()
+	}
+	for _, set := range p.inputs {
+		for _, b := range set {
+			b.Free()
+		}
+	}
+	p.arena.Free()
+}
