@@ -71,10 +71,10 @@ func (g *Graph) Backward(loss *Tensor, scale float32, wrt ...*Tensor) error {
 		if !wants {
 			continue
 		}
-		if op.grad == nil {
+		if op.Grad == nil {
 			return fmt.Errorf("backward: op %s has no gradient", op.Name)
 		}
-		dIn, err := op.grad(dOut)
+		dIn, err := op.Grad(dOut)
 		if err != nil {
 			return fmt.Errorf("backward through %s: %w", op.Name, err)
 		}
@@ -121,8 +121,9 @@ func contains(ts []*Tensor, t *Tensor) bool {
 	return false
 }
 
-// isSeed reports whether a gradient is the reverse-mode seed, and its scale.
-func (g *Graph) isSeed(t *Tensor) (float32, bool) {
+// SeedScale reports whether a gradient is the reverse-mode seed (the gradient of scale·Σ loss with respect to the
+// loss itself), and its scale: loss ops then use their kernels' scale-only path.
+func (g *Graph) SeedScale(t *Tensor) (float32, bool) {
 	if t != nil && t == g.seedTensor {
 		return g.seed.scale, true
 	}

@@ -73,18 +73,19 @@ func (t *Tensor) root() *Tensor {
 	return t
 }
 
-// binder gives a recorded command the device range of a tensor.
-type binder func(*Tensor) vk.Range
+// Binder gives a recorded command the device range of a tensor.
+type Binder func(*Tensor) vk.Range
 
-// Op is one recorded step of the graph: it reads In, writes Out, and records its kernels with run. grad, for
-// forward ops, builds the ops that compute the inputs' gradients from the outputs' (dOut[i] nil means no gradient
-// flows into output i; a nil result means the input gets none).
+// Op is one recorded step of the graph: it reads In, writes Out, and records its kernels with Run. Grad, for
+// forward ops, appends the ops that compute the inputs' gradients from the outputs' and returns them (dOut[i] nil
+// means no gradient flows into output i; a nil result means the input gets none). Packages above graph (quant,
+// attack) define their own ops this way.
 type Op struct {
 	Name string
 	In   []*Tensor
 	Out  []*Tensor
-	run  func(r *vk.Recorder, at binder) error
-	grad func(dOut []*Tensor) ([]*Tensor, error)
+	Run  func(r *vk.Recorder, at Binder) error
+	Grad func(dOut []*Tensor) ([]*Tensor, error)
 }
 
 // Graph is a static computation over fixed shapes: built once (forward, then Backward, then an optimizer step),
@@ -130,6 +131,18 @@ func (g *Graph) tensor(name string, shape []int, kind Kind, dt DType) *Tensor {
 	g.tensors = append(g.tensors, t)
 	return t
 }
+
+// Temp declares an intermediate tensor, for ops defined outside this package.
+func (g *Graph) Temp(name string, dt DType, shape ...int) *Tensor {
+	if err := checkShape(shape); err != nil {
+		return g.fail("%s: %v", name, err)
+	}
+	return g.tensor(name, shape, Temp, dt)
+}
+
+// Fail records a construction error (the first one wins) and returns a placeholder tensor, for ops defined
+// outside this package.
+func (g *Graph) Fail(format string, args ...any) *Tensor { return g.fail(format, args...) }
 
 // checkShape validates a shape: at least one dimension, every dimension positive.
 func checkShape(shape []int) error {
@@ -180,8 +193,8 @@ func (g *Graph) Params() []*Tensor {
 	return out
 }
 
-// add appends an op and returns it.
-func (g *Graph) add(op *Op) *Op {
+// Add appends an op to the graph and returns it.
+func (g *Graph) Add(op *Op) *Op {
 	g.ops = append(g.ops, op)
 	return op
 }

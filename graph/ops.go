@@ -6,8 +6,8 @@ import (
 
 // accumulate appends dst += src (gradients of a tensor with several consumers).
 func (g *Graph) accumulate(src, dst *Tensor) {
-	g.add(&Op{Name: "accumulate " + dst.Name, In: []*Tensor{src, dst}, Out: []*Tensor{dst},
-		run: func(r *vk.Recorder, at binder) error {
+	g.Add(&Op{Name: "accumulate " + dst.Name, In: []*Tensor{src, dst}, Out: []*Tensor{dst},
+		Run: func(r *vk.Recorder, at Binder) error {
 			return g.lib.Axpy(r, at(src), at(dst), dst.Elems(), 1)
 		}})
 }
@@ -15,12 +15,12 @@ func (g *Graph) accumulate(src, dst *Tensor) {
 // ReLU returns max(x, 0).
 func (g *Graph) ReLU(x *Tensor) *Tensor {
 	y := g.tensor(x.Name+".relu", x.Shape, Temp, F32)
-	g.add(&Op{Name: "relu", In: []*Tensor{x}, Out: []*Tensor{y},
-		run: func(r *vk.Recorder, at binder) error { return g.lib.ReLU(r, at(x), at(y), x.Elems()) },
-		grad: func(d []*Tensor) ([]*Tensor, error) {
+	g.Add(&Op{Name: "relu", In: []*Tensor{x}, Out: []*Tensor{y},
+		Run: func(r *vk.Recorder, at Binder) error { return g.lib.ReLU(r, at(x), at(y), x.Elems()) },
+		Grad: func(d []*Tensor) ([]*Tensor, error) {
 			dx := g.tensor(x.Name+".grad", x.Shape, Temp, F32)
-			g.add(&Op{Name: "relu backward", In: []*Tensor{x, d[0]}, Out: []*Tensor{dx},
-				run: func(r *vk.Recorder, at binder) error {
+			g.Add(&Op{Name: "relu backward", In: []*Tensor{x, d[0]}, Out: []*Tensor{dx},
+				Run: func(r *vk.Recorder, at Binder) error {
 					return g.lib.ReLUBackward(r, at(x), at(d[0]), at(dx), x.Elems())
 				}})
 			return []*Tensor{dx}, nil
@@ -36,12 +36,12 @@ func (g *Graph) MaxPool2x2(x *Tensor) *Tensor {
 	b, c, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	y := g.tensor(x.Name+".pool", []int{b, c, h / 2, w / 2}, Temp, F32)
 	idx := g.tensor(x.Name+".argmax", []int{b, c, h / 2, w / 2}, Temp, U32)
-	g.add(&Op{Name: "maxpool", In: []*Tensor{x}, Out: []*Tensor{y, idx},
-		run: func(r *vk.Recorder, at binder) error { return g.lib.MaxPool2x2(r, at(x), at(y), at(idx), b, c, h, w) },
-		grad: func(d []*Tensor) ([]*Tensor, error) {
+	g.Add(&Op{Name: "maxpool", In: []*Tensor{x}, Out: []*Tensor{y, idx},
+		Run: func(r *vk.Recorder, at Binder) error { return g.lib.MaxPool2x2(r, at(x), at(y), at(idx), b, c, h, w) },
+		Grad: func(d []*Tensor) ([]*Tensor, error) {
 			dx := g.tensor(x.Name+".grad", x.Shape, Temp, F32)
-			g.add(&Op{Name: "maxpool backward", In: []*Tensor{idx, d[0]}, Out: []*Tensor{dx},
-				run: func(r *vk.Recorder, at binder) error {
+			g.Add(&Op{Name: "maxpool backward", In: []*Tensor{idx, d[0]}, Out: []*Tensor{dx},
+				Run: func(r *vk.Recorder, at Binder) error {
 					return g.lib.MaxPool2x2Backward(r, at(idx), at(d[0]), at(dx), b, c, h, w)
 				}})
 			return []*Tensor{dx}, nil
@@ -77,10 +77,10 @@ func (g *Graph) Reshape(x *Tensor, shape ...int) *Tensor {
 	y := g.tensor(x.Name+".view", shape, x.root().Kind, x.DType)
 	y.alias = x
 	// The view op records nothing; it exists so that autodiff passes the gradient through, reshaped back.
-	g.add(&Op{Name: "reshape", In: []*Tensor{x}, Out: []*Tensor{y},
-		run: func(*vk.Recorder, binder) error { return nil },
-		grad: func(d []*Tensor) ([]*Tensor, error) {
-			if _, ok := g.isSeed(d[0]); ok {
+	g.Add(&Op{Name: "reshape", In: []*Tensor{x}, Out: []*Tensor{y},
+		Run: func(*vk.Recorder, Binder) error { return nil },
+		Grad: func(d []*Tensor) ([]*Tensor, error) {
+			if _, ok := g.SeedScale(d[0]); ok {
 				return nil, errSeedThroughView
 			}
 			return []*Tensor{g.Reshape(d[0], x.Shape...)}, nil
@@ -95,20 +95,20 @@ func (g *Graph) SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 	}
 	b, k := logits.Shape[0], logits.Shape[1]
 	loss := g.tensor("loss", []int{b}, Temp, F32)
-	g.add(&Op{Name: "softmax cross-entropy", In: []*Tensor{logits, labels}, Out: []*Tensor{loss},
-		run: func(r *vk.Recorder, at binder) error {
+	g.Add(&Op{Name: "softmax cross-entropy", In: []*Tensor{logits, labels}, Out: []*Tensor{loss},
+		Run: func(r *vk.Recorder, at Binder) error {
 			return g.lib.SoftmaxXent(r, at(logits), at(labels), at(loss), b, k)
 		},
-		grad: func(d []*Tensor) ([]*Tensor, error) {
+		Grad: func(d []*Tensor) ([]*Tensor, error) {
 			dl := g.tensor(logits.Name+".grad", logits.Shape, Temp, F32)
-			scale, isSeed := g.isSeed(d[0])
+			scale, isSeed := g.SeedScale(d[0])
 			in := []*Tensor{logits, labels}
 			if !isSeed {
 				scale = 1
 				in = append(in, d[0])
 			}
-			g.add(&Op{Name: "softmax cross-entropy backward", In: in, Out: []*Tensor{dl},
-				run: func(r *vk.Recorder, at binder) error {
+			g.Add(&Op{Name: "softmax cross-entropy backward", In: in, Out: []*Tensor{dl},
+				Run: func(r *vk.Recorder, at Binder) error {
 					var up vk.Range
 					if !isSeed {
 						up = at(d[0])

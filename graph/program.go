@@ -118,9 +118,9 @@ func (g *Graph) Compile() (*Program, error) {
 			return nil, err
 		}
 		p.recs[s] = rec
-		at := p.binder(s)
+		at := p.Binder(s)
 		for _, op := range g.ops {
-			if err := op.run(rec, at); err != nil {
+			if err := op.Run(rec, at); err != nil {
 				return nil, fmt.Errorf("compile: record %s: %w", op.Name, err)
 			}
 		}
@@ -132,8 +132,8 @@ func (g *Graph) Compile() (*Program, error) {
 	return p, nil
 }
 
-// binder returns the range of every tensor for input set s.
-func (p *Program) binder(s int) binder {
+// Binder returns the range of every tensor for input set s.
+func (p *Program) Binder(s int) Binder {
 	return func(t *Tensor) vk.Range {
 		r := t.root()
 		switch r.Kind {
