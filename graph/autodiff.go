@@ -6,9 +6,11 @@ import "fmt"
 // their kernels' scale-only path, so no buffer of ones is ever needed.
 type seed struct{ scale float32 }
 
-// Backward appends the ops that compute the gradient of scale·Σᵢ loss[i] with respect to every parameter and to
-// each tensor in wrt (an attack passes the input image), and sets their Grad fields. Pass scale = 1/B for the
-// gradient of the mean loss over a batch of B. It may be called once per graph.
+// Backward appends the ops that compute the gradient of scale·Σᵢ loss[i] with respect to each tensor in wrt and
+// sets their Grad fields: training passes the parameters (g.Params()), an attack the input image alone, so it
+// pays for no parameter gradient. Pass scale = 1/B for the gradient of the mean loss over a batch of B. It may be
+// called once per graph. A parameter that the loss does not depend on through a differentiable path (thresholds
+// under a hard quantizer) is left without Grad.
 func (g *Graph) Backward(loss *Tensor, scale float32, wrt ...*Tensor) error {
 	if g.err != nil {
 		return g.err
@@ -18,11 +20,6 @@ func (g *Graph) Backward(loss *Tensor, scale float32, wrt ...*Tensor) error {
 	}
 	// Which tensors need a gradient: parameters, wrt, and everything computed from them.
 	needs := map[*Tensor]bool{}
-	for _, t := range g.tensors {
-		if t.Kind == Param {
-			needs[t] = true
-		}
-	}
 	for _, t := range wrt {
 		if t.g != g {
 			return fmt.Errorf("backward: %s belongs to another graph", t)
@@ -47,7 +44,7 @@ func (g *Graph) Backward(loss *Tensor, scale float32, wrt ...*Tensor) error {
 		return fmt.Errorf("backward: %s is not computed by the graph", loss)
 	}
 	if !needs[loss] {
-		return fmt.Errorf("backward: %s does not depend on any parameter or wrt tensor", loss)
+		return fmt.Errorf("backward: %s does not depend on any of %s", loss, shapeString(wrt...))
 	}
 	g.seed = &seed{scale: scale}
 	seedT := &Tensor{Name: "seed", Shape: loss.Shape, g: g, id: -1}
@@ -96,29 +93,18 @@ func (g *Graph) Backward(loss *Tensor, scale float32, wrt ...*Tensor) error {
 			grads[in] = dIn[j]
 		}
 	}
-	for _, t := range g.tensors {
-		if t.Kind == Param || contains(wrt, t) {
-			if gr := grads[t]; gr != nil {
-				t.Grad = gr
-				g.Keep(gr)
-			}
+	got := 0
+	for _, t := range wrt {
+		if gr := grads[t]; gr != nil {
+			t.Grad = gr
+			g.Keep(gr)
+			got++
 		}
 	}
-	for _, t := range wrt {
-		if t.Grad == nil {
-			return fmt.Errorf("backward: %s gets no gradient from %s", t, loss)
-		}
+	if got == 0 {
+		return fmt.Errorf("backward: no tensor of %s gets a gradient from %s", shapeString(wrt...), loss)
 	}
 	return nil
-}
-
-func contains(ts []*Tensor, t *Tensor) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
 }
 
 // SeedScale reports whether a gradient is the reverse-mode seed (the gradient of scale·Σ loss with respect to the
