@@ -128,7 +128,9 @@ func Apply(g *graph.Graph, x, thr *graph.Tensor, c Config, mode Mode) *graph.Ten
 	y := g.Temp(x.Name+".quant", graph.F32, x.Shape...)
 	op := &graph.Op{Name: "quantizer (" + mode.String() + ")", In: []*graph.Tensor{x, thr}, Out: []*graph.Tensor{y}}
 	if mode == Soft {
-		op.Run = func(r *vk.Recorder, at graph.Binder) error { return lib.SoftQuant(r, at(x), at(thr), at(y), s, c.Alpha) }
+		op.Run = func(r *vk.Recorder, at graph.Binder) error {
+			return lib.SoftQuant(r, at(x), at(thr), at(y), s, c.Alpha)
+		}
 	} else {
 		op.Run = func(r *vk.Recorder, at graph.Binder) error { return lib.HardQuant(r, at(x), at(thr), at(y), s) }
 	}
