@@ -1,0 +1,143 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sqnet/sqnet/internal/safetensors"
+	"github.com/sqnet/sqnet/quant"
+)
+
+// Format is the value of the "format" metadata key in every checkpoint sqnet writes.
+const Format = "sqnet/1"
+
+// OptimPrefix starts the names of optimizer-state tensors (Adam moments, momentum), stored beside the parameters
+// so that --resume continues bit-identically; PyTorch loaders can drop them with a prefix filter.
+const OptimPrefix = "optim."
+
+// Checkpoint is a model's architecture, quantizer, weights, optional optimizer state and training metadata.
+type Checkpoint struct {
+	Arch    Arch
+	Quant   *quant.Config // nil: no quantizer
+	Weights Weights
+	Optim   Weights // optimizer state by name (without OptimPrefix); may be empty
+	Dataset string
+	Method  string
+	Epoch   int    // epochs completed
+	Step    int    // optimizer steps completed
+	Seed    uint64 // the training seed
+	Extra   map[string]string
+}
+
+// Save writes the checkpoint as safetensors, atomically: tensor names and layouts are PyTorch's state_dict of the
+// same architecture (conv weights [out, in, kh, kw], linear weights [out, in]); metadata holds the rest.
+func Save(path string, c *Checkpoint) error {
+	if err := c.Arch.Check(c.Quant, c.Weights); err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	var ts []safetensors.Tensor
+	for _, p := range c.Arch.Params(c.Quant) {
+		ts = append(ts, safetensors.Tensor{Name: p.Name, Shape: p.Shape, Data: c.Weights[p.Name]})
+	}
+	for name, v := range c.Optim {
+		ts = append(ts, safetensors.Tensor{Name: OptimPrefix + name, Shape: []int{len(v)}, Data: v})
+	}
+	q := "none"
+	if c.Quant != nil {
+		q = c.Quant.String()
+	}
+	meta := map[string]string{
+		"format": Format, "arch": c.Arch.Name, "dataset": c.Dataset, "method": c.Method, "quant": q,
+		"input":   fmt.Sprintf("%dx%dx%d", c.Arch.C, c.Arch.H, c.Arch.W),
+		"classes": strconv.Itoa(c.Arch.Classes), "epoch": strconv.Itoa(c.Epoch), "step": strconv.Itoa(c.Step),
+		"seed": strconv.FormatUint(c.Seed, 10),
+	}
+	for k, v := range c.Extra {
+		if _, taken := meta[k]; !taken {
+			meta[k] = v
+		}
+	}
+	return safetensors.Write(path, ts, meta)
+}
+
+// Load reads a checkpoint written by Save and checks it against its own metadata: a file whose tensors do not
+// match the architecture it names is refused with an error naming the file and the problem.
+func Load(path string) (*Checkpoint, error) {
+	f, err := safetensors.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("checkpoint %s: %s", path, fmt.Sprintf(format, args...))
+	}
+	m := f.Meta
+	if m["format"] != Format {
+		return nil, bad("format %q, want %q (not written by sqnet?)", m["format"], Format)
+	}
+	var c, h, w int
+	if _, err := fmt.Sscanf(m["input"], "%dx%dx%d", &c, &h, &w); err != nil {
+		return nil, bad("input shape %q unreadable", m["input"])
+	}
+	classes, err := strconv.Atoi(m["classes"])
+	if err != nil {
+		return nil, bad("classes %q unreadable", m["classes"])
+	}
+	arch, err := Lookup(m["arch"], c, h, w, classes)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	ck := &Checkpoint{Arch: arch, Dataset: m["dataset"], Method: m["method"], Weights: Weights{}, Optim: Weights{},
+		Extra: map[string]string{}}
+	if q := m["quant"]; q != "none" {
+		cfg, err := quant.Parse(q)
+		if err != nil {
+			return nil, bad("%v", err)
+		}
+		ck.Quant = &cfg
+	}
+	for _, k := range []struct {
+		key string
+		dst *int
+	}{{"epoch", &ck.Epoch}, {"step", &ck.Step}} {
+		if *k.dst, err = strconv.Atoi(m[k.key]); err != nil {
+			return nil, bad("%s %q unreadable", k.key, m[k.key])
+		}
+	}
+	if ck.Seed, err = strconv.ParseUint(m["seed"], 10, 64); err != nil {
+		return nil, bad("seed %q unreadable", m["seed"])
+	}
+	for k, v := range m {
+		switch k {
+		case "format", "arch", "dataset", "method", "quant", "input", "classes", "epoch", "step", "seed":
+		default:
+			ck.Extra[k] = v
+		}
+	}
+	names := make([]string, 0, len(f.Tensors))
+	for name := range f.Dtypes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t, ok := f.Tensors[name]
+		if !ok {
+			return nil, bad("tensor %s has dtype %s; sqnet checkpoints are F32", name, f.Dtypes[name])
+		}
+		if rest, isOptim := strings.CutPrefix(name, OptimPrefix); isOptim {
+			ck.Optim[rest] = t.Data
+			continue
+		}
+		ck.Weights[name] = t.Data
+	}
+	for _, p := range arch.Params(ck.Quant) {
+		if t, ok := f.Tensors[p.Name]; ok && fmt.Sprint(t.Shape) != fmt.Sprint(p.Shape) {
+			return nil, bad("%s has shape %v, model %s needs %v", p.Name, t.Shape, arch.Name, p.Shape)
+		}
+	}
+	if err := arch.Check(ck.Quant, ck.Weights); err != nil {
+		return nil, bad("%v", err)
+	}
+	return ck, nil
+}

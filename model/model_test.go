@@ -1,0 +1,151 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sqnet/sqnet/internal/safetensors"
+	"github.com/sqnet/sqnet/quant"
+)
+
+func TestArchParams(t *testing.T) {
+	a, err := Lookup("madry", 1, 28, 28, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]int{"conv1.weight": {32, 1, 5, 5}, "conv1.bias": {32}, "conv2.weight": {64, 32, 5, 5},
+		"conv2.bias": {64}, "fc1.weight": {1024, 3136}, "fc1.bias": {1024}, "fc2.weight": {10, 1024}, "fc2.bias": {10}}
+	ps := a.Params(nil)
+	if len(ps) != len(want) {
+		t.Fatalf("%d params, want %d", len(ps), len(want))
+	}
+	total := 0
+	for _, p := range ps {
+		if fmtShape(p.Shape) != fmtShape(want[p.Name]) {
+			t.Errorf("%s: shape %v, want %v", p.Name, p.Shape, want[p.Name])
+		}
+		n := 1
+		for _, d := range p.Shape {
+			n *= d
+		}
+		total += n
+	}
+	if total != 3274634 { // Madry et al.'s MNIST model: 3,274,634 parameters
+		t.Errorf("madry has %d parameters, want 3274634", total)
+	}
+	small, _ := Lookup("small", 1, 28, 28, 10)
+	if p := small.Params(&quant.Default); p[0].Name != ThresholdsName || fmtShape(p[0].Shape) != "[1]" ||
+		fmtShape(p[5].Shape) != "[100 1568]" {
+		t.Errorf("small with a quantizer: %v", p)
+	}
+	if _, err := Lookup("resnet", 1, 28, 28, 10); err == nil {
+		t.Error("an unknown architecture was accepted")
+	}
+}
+
+func fmtShape(s []int) string { return fmt.Sprint(s) }
+
+func TestInitBounds(t *testing.T) {
+	a, _ := Lookup("small", 1, 28, 28, 10)
+	q := quant.Config{Levels: 3, Alpha: 20}
+	w := a.Init(&q, 1)
+	if err := a.Check(&q, w); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range a.Params(&q) {
+		if p.Name == ThresholdsName {
+			if w[p.Name][0] != 0.25 || w[p.Name][1] != 0.75 {
+				t.Errorf("thresholds %v, want [0.25 0.75]", w[p.Name])
+			}
+			continue
+		}
+		bound := 1 / math.Sqrt(float64(p.FanIn))
+		var maxAbs float64
+		for _, v := range w[p.Name] {
+			maxAbs = math.Max(maxAbs, math.Abs(float64(v)))
+		}
+		if maxAbs > bound || maxAbs < bound/2 {
+			t.Errorf("%s: max |w| %.4f, want within (%.4f/2, %.4f]", p.Name, maxAbs, bound, bound)
+		}
+	}
+	again := a.Init(&q, 1)
+	if again["fc1.weight"][123] != w["fc1.weight"][123] {
+		t.Error("the same seed gave other weights")
+	}
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	a, _ := Lookup("small", 1, 28, 28, 10)
+	q := quant.Default
+	c := &Checkpoint{Arch: a, Quant: &q, Weights: a.Init(&q, 3), Optim: Weights{"fc2.bias.m": {1, 2, 3}},
+		Dataset: "mnist", Method: "noisy-sq", Epoch: 2, Step: 2400, Seed: 7, Extra: map[string]string{"note": "x"}}
+	p := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := Save(p, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Arch.Name != "small" || *got.Quant != q || got.Epoch != 2 || got.Step != 2400 || got.Seed != 7 ||
+		got.Dataset != "mnist" || got.Method != "noisy-sq" || got.Extra["note"] != "x" ||
+		len(got.Optim["fc2.bias.m"]) != 3 {
+		t.Fatalf("loaded arch %s quant %v epoch %d step %d seed %d dataset %q method %q extra %v", got.Arch.Name,
+			got.Quant, got.Epoch, got.Step, got.Seed, got.Dataset, got.Method, got.Extra)
+	}
+	for name, v := range c.Weights {
+		for i := range v {
+			if got.Weights[name][i] != v[i] {
+				t.Fatalf("%s[%d] = %v, want %v", name, i, got.Weights[name][i], v[i])
+			}
+		}
+	}
+	// The file is plain safetensors with PyTorch names, readable without this package's checkpoint layer.
+	f, err := safetensors.Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := fmtShape(f.Tensors["conv1.weight"].Shape); s != "[16 1 3 3]" || f.Meta["arch"] != "small" {
+		t.Fatalf("raw read: conv1.weight shape %s, arch %q", s, f.Meta["arch"])
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	dir := t.TempDir()
+	a, _ := Lookup("small", 1, 28, 28, 10)
+	good := filepath.Join(dir, "good.safetensors")
+	if err := Save(good, &Checkpoint{Arch: a, Weights: a.Init(nil, 1), Method: "natural"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(good)
+	trunc := filepath.Join(dir, "trunc.safetensors")
+	os.WriteFile(trunc, raw[:len(raw)-100], 0o644)
+	if _, err := Load(trunc); err == nil || !strings.Contains(err.Error(), trunc) {
+		t.Errorf("truncated checkpoint: %v", err)
+	}
+	// A file claiming another architecture than its tensors fit.
+	f, _ := safetensors.Read(good)
+	f.Meta["arch"] = "madry"
+	var ts []safetensors.Tensor
+	for _, tt := range f.Tensors {
+		ts = append(ts, tt)
+	}
+	lie := filepath.Join(dir, "lie.safetensors")
+	safetensors.Write(lie, ts, f.Meta)
+	if _, err := Load(lie); err == nil || !strings.Contains(err.Error(), "madry") {
+		t.Errorf("mislabelled checkpoint: %v", err)
+	}
+	// Not written by sqnet.
+	foreign := filepath.Join(dir, "foreign.safetensors")
+	safetensors.Write(foreign, ts, map[string]string{"arch": "small"})
+	if _, err := Load(foreign); err == nil || !strings.Contains(err.Error(), "format") {
+		t.Errorf("foreign file: %v", err)
+	}
+	if _, err := Load(filepath.Join(dir, "missing")); err == nil {
+		t.Error("a missing file loaded")
+	}
+}
