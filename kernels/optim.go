@@ -79,13 +79,21 @@ func (p AdamParams) check(op string, t int) error {
 // push derives the per-step constants. The bias corrections 1 − β^t are computed in float64: in fp32 (let alone
 // with GLSL's pow, whose error is bounded only through exp2·log2) 1 − 0.999^t loses about four digits at small t.
 func (p AdamParams) push(n, t int) adamPush {
-	bc1 := 1 - math.Pow(float64(p.Beta1), float64(t))
-	bc2 := 1 - math.Pow(float64(p.Beta2), float64(t))
+	c := AdamCorrections(p, t)
 	return adamPush{
 		N: uint32(n), OneMinusB1: float32(1 - float64(p.Beta1)), Beta2: p.Beta2,
 		OneMinusB2: float32(1 - float64(p.Beta2)), Eps: p.Eps, WD: p.WeightDecay,
-		StepSize: float32(float64(p.LR) / bc1), BC2Sqrt: float32(math.Sqrt(bc2)),
+		StepSize: c[0], BC2Sqrt: c[1],
 	}
+}
+
+// AdamCorrections returns what step t contributes to an Adam update, derived in float64: the step size
+// lr/(1 − β1^t) and √(1 − β2^t). AdamStepDynamic reads these two floats from a buffer, so a recorded training step
+// replays with t advancing when the host rewrites them before each submit.
+func AdamCorrections(p AdamParams, t int) [2]float32 {
+	bc1 := 1 - math.Pow(float64(p.Beta1), float64(t))
+	bc2 := 1 - math.Pow(float64(p.Beta2), float64(t))
+	return [2]float32{float32(float64(p.LR) / bc1), float32(math.Sqrt(bc2))}
 }
 
 // SGDStep records one SGD step in place on the parameters w and the momentum buffer v (start it at zero), given
@@ -93,7 +101,7 @@ func (p AdamParams) push(n, t int) adamPush {
 // Nesterov, w ← w − lr·(g' + μ·v)). With μ = 0 v still holds g' afterwards. It equals SGDStepRef bit for bit.
 func (l *Lib) SGDStep(r *vk.Recorder, w, g, v vk.Range, n int, p SGDParams) error {
 	const op = "sgd step"
-	for _, b := range []namedRange{{"w", w}, {"g", g}, {"v", v}} {
+	for _, b := range []named{{"w", w}, {"g", g}, {"v", v}} {
 		if err := need(op, b.name, b.r, n); err != nil {
 			return err
 		}
@@ -114,7 +122,7 @@ func (l *Lib) SGDStep(r *vk.Recorder, w, g, v vk.Range, n int, p SGDParams) erro
 // AdamStepRef bit for bit; w agrees to within the GPU's sqrt and division error (Vulkan allows 2.5-3 ulps).
 func (l *Lib) AdamStep(r *vk.Recorder, w, g, m, v vk.Range, n, t int, p AdamParams) error {
 	const op = "adam step"
-	for _, b := range []namedRange{{"w", w}, {"g", g}, {"m", m}, {"v", v}} {
+	for _, b := range []named{{"w", w}, {"g", g}, {"m", m}, {"v", v}} {
 		if err := need(op, b.name, b.r, n); err != nil {
 			return err
 		}
@@ -124,6 +132,26 @@ func (l *Lib) AdamStep(r *vk.Recorder, w, g, m, v vk.Range, n, t int, p AdamPara
 	}
 	return l.dispatch1D(r, "adam", n, p.push(n, t),
 		[]vk.Access{vk.ReadWrite, vk.Read, vk.ReadWrite, vk.ReadWrite}, w, g, m, v)
+}
+
+// AdamStepDynamic is AdamStep with the step's bias corrections read from corr (two floats: AdamCorrections(p, t))
+// at run time instead of baked into the recording; p.LR is unused (it is inside corr). It equals AdamStep for the
+// same t bit for bit.
+func (l *Lib) AdamStepDynamic(r *vk.Recorder, w, g, m, v, corr vk.Range, n int, p AdamParams) error {
+	const op = "adam step (dynamic)"
+	for _, b := range []named{{"w", w}, {"g", g}, {"m", m}, {"v", v}} {
+		if err := need(op, b.name, b.r, n); err != nil {
+			return err
+		}
+	}
+	if err := need(op, "corr", corr, 2); err != nil {
+		return err
+	}
+	if err := p.check(op, 1); err != nil {
+		return err
+	}
+	return l.dispatch1D(r, "adam_dyn", n, p.push(n, 1),
+		[]vk.Access{vk.ReadWrite, vk.Read, vk.ReadWrite, vk.ReadWrite, vk.Read}, w, g, m, v, corr)
 }
 
 // SGDStepRef is the CPU reference of SGDStep: it updates w and v in place.

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/sqnet/sqnet/vk"
@@ -151,4 +152,47 @@ func TestOptimizersBadInput(t *testing.T) {
 	expectErr(t, "adam negative eps", l.AdamStep(rec, b, b, b, b, 64, 1, AdamParams{LR: 1, Eps: -1}))
 	expectErr(t, "adam NaN lr", l.AdamStep(rec, b, b, b, b, 64, 1, AdamParams{LR: nan}))
 	expectErr(t, "adam nil buffer", l.AdamStep(rec, vk.Range{}, b, b, b, 4, 1, adam))
+}
+
+// TestAdamDynamic replays one recorded Adam step with the corrections buffer rewritten before each submit: after
+// five replays the weights equal five baked AdamStep calls with t = 1..5, bit for bit.
+func TestAdamDynamic(t *testing.T) {
+	l := openLib(t)
+	const n = 257
+	p := AdamParams{LR: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e-4}
+	w0, g := uniform(rng(41), n, -2, 2), uniform(rng(42), n, -2, 2)
+	bw, bm, bv, bg := upload(t, l, w0), zeros(t, l, n), zeros(t, l, n), upload(t, l, g)
+	corr := zeros(t, l, 2)
+	rec, err := l.dev.NewRecorder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	if err := l.AdamStepDynamic(rec, bw.All(), bg.All(), bm.All(), bv.All(), corr.All(), n, p); err != nil {
+		t.Fatal(err)
+	}
+	cw, cm, cv := upload(t, l, w0), zeros(t, l, n), zeros(t, l, n)
+	for step := 1; step <= 5; step++ {
+		c := AdamCorrections(p, step)
+		if err := vk.Upload(corr, c[:]); err != nil {
+			t.Fatal(err)
+		}
+		if err := rec.Run(); err != nil {
+			t.Fatal(err)
+		}
+		run(t, l, func(r *vk.Recorder) error { return l.AdamStep(r, cw.All(), bg.All(), cm.All(), cv.All(), n, step, p) })
+	}
+	got, want := download(t, bw, n), download(t, cw, n)
+	if i := bitsEqual(got, want); i >= 0 {
+		t.Fatalf("after 5 replayed steps w[%d] = %v, baked steps give %v", i, got[i], want[i])
+	}
+	fresh, err := l.dev.NewRecorder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	err = l.AdamStepDynamic(fresh, bw.All(), bg.All(), bm.All(), bv.All(), zeros(t, l, 1).Range(0, 4), n, p)
+	if err == nil || !strings.Contains(err.Error(), "corr") {
+		t.Fatalf("a one-float corrections buffer: %v", err)
+	}
 }

@@ -15,7 +15,7 @@ type pgdPush struct {
 }
 
 // checkPGD validates the sizes and the radius shared by the PGD entry points.
-func checkPGD(op string, n int, eps float32, bufs ...namedRange) error {
+func checkPGD(op string, n int, eps float32, bufs ...named) error {
 	for _, b := range bufs {
 		if err := need(op, b.name, b.r, n); err != nil {
 			return err
@@ -27,12 +27,6 @@ func checkPGD(op string, n int, eps float32, bufs ...namedRange) error {
 	return checkScale(op, "eps", eps)
 }
 
-// namedRange is a buffer operand with its name, for error messages.
-type namedRange struct {
-	name string
-	r    vk.Range
-}
-
 // PGDStep records one fused ℓ∞ PGD step in place on x, given the gradient g and the clean input x0:
 //
 //	x ← clip(clamp(x + eta·sign(g), x0 − eps, x0 + eps), 0, 1),   sign(0) = 0,
@@ -41,7 +35,7 @@ type namedRange struct {
 // x0 may alias x.
 func (l *Lib) PGDStep(r *vk.Recorder, x, g, x0 vk.Range, n int, eta, eps float32) error {
 	const op = "pgd step"
-	if err := checkPGD(op, n, eps, namedRange{"x", x}, namedRange{"g", g}, namedRange{"x0", x0}); err != nil {
+	if err := checkPGD(op, n, eps, named{"x", x}, named{"g", g}, named{"x0", x0}); err != nil {
 		return err
 	}
 	if err := checkScale(op, "eta", eta); err != nil {
@@ -56,7 +50,7 @@ func (l *Lib) PGDStep(r *vk.Recorder, x, g, x0 vk.Range, n int, eta, eps float32
 // into x. g is the loss gradient at x0. x must not alias x0 or g.
 func (l *Lib) FGSM(r *vk.Recorder, x, g, x0 vk.Range, n int, eps float32) error {
 	const op = "fgsm"
-	if err := checkPGD(op, n, eps, namedRange{"x", x}, namedRange{"g", g}, namedRange{"x0", x0}); err != nil {
+	if err := checkPGD(op, n, eps, named{"x", x}, named{"g", g}, named{"x0", x0}); err != nil {
 		return err
 	}
 	return l.dispatch1D(r, "pgd_fgsm", n, pgdPush{N: uint32(n), Eps: eps},
@@ -68,7 +62,7 @@ func (l *Lib) FGSM(r *vk.Recorder, x, g, x0 vk.Range, n int, eps float32) error 
 // Step may number the restart). It equals PGDRandomStartRef bit for bit. x must not alias x0.
 func (l *Lib) PGDRandomStart(r *vk.Recorder, x, x0 vk.Range, n int, eps float32, g RNG) error {
 	const op = "pgd random start"
-	if err := checkPGD(op, n, eps, namedRange{"x", x}, namedRange{"x0", x0}); err != nil {
+	if err := checkPGD(op, n, eps, named{"x", x}, named{"x0", x0}); err != nil {
 		return err
 	}
 	k := PhiloxKey(g.Seed)
