@@ -1,0 +1,125 @@
+package kernels
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/sqnet/sqnet/vk"
+)
+
+// gemmTol is the GEMM tolerance: fp32 fused multiply-adds in a fixed order against a float64 sum. With inputs in
+// [−2, 2] each rounding error is about 2⁻²⁴ of a partial sum of size O(√K), so the accumulated error grows like
+// K·2⁻²⁴·√K at worst; 2e-6·K is that bound with margin for K ≤ 1024, yet far below the O(1) error of a missing
+// or misplaced term.
+func gemmTol(k int) tol { return tol{Abs: 1e-6 + 2e-6*float64(k), Rel: 1e-5} }
+
+type gemmCase struct{ m, n, k int }
+
+// gemmCases covers every edge size on each of M, N and K, odd remainders of the vec4 and register tiles, and a
+// batch of 128 rows.
+func gemmCases() []gemmCase {
+	var cs []gemmCase
+	for _, s := range edgeSizes {
+		cs = append(cs, gemmCase{s, s, s})
+	}
+	return append(cs, gemmCase{1, 257, 3}, gemmCase{257, 1, 17}, gemmCase{3, 31, 257}, gemmCase{17, 64, 1},
+		gemmCase{31, 3, 64}, gemmCase{64, 257, 31}, gemmCase{257, 17, 4}, gemmCase{128, 10, 257},
+		gemmCase{128, 256, 64}, gemmCase{33, 20, 12}, gemmCase{4, 8, 12}, gemmCase{12, 7, 5},
+		gemmCase{8, 5, 16}, gemmCase{20, 17, 9}, gemmCase{36, 12, 8})
+}
+
+func TestGemm(t *testing.T) {
+	l := openLib(t)
+	for i, tc := range gemmCases() {
+		for tr := range 4 {
+			o := GemmOpts{TransA: tr&1 != 0, TransB: tr&2 != 0}
+			// Vary the epilogue over the table so every flag meets every variant.
+			withBias := (i+tr)%2 == 0
+			o.ReLU = (i+tr)%3 == 0
+			o.Accumulate = (i+tr)%4 == 1
+			name := fmt.Sprintf("%dx%dx%d/tA=%v,tB=%v,bias=%v,relu=%v,acc=%v", tc.m, tc.n, tc.k, o.TransA, o.TransB,
+				withBias, o.ReLU, o.Accumulate)
+			t.Run(name, func(t *testing.T) {
+				r := rng(uint64(1000*i + tr))
+				a := uniform(r, tc.m*tc.k, -2, 2)
+				b := uniform(r, tc.k*tc.n, -2, 2)
+				c0 := uniform(r, tc.m*tc.n, -2, 2)
+				var bias []float32
+				if withBias {
+					bias = uniform(r, tc.n, -2, 2)
+					o.Bias = upload(t, l, bias).All()
+				}
+				ba, bb, bc := upload(t, l, a), upload(t, l, b), upload(t, l, c0)
+				run(t, l, func(rec *vk.Recorder) error { return l.Gemm(rec, ba.All(), bb.All(), bc.All(), tc.m, tc.n, tc.k, o) })
+				compare(t, "gemm", download(t, bc, tc.m*tc.n), GemmRef(a, b, bias, c0, tc.m, tc.n, tc.k, o), gemmTol(tc.k))
+			})
+		}
+	}
+}
+
+// TestGemmTiles runs odd shapes through several explicit tiles, so the clamping and tails are exercised for
+// tile sizes other than the device's default.
+func TestGemmTiles(t *testing.T) {
+	l := openLib(t)
+	tiles := []GemmTile{{1, 1, 1}, {3, 1, 4}, {4, 4, 8}, {5, 3, 16}} // 8×2 and 16×4 run in TestGemm
+	for i, tile := range tiles {
+		for tr := range 4 {
+			m, n, k := 37, 45, 23
+			if tr%2 == 1 {
+				n, k = 44, 20 // the vec4 variants
+			}
+			o := GemmOpts{TransA: tr&1 != 0, TransB: tr&2 != 0}
+			r := rng(uint64(77 + 10*i + tr))
+			a, b := uniform(r, m*k, -2, 2), uniform(r, k*n, -2, 2)
+			ba, bb, bc := upload(t, l, a), upload(t, l, b), zeros(t, l, m*n)
+			run(t, l, func(rec *vk.Recorder) error {
+				return l.GemmTiled(rec, ba.All(), bb.All(), bc.All(), m, n, k, o, tile)
+			})
+			compare(t, fmt.Sprintf("gemm tile %+v tA=%v tB=%v", tile, o.TransA, o.TransB), download(t, bc, m*n),
+				GemmRef(a, b, nil, nil, m, n, k, o), gemmTol(k))
+		}
+	}
+}
+
+func TestGemmDeterministic(t *testing.T) {
+	l := openLib(t)
+	const m, n, k = 67, 130, 301
+	r := rng(5)
+	a, b := uniform(r, m*k, -2, 2), uniform(r, k*n, -2, 2)
+	ba, bb := upload(t, l, a), upload(t, l, b)
+	for _, tb := range []bool{false, true} {
+		var outs [2][]float32
+		for i := range outs {
+			bc := zeros(t, l, m*n)
+			run(t, l, func(rec *vk.Recorder) error {
+				return l.Gemm(rec, ba.All(), bb.All(), bc.All(), m, n, k, GemmOpts{TransB: tb})
+			})
+			outs[i] = download(t, bc, m*n)
+		}
+		if i := bitsEqual(outs[0], outs[1]); i >= 0 {
+			t.Fatalf("transB=%v: two runs differ at %d: %v vs %v", tb, i, outs[0][i], outs[1][i])
+		}
+	}
+}
+
+func TestGemmBadInput(t *testing.T) {
+	l := openLib(t)
+	small, big := zeros(t, l, 4), zeros(t, l, 64)
+	rec, err := l.dev.NewRecorder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	B := big.All()
+	expectErr(t, "zero M", l.Gemm(rec, B, B, B, 0, 4, 4, GemmOpts{}))
+	expectErr(t, "zero N", l.Gemm(rec, B, B, B, 4, 0, 4, GemmOpts{}))
+	expectErr(t, "zero K", l.Gemm(rec, B, B, B, 4, 4, 0, GemmOpts{}))
+	expectErr(t, "negative K", l.Gemm(rec, B, B, B, 4, 4, -1, GemmOpts{}))
+	expectErr(t, "A too small", l.Gemm(rec, small.All(), B, B, 4, 4, 4, GemmOpts{}))
+	expectErr(t, "B too small", l.Gemm(rec, B, small.All(), B, 4, 4, 4, GemmOpts{}))
+	expectErr(t, "C too small", l.Gemm(rec, B, B, small.All(), 4, 4, 4, GemmOpts{}))
+	expectErr(t, "bias too small", l.Gemm(rec, B, B, B, 2, 8, 2, GemmOpts{Bias: small.All()}))
+	expectErr(t, "nil A", l.Gemm(rec, vk.Range{}, B, B, 2, 2, 2, GemmOpts{}))
+	expectErr(t, "huge", l.Gemm(rec, B, B, B, 1<<20, 1<<20, 1, GemmOpts{}))
+	expectErr(t, "bad tile", l.GemmTiled(rec, B, B, B, 4, 4, 4, GemmOpts{}, GemmTile{}))
+}

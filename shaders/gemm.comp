@@ -1,0 +1,212 @@
+#version 450
+// gemm: C[M×N] = op(A)·op(B) (+ bias[N] broadcast over rows) (+ C when accumulating) (then ReLU), fp32, row-major.
+//
+// Register blocking without shared memory: each invocation owns an RM × (4·CN) block of C held in vec4
+// accumulators. All invocations of a workgroup share the same RM rows (gl_WorkGroupID.y), so the loads of A are
+// uniform (one scalar load broadcast to every lane on a SIMD CPU driver such as lavapipe), and each invocation
+// loads its own 4·CN columns of B. K is walked in chunks of 4 (then a scalar tail), each B value feeding RM fused
+// multiply-adds. Out-of-range rows and columns are clamped on load (no branch in the inner loop) and skipped on
+// store, so any M, N, K ≥ 1 work.
+//
+// op(A) is read through strides: op(A)[m][k] = a[m·sam + k·sak] (sam = K, sak = 1 plain; sam = 1, sak = M
+// transposed). AMODE 0 loads A as scalars (any shape), AMODE 1 as vec4 along k (plain A, K % 4 == 0), AMODE 2 as
+// vec4 along m (transposed A, M % 4 == 0, RM % 4 == 0). op(B) is plain (B stored K×N, BT=0) or transposed (B
+// stored N×K, BT=1); VEC4 loads B as vec4: BT=0 needs N % 4 == 0, BT=1 needs K % 4 == 0. The host picks the
+// widest loads the shape allows (vec4 loads measured 25-30% faster on lavapipe than scalar ones).
+//
+// Every output element is a fixed-order sum, so the same inputs give the same bits.
+// sqnet:variant gemm_a0bn -DAMODE=0 -DBT=0 -DVEC4=0
+// sqnet:variant gemm_a0bn4 -DAMODE=0 -DBT=0 -DVEC4=1
+// sqnet:variant gemm_a0bt -DAMODE=0 -DBT=1 -DVEC4=0
+// sqnet:variant gemm_a0bt4 -DAMODE=0 -DBT=1 -DVEC4=1
+// sqnet:variant gemm_a1bn -DAMODE=1 -DBT=0 -DVEC4=0
+// sqnet:variant gemm_a1bn4 -DAMODE=1 -DBT=0 -DVEC4=1
+// sqnet:variant gemm_a1bt -DAMODE=1 -DBT=1 -DVEC4=0
+// sqnet:variant gemm_a1bt4 -DAMODE=1 -DBT=1 -DVEC4=1
+// sqnet:variant gemm_a2bn -DAMODE=2 -DBT=0 -DVEC4=0
+// sqnet:variant gemm_a2bn4 -DAMODE=2 -DBT=0 -DVEC4=1
+// sqnet:variant gemm_a2bt -DAMODE=2 -DBT=1 -DVEC4=0
+// sqnet:variant gemm_a2bt4 -DAMODE=2 -DBT=1 -DVEC4=1
+#include "common.glsl"
+SQNET_LOCAL_SIZE
+
+layout(constant_id = 3) const uint RM = 16; // rows of C per invocation
+layout(constant_id = 4) const uint CN = 4;  // groups of 4 columns of C per invocation
+
+// Push constants (Go mirror: kernels.gemmPush).
+layout(push_constant) uniform Push {
+    uint M, N, K;
+    uint sam, sak; // op(A)[m][k] = a[m*sam + k*sak]
+    uint flags;    // 1: add bias[n]; 2: ReLU; 4: accumulate (C = C + op(A)·op(B) ...)
+} pc;
+
+#if AMODE == 0
+layout(std430, set = 0, binding = 0) readonly buffer A_ { float a[]; };
+#else
+layout(std430, set = 0, binding = 0) readonly buffer A_ { vec4 a4[]; };
+#endif
+#if VEC4
+layout(std430, set = 0, binding = 1) readonly buffer B_ { vec4 b4[]; };
+#else
+layout(std430, set = 0, binding = 1) readonly buffer B_ { float b[]; };
+#endif
+layout(std430, set = 0, binding = 2) readonly buffer Bias_ { float bias[]; };
+layout(std430, set = 0, binding = 3) buffer C_ { float c[]; };
+
+void main() {
+    const uint M = pc.M, N = pc.N, K = pc.K;
+    const uint row0 = gl_WorkGroupID.y * RM;
+    const uint col0 = gl_GlobalInvocationID.x * (4 * CN);
+    if (row0 >= M || col0 >= N) {
+        return;
+    }
+    // Clamped A row offsets: rows past M repeat row M-1 and are never stored.
+    uint ar[RM];
+    for (uint r = 0; r < RM; r++) {
+        ar[r] = min(row0 + r, M - 1) * pc.sam;
+    }
+    const uint sak = pc.sak;
+    vec4 acc[RM][CN];
+    for (uint r = 0; r < RM; r++) {
+        for (uint j = 0; j < CN; j++) {
+            acc[r][j] = vec4(0);
+        }
+    }
+#if BT == 0 && VEC4
+    // B stored K×N with N % 4 == 0: one vec4 load per 4 columns.
+    const uint nv = N / 4;
+    uint cb[CN];
+    for (uint j = 0; j < CN; j++) {
+        cb[j] = min(col0 / 4 + j, nv - 1);
+    }
+#else
+    // Clamped B column indices, then the offset of column i's element k.
+    uint cc[4 * CN];
+    for (uint i = 0; i < 4 * CN; i++) {
+#if BT
+        cc[i] = min(col0 + i, N - 1) * K;
+#else
+        cc[i] = min(col0 + i, N - 1);
+#endif
+    }
+#endif
+    const uint K4 = K & ~3u;
+    for (uint k = 0; k < K4; k += 4) {
+        vec4 bv[4][CN]; // bv[kk][j] = op(B)[k+kk][col0+4j .. col0+4j+3]
+#if BT == 0 && VEC4
+        for (uint kk = 0; kk < 4; kk++) {
+            for (uint j = 0; j < CN; j++) {
+                bv[kk][j] = b4[(k + kk) * nv + cb[j]];
+            }
+        }
+#elif BT == 0
+        for (uint kk = 0; kk < 4; kk++) {
+            for (uint j = 0; j < CN; j++) {
+                uint o = (k + kk) * N;
+                bv[kk][j] = vec4(b[o + cc[4 * j]], b[o + cc[4 * j + 1]], b[o + cc[4 * j + 2]], b[o + cc[4 * j + 3]]);
+            }
+        }
+#elif VEC4
+        // Four columns × four k as four vec4 loads along k, transposed in registers.
+        for (uint j = 0; j < CN; j++) {
+            vec4 t0 = b4[(cc[4 * j] + k) / 4], t1 = b4[(cc[4 * j + 1] + k) / 4];
+            vec4 t2 = b4[(cc[4 * j + 2] + k) / 4], t3 = b4[(cc[4 * j + 3] + k) / 4];
+            bv[0][j] = vec4(t0.x, t1.x, t2.x, t3.x);
+            bv[1][j] = vec4(t0.y, t1.y, t2.y, t3.y);
+            bv[2][j] = vec4(t0.z, t1.z, t2.z, t3.z);
+            bv[3][j] = vec4(t0.w, t1.w, t2.w, t3.w);
+        }
+#else
+        for (uint kk = 0; kk < 4; kk++) {
+            for (uint j = 0; j < CN; j++) {
+                uint o = k + kk;
+                bv[kk][j] = vec4(b[cc[4 * j] + o], b[cc[4 * j + 1] + o], b[cc[4 * j + 2] + o], b[cc[4 * j + 3] + o]);
+            }
+        }
+#endif
+        // av[r] = op(A)[row r][k .. k+3]
+        vec4 av[RM];
+#if AMODE == 1
+        for (uint r = 0; r < RM; r++) {
+            av[r] = a4[(ar[r] + k) / 4];
+        }
+#elif AMODE == 2
+        // A stored K×M with M % 4 == 0 and RM % 4 == 0: one vec4 holds four rows at one k.
+        // A group past M is clamped to the last group (rows never stored).
+        for (uint g = 0; g < RM; g += 4) {
+            const uint gs = (min(row0 + g, M - 4) + k * M) / 4, mv = M / 4;
+            vec4 t0 = a4[gs], t1 = a4[gs + mv], t2 = a4[gs + 2 * mv], t3 = a4[gs + 3 * mv];
+            av[g] = vec4(t0.x, t1.x, t2.x, t3.x);
+            av[g + 1] = vec4(t0.y, t1.y, t2.y, t3.y);
+            av[g + 2] = vec4(t0.z, t1.z, t2.z, t3.z);
+            av[g + 3] = vec4(t0.w, t1.w, t2.w, t3.w);
+        }
+#else
+        for (uint r = 0; r < RM; r++) {
+            uint o = ar[r] + k * sak;
+            av[r] = vec4(a[o], a[o + sak], a[o + 2 * sak], a[o + 3 * sak]);
+        }
+#endif
+        for (uint r = 0; r < RM; r++) {
+            for (uint j = 0; j < CN; j++) {
+                vec4 s = acc[r][j];
+                s = fma(vec4(av[r].x), bv[0][j], s);
+                s = fma(vec4(av[r].y), bv[1][j], s);
+                s = fma(vec4(av[r].z), bv[2][j], s);
+                s = fma(vec4(av[r].w), bv[3][j], s);
+                acc[r][j] = s;
+            }
+        }
+    }
+#if !(BT && VEC4)
+    // Tail: the last K % 4 values of k (none for the BT VEC4 variant, which needs K % 4 == 0).
+    for (uint k = K4; k < K; k++) {
+        vec4 bv[CN];
+        for (uint j = 0; j < CN; j++) {
+#if BT == 0 && VEC4
+            bv[j] = b4[k * nv + cb[j]];
+#elif BT == 0
+            bv[j] = vec4(b[k * N + cc[4 * j]], b[k * N + cc[4 * j + 1]], b[k * N + cc[4 * j + 2]], b[k * N + cc[4 * j + 3]]);
+#else
+            bv[j] = vec4(b[cc[4 * j] + k], b[cc[4 * j + 1] + k], b[cc[4 * j + 2] + k], b[cc[4 * j + 3] + k]);
+#endif
+        }
+        for (uint r = 0; r < RM; r++) {
+#if AMODE == 0
+            float av = a[ar[r] + k * sak];
+#else
+            const uint ai = ar[r] + k * sak;
+            float av = a4[ai / 4][ai % 4];
+#endif
+            for (uint j = 0; j < CN; j++) {
+                acc[r][j] = fma(vec4(av), bv[j], acc[r][j]);
+            }
+        }
+    }
+#endif
+    const uint flags = pc.flags;
+    for (uint r = 0; r < RM; r++) {
+        const uint row = row0 + r;
+        if (row >= M) {
+            break;
+        }
+        for (uint j = 0; j < CN; j++) {
+            for (uint q = 0; q < 4; q++) {
+                const uint col = col0 + 4 * j + q;
+                if (col < N) {
+                    float v = acc[r][j][q];
+                    if ((flags & 4u) != 0) {
+                        v = c[row * N + col] + v;
+                    }
+                    if ((flags & 1u) != 0) {
+                        v += bias[col];
+                    }
+                    if ((flags & 2u) != 0) {
+                        v = max(v, 0.0);
+                    }
+                    c[row * N + col] = v;
+                }
+            }
+        }
+    }
+}
