@@ -48,7 +48,8 @@ type Tensor struct {
 
 	g     *Graph
 	id    int
-	alias *Tensor // a view: this tensor is the same memory as alias, with another shape
+	alias *Tensor   // a view: this tensor is the same memory as alias, with another shape
+	init  []float32 // a constant's value, uploaded by Compile
 }
 
 // Elems is the number of elements.
@@ -99,6 +100,7 @@ type Graph struct {
 	// seed and seedTensor stand for the gradient of the loss itself once Backward has run.
 	seed       *seed
 	seedTensor *Tensor
+	onesOf     map[int]*Tensor // constant vectors of ones by length (bias gradients)
 }
 
 // New starts an empty graph on a kernel library.
@@ -171,6 +173,19 @@ func (g *Graph) Param(name string, shape ...int) *Tensor {
 		return g.fail("param %s: %v", name, err)
 	}
 	return g.tensor(name, shape, Param, F32)
+}
+
+// Const declares a constant tensor (State) holding data, uploaded once when the graph is compiled.
+func (g *Graph) Const(name string, data []float32, shape ...int) *Tensor {
+	if err := checkShape(shape); err != nil {
+		return g.fail("const %s: %v", name, err)
+	}
+	t := g.tensor(name, shape, State, F32)
+	if t.Elems() != len(data) {
+		return g.fail("const %s: %d values for shape %v", name, len(data), shape)
+	}
+	t.init = data
+	return t
 }
 
 // Keep marks a tensor whose value the host reads after a run (logits, losses, an input gradient), so the planner

@@ -95,8 +95,13 @@ func (g *Graph) Compile() (*Program, error) {
 			if err != nil {
 				return nil, fmt.Errorf("compile: %s: %w", t, err)
 			}
-			// Zero state (gradients, optimizer moments) so a first step starts from a defined value.
-			if err := b.Write(0, make([]byte, t.Bytes())); err != nil {
+			// Zero state (gradients, optimizer moments) so a first step starts from a defined value; constants
+			// get their value.
+			init := make([]byte, t.Bytes())
+			if t.init != nil {
+				init = bytesOf(t.init)
+			}
+			if err := b.Write(0, init); err != nil {
 				return nil, err
 			}
 			p.owned[t] = b
