@@ -55,7 +55,7 @@ void main() {
     }
     // Per column: offset of its batch item in src, and its position: FWD the top-left input pixel of its window
     // (may be negative), DATA its own input pixel.
-    uint sb[4 * CN];
+    uint sb[4 * CN], ob[4 * CN];
     int py[4 * CN], px[4 * CN];
     for (uint i = 0; i < 4 * CN; i++) {
         const uint n = min(col0 + i, COLS - 1), b = n / SP, p = n % SP;
@@ -67,6 +67,7 @@ void main() {
         px[i] = int((p % pc.OW) * pc.sw) - int(pc.pw);
 #endif
         sb[i] = b * SRCB;
+        ob[i] = b * DSTB + p; // output offset of row 0 (divisions here, not per stored element)
     }
     vec4 acc[RM][CN];
     for (uint r = 0; r < RM; r++) {
@@ -141,7 +142,7 @@ void main() {
             for (uint q = 0; q < 4; q++) {
                 const uint n = col0 + 4 * j + q;
                 if (n < COLS) {
-                    const uint o = (n / SP) * DSTB + row * SP + n % SP;
+                    const uint o = ob[4 * j + q] + row * SP;
                     float v = acc[r][j][q];
                     if ((flags & 4u) != 0) {
                         v = dst[o] + v;
