@@ -57,17 +57,35 @@ void main() {
     // (may be negative), DATA its own input pixel.
     uint sb[4 * CN], ob[4 * CN];
     int py[4 * CN], px[4 * CN];
-    for (uint i = 0; i < 4 * CN; i++) {
-        const uint n = min(col0 + i, COLS - 1), b = n / SP, p = n % SP;
+    // Columns are consecutive (b, y, x) positions: divide once, then step (integer division is scalar code on
+    // a SIMD CPU driver and dominated short reductions such as a 5×5×1 kernel).
 #if DATA
-        py[i] = int(p / pc.W) + int(pc.ph);
-        px[i] = int(p % pc.W) + int(pc.pw);
+    const uint XW = pc.W, YH = pc.H;
 #else
-        py[i] = int((p / pc.OW) * pc.sh) - int(pc.ph);
-        px[i] = int((p % pc.OW) * pc.sw) - int(pc.pw);
+    const uint XW = pc.OW, YH = pc.OH;
+#endif
+    const uint n0 = min(col0, COLS - 1);
+    uint b = n0 / SP, y = (n0 % SP) / XW, xq = n0 % XW;
+    for (uint i = 0; i < 4 * CN; i++) {
+#if DATA
+        py[i] = int(y) + int(pc.ph);
+        px[i] = int(xq) + int(pc.pw);
+#else
+        py[i] = int(y * pc.sh) - int(pc.ph);
+        px[i] = int(xq * pc.sw) - int(pc.pw);
 #endif
         sb[i] = b * SRCB;
-        ob[i] = b * DSTB + p; // output offset of row 0 (divisions here, not per stored element)
+        ob[i] = b * DSTB + y * XW + xq; // output offset of row 0
+        // Step to the next column, staying on the last one past the end (those are never stored).
+        if (col0 + i + 1 < COLS) {
+            if (++xq == XW) {
+                xq = 0;
+                if (++y == YH) {
+                    y = 0;
+                    b++;
+                }
+            }
+        }
     }
     vec4 acc[RM][CN];
     for (uint r = 0; r < RM; r++) {
