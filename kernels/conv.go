@@ -1,0 +1,335 @@
+package kernels
+
+import (
+	"fmt"
+
+	"github.com/sqnet/sqnet/vk"
+)
+
+// ConvShape describes a 2-D convolution of an NCHW input [B, Cin, H, W] with a weight [Cout, Cin, KH, KW]
+// (PyTorch's layout), giving [B, Cout, OH, OW].
+type ConvShape struct {
+	B, Cin, H, W int
+	Cout, KH, KW int
+	// StrideH, StrideW default to 1 when zero; DilH, DilW likewise. PadH, PadW are zero padding on each side.
+	StrideH, StrideW int
+	PadH, PadW       int
+	DilH, DilW       int
+}
+
+// withDefaults fills zero strides and dilations with 1.
+func (s ConvShape) withDefaults() ConvShape {
+	for _, p := range []*int{&s.StrideH, &s.StrideW, &s.DilH, &s.DilW} {
+		if *p == 0 {
+			*p = 1
+		}
+	}
+	return s
+}
+
+// OH returns the output height.
+func (s ConvShape) OH() int {
+	s = s.withDefaults()
+	return (s.H+2*s.PadH-s.DilH*(s.KH-1)-1)/s.StrideH + 1
+}
+
+// OW returns the output width.
+func (s ConvShape) OW() int {
+	s = s.withDefaults()
+	return (s.W+2*s.PadW-s.DilW*(s.KW-1)-1)/s.StrideW + 1
+}
+
+// InLen, WLen and OutLen are the element counts of the input, weight and output.
+func (s ConvShape) InLen() int { return s.B * s.Cin * s.H * s.W }
+
+// WLen is the element count of the weight.
+func (s ConvShape) WLen() int { return s.Cout * s.Cin * s.KH * s.KW }
+
+// OutLen is the element count of the output.
+func (s ConvShape) OutLen() int { return s.B * s.Cout * s.OH() * s.OW() }
+
+// Flops is the floating-point operation count of one pass (forward, backward-data and backward-filter all
+// compute B·Cout·OH·OW·Cin·KH·KW multiply-adds).
+func (s ConvShape) Flops() float64 {
+	return 2 * float64(s.B) * float64(s.Cout) * float64(s.OH()) * float64(s.OW()) * float64(s.Cin*s.KH*s.KW)
+}
+
+// check validates the shape.
+func (s ConvShape) check(op string) error {
+	if err := positive(op, Dim{"B", s.B}, Dim{"Cin", s.Cin}, Dim{"H", s.H}, Dim{"W", s.W}); err != nil {
+		return err
+	}
+	if err := positive(op, Dim{"Cout", s.Cout}, Dim{"Cin", s.Cin}, Dim{"KH", s.KH}, Dim{"KW", s.KW}); err != nil {
+		return err
+	}
+	if s.StrideH < 0 || s.StrideW < 0 || s.DilH < 0 || s.DilW < 0 || s.PadH < 0 || s.PadW < 0 {
+		return fmt.Errorf("%s: negative stride, dilation or padding in %+v", op, s)
+	}
+	if s.OH() <= 0 || s.OW() <= 0 {
+		return fmt.Errorf("%s: the %d×%d kernel (dilated) does not fit the padded %d×%d input", op, s.KH, s.KW, s.H, s.W)
+	}
+	if err := positive(op, Dim{"B", s.B}, Dim{"Cout", s.Cout}, Dim{"OH", s.OH()}, Dim{"OW", s.OW()}); err != nil {
+		return err
+	}
+	if s.StrideH > 1<<16 || s.StrideW > 1<<16 || s.DilH > 1<<16 || s.DilW > 1<<16 || s.PadH > 1<<16 || s.PadW > 1<<16 {
+		return fmt.Errorf("%s: stride, dilation or padding above 65536 in %+v", op, s)
+	}
+	return nil
+}
+
+// convPush mirrors the push constants of conv.comp and conv_bwd_filter.comp.
+type convPush struct {
+	B, Cin, H, W           uint32
+	Cout, KH, KW           uint32
+	OH, OW                 uint32
+	Sh, Sw, Ph, Pw, Dh, Dw uint32
+	Flags                  uint32
+}
+
+func (s ConvShape) push(flags uint32) convPush {
+	s = s.withDefaults()
+	return convPush{uint32(s.B), uint32(s.Cin), uint32(s.H), uint32(s.W), uint32(s.Cout), uint32(s.KH),
+		uint32(s.KW), uint32(s.OH()), uint32(s.OW()), uint32(s.StrideH), uint32(s.StrideW), uint32(s.PadH),
+		uint32(s.PadW), uint32(s.DilH), uint32(s.DilW), flags}
+}
+
+// ConvOpts are the optional parts of the convolution passes.
+type ConvOpts struct {
+	// Bias (forward only), when its Buf is not nil, holds Cout floats added per output channel.
+	Bias vk.Range
+	// ReLU (forward only) applies max(·, 0) last.
+	ReLU bool
+	// Accumulate adds the result to what the output holds (gradient accumulation) instead of overwriting it.
+	Accumulate bool
+}
+
+func (o ConvOpts) flags() uint32 {
+	var f uint32
+	if o.Bias.Buf != nil {
+		f |= gemmBias
+	}
+	if o.ReLU {
+		f |= gemmReLU
+	}
+	if o.Accumulate {
+		f |= gemmAccumulate
+	}
+	return f
+}
+
+// convTile picks the register tile of an implicit-GEMM pass with rows×cols outputs and a k-long reduction,
+// with the same reasoning (and measurements) as gemmTile.
+func (l *Lib) convTile(rows, cols, k int) GemmTile {
+	return l.gemmTile(rows, cols, k)
+}
+
+// Conv2D records the forward convolution y = conv(x, w) (+ bias) (then ReLU) for x [B,Cin,H,W], w
+// [Cout,Cin,KH,KW], y [B,Cout,OH,OW]. y must not alias the inputs.
+func (l *Lib) Conv2D(r *vk.Recorder, x, w, y vk.Range, s ConvShape, o ConvOpts) error {
+	const op = "conv2d"
+	if err := s.check(op); err != nil {
+		return err
+	}
+	if err := needAll(op, []string{"x", "w", "y"}, []vk.Range{x, w, y}, []int{s.InLen(), s.WLen(), s.OutLen()}); err != nil {
+		return err
+	}
+	bias := w
+	if o.Bias.Buf != nil {
+		if err := need(op, "bias", o.Bias, s.Cout); err != nil {
+			return err
+		}
+		bias = o.Bias
+	}
+	t := l.convTile(s.Cout, s.B*s.OH()*s.OW(), s.Cin*s.KH*s.KW)
+	return l.convDispatch(r, "conv_fwd", s, o.flags(), t, s.Cout, s.B*s.OH()*s.OW(), x, w, bias, y)
+}
+
+// Conv2DBackwardData records dx = ∂(Σ dy·y)/∂x, the input gradient of Conv2D (a transposed convolution), for
+// dy [B,Cout,OH,OW], w [Cout,Cin,KH,KW], dx [B,Cin,H,W]. Only Accumulate of o is used.
+func (l *Lib) Conv2DBackwardData(r *vk.Recorder, dy, w, dx vk.Range, s ConvShape, o ConvOpts) error {
+	const op = "conv2d backward-data"
+	if err := s.check(op); err != nil {
+		return err
+	}
+	if err := needAll(op, []string{"dy", "w", "dx"}, []vk.Range{dy, w, dx}, []int{s.OutLen(), s.WLen(), s.InLen()}); err != nil {
+		return err
+	}
+	if o.Bias.Buf != nil || o.ReLU {
+		return fmt.Errorf("%s: bias and ReLU apply to the forward pass only", op)
+	}
+	t := l.convTile(s.Cin, s.B*s.H*s.W, s.Cout*s.KH*s.KW)
+	return l.convDispatch(r, "conv_bwd_data", s, o.flags(), t, s.Cin, s.B*s.H*s.W, dy, w, w, dx)
+}
+
+// convDispatch records conv.comp over a rows×cols product.
+func (l *Lib) convDispatch(r *vk.Recorder, shader string, s ConvShape, flags uint32, t GemmTile, rows, cols int,
+	src, w, bias, dst vk.Range) error {
+	s = s.withDefaults()
+	unit := uint32(0)
+	if s.StrideH == 1 && s.StrideW == 1 {
+		unit = 1
+	}
+	gx := (uint64(cols) + 4*uint64(t.CN)*uint64(t.LX) - 1) / (4 * uint64(t.CN) * uint64(t.LX))
+	gy := (uint64(rows) + uint64(t.RM) - 1) / uint64(t.RM)
+	lim := l.dev.Info().Limits
+	if gx > uint64(lim.MaxWorkgroupCount[0]) || gy > uint64(lim.MaxWorkgroupCount[1]) {
+		return fmt.Errorf("%s: %d×%d outputs need %d×%d workgroups, more than the device's %v", shader, rows, cols,
+			gx, gy, lim.MaxWorkgroupCount)
+	}
+	p := s.push(flags)
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{vk.Read, vk.Read, vk.Read, vk.ReadWrite},
+		PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
+		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN), vk.SpecU32(5, unit)}})
+	if err != nil {
+		return err
+	}
+	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), 1}, p, src, w, bias, dst)
+}
+
+// Conv2DBackwardFilter records dw = ∂(Σ dy·y)/∂w, the weight gradient of Conv2D, for x [B,Cin,H,W], dy
+// [B,Cout,OH,OW], dw [Cout,Cin,KH,KW]. Only Accumulate of o is used.
+func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvShape, o ConvOpts) error {
+	const op = "conv2d backward-filter"
+	if err := s.check(op); err != nil {
+		return err
+	}
+	if err := needAll(op, []string{"x", "dy", "dw"}, []vk.Range{x, dy, dw}, []int{s.InLen(), s.OutLen(), s.WLen()}); err != nil {
+		return err
+	}
+	if o.Bias.Buf != nil || o.ReLU {
+		return fmt.Errorf("%s: bias and ReLU apply to the forward pass only", op)
+	}
+	rows, cols := s.Cout, s.Cin*s.KH*s.KW
+	if t := l.convTile(rows, cols, s.B*s.OH()*s.OW()); l.filterAsGEMM(rows, cols, t) {
+		p := s.push(o.flags())
+		gx := (cols + 4*int(t.CN)*int(t.LX) - 1) / (4 * int(t.CN) * int(t.LX))
+		gy := (rows + int(t.RM) - 1) / int(t.RM)
+		pipe, err := l.pipeline(vk.PipelineSpec{Shader: "conv_filter_gemm", Bindings: []vk.Access{vk.Read, vk.Read, vk.ReadWrite},
+			PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
+			Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN)}})
+		if err != nil {
+			return err
+		}
+		return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), 1}, p, x, dy, dw)
+	}
+	// The reduction is split over the workgroup's invocations, so a workgroup is one output block; 64
+	// invocations (8 SIMD rows on lavapipe) keep every core busy even for a 32×25 weight.
+	t := GemmTile{RM: 8, CN: 2, LX: 64}
+	if rows >= 32 && cols >= 32 && s.Flops() >= 1<<25 {
+		t = GemmTile{RM: 16, CN: 4, LX: 64} // worth its longer compile on big layers (see convTile)
+	}
+	for t.RM > 1 && int(t.RM) >= 2*rows {
+		t.RM /= 2
+	}
+	for t.CN > 1 && int(4*t.CN) >= 2*cols {
+		t.CN /= 2
+	}
+	t.LX = min(t.LX, l.dev.Info().Limits.MaxWorkgroupInvocations, l.dev.Info().Limits.MaxWorkgroupSize[0])
+	gx := (cols + 4*int(t.CN) - 1) / (4 * int(t.CN))
+	gy := (rows + int(t.RM) - 1) / int(t.RM)
+	lim := l.dev.Info().Limits
+	if uint64(gx) > uint64(lim.MaxWorkgroupCount[0]) || uint64(gy) > uint64(lim.MaxWorkgroupCount[1]) {
+		return fmt.Errorf("%s: %d×%d outputs need %d×%d workgroups, more than the device's %v", op, rows, cols, gx,
+			gy, lim.MaxWorkgroupCount)
+	}
+	p := s.push(o.flags())
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: "conv_bwd_filter", Bindings: []vk.Access{vk.Read, vk.Read, vk.ReadWrite},
+		PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
+		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN)}})
+	if err != nil {
+		return err
+	}
+	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), 1}, p, x, dy, dw)
+}
+
+// filterAsGEMM reports whether the weight gradient has enough outputs for conv_filter_gemm (one invocation per
+// output block, the whole reduction in registers) to give every core several workgroups; smaller layers split
+// the reduction inside workgroups with conv_bwd_filter. Measured on lavapipe, madry conv2 (64×800 weights):
+// ≈4.6 GFLOP/s with the split kernel, ≈14.5 with conv_filter_gemm.
+func (l *Lib) filterAsGEMM(rows, cols int, t GemmTile) bool {
+	blocks := ((rows + int(t.RM) - 1) / int(t.RM)) * ((cols + 4*int(t.CN) - 1) / (4 * int(t.CN)))
+	return blocks >= 16*int(t.LX)
+}
+
+// needAll is need over several operands.
+func needAll(op string, names []string, rs []vk.Range, elems []int) error {
+	for i := range names {
+		if err := need(op, names[i], rs[i], elems[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// convIndex visits every (output element, weight element, input element) triple of the convolution whose input
+// position is inside the image, in a fixed order: the common loop of the three CPU references.
+func convIndex(s ConvShape, visit func(yi, wi, xi int)) {
+	s = s.withDefaults()
+	oh, ow := s.OH(), s.OW()
+	for b := 0; b < s.B; b++ {
+		for co := 0; co < s.Cout; co++ {
+			for y := 0; y < oh; y++ {
+				for x := 0; x < ow; x++ {
+					yi := ((b*s.Cout+co)*oh+y)*ow + x
+					for ci := 0; ci < s.Cin; ci++ {
+						for kh := 0; kh < s.KH; kh++ {
+							ih := y*s.StrideH - s.PadH + kh*s.DilH
+							if ih < 0 || ih >= s.H {
+								continue
+							}
+							for kw := 0; kw < s.KW; kw++ {
+								iw := x*s.StrideW - s.PadW + kw*s.DilW
+								if iw < 0 || iw >= s.W {
+									continue
+								}
+								visit(yi, ((co*s.Cin+ci)*s.KH+kh)*s.KW+kw, ((b*s.Cin+ci)*s.H+ih)*s.W+iw)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// Conv2DRef is the CPU reference of Conv2D (float64 sums); bias may be nil.
+func Conv2DRef(x, w, bias []float32, s ConvShape, relu bool) []float32 {
+	acc := make([]float64, s.OutLen())
+	convIndex(s, func(yi, wi, xi int) { acc[yi] += float64(w[wi]) * float64(x[xi]) })
+	out := make([]float32, len(acc))
+	p := s.OH() * s.OW()
+	for i, v := range acc {
+		f := float32(v)
+		if bias != nil {
+			f += bias[(i/p)%s.Cout]
+		}
+		if relu {
+			f = max(f, 0)
+		}
+		out[i] = f
+	}
+	return out
+}
+
+// Conv2DBackwardDataRef is the CPU reference of Conv2DBackwardData (float64 sums).
+func Conv2DBackwardDataRef(dy, w []float32, s ConvShape) []float32 {
+	acc := make([]float64, s.InLen())
+	convIndex(s, func(yi, wi, xi int) { acc[xi] += float64(w[wi]) * float64(dy[yi]) })
+	return to32(acc)
+}
+
+// Conv2DBackwardFilterRef is the CPU reference of Conv2DBackwardFilter (float64 sums).
+func Conv2DBackwardFilterRef(x, dy []float32, s ConvShape) []float32 {
+	acc := make([]float64, s.WLen())
+	convIndex(s, func(yi, wi, xi int) { acc[wi] += float64(x[xi]) * float64(dy[yi]) })
+	return to32(acc)
+}
+
+// to32 narrows a float64 slice.
+func to32(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, f := range v {
+		out[i] = float32(f)
+	}
+	return out
+}

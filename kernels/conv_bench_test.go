@@ -1,0 +1,35 @@
+package kernels
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/sqnet/sqnet/vk"
+)
+
+// BenchmarkConv measures the three passes of the madry MNIST convolutions (5×5, padding 2: 1→32 on 28×28 and
+// 32→64 on 14×14) at batch 50 and 128, plus the bias gradient of the second.
+func BenchmarkConv(b *testing.B) {
+	for _, batch := range []int{50, 128} {
+		for i, s := range []ConvShape{
+			{B: batch, Cin: 1, H: 28, W: 28, Cout: 32, KH: 5, KW: 5, PadH: 2, PadW: 2},
+			{B: batch, Cin: 32, H: 14, W: 14, Cout: 64, KH: 5, KW: 5, PadH: 2, PadW: 2},
+		} {
+			for _, pass := range []string{"forward", "backward-data", "backward-filter"} {
+				b.Run(fmt.Sprintf("conv%d/b%d/%s", i+1, batch, pass), func(b *testing.B) {
+					l := openBenchLib(b)
+					x, w, y := benchBuf(b, l, s.InLen()), benchBuf(b, l, s.WLen()), benchBuf(b, l, s.OutLen())
+					benchRecorded(b, l, s.Flops(), func(r *vk.Recorder) error {
+						switch pass {
+						case "forward":
+							return l.Conv2D(r, x.All(), w.All(), y.All(), s, ConvOpts{})
+						case "backward-data":
+							return l.Conv2DBackwardData(r, y.All(), w.All(), x.All(), s, ConvOpts{})
+						}
+						return l.Conv2DBackwardFilter(r, x.All(), y.All(), w.All(), s, ConvOpts{})
+					})
+				})
+			}
+		}
+	}
+}

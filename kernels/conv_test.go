@@ -1,0 +1,230 @@
+package kernels
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/sqnet/sqnet/vk"
+)
+
+// convCases cover 1×1 everything, the edge sizes on channels and image sides, strides, dilations, asymmetric
+// padding and kernels, a batch of 128, and a small copy of the madry layers.
+var convCases = []ConvShape{
+	{B: 1, Cin: 1, H: 1, W: 1, Cout: 1, KH: 1, KW: 1},
+	{B: 3, Cin: 3, H: 17, W: 17, Cout: 5, KH: 5, KW: 5, PadH: 2, PadW: 2},
+	{B: 1, Cin: 2, H: 9, W: 13, Cout: 3, KH: 3, KW: 2, StrideH: 2, StrideW: 1, PadH: 1, DilW: 2},
+	{B: 2, Cin: 3, H: 31, W: 31, Cout: 17, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
+	{B: 1, Cin: 1, H: 1, W: 257, Cout: 3, KH: 1, KW: 3, PadW: 1},
+	{B: 128, Cin: 1, H: 5, W: 5, Cout: 4, KH: 3, KW: 3, PadH: 1, PadW: 1},
+	{B: 2, Cin: 1, H: 28, W: 28, Cout: 32, KH: 5, KW: 5, PadH: 2, PadW: 2},
+	{B: 2, Cin: 32, H: 7, W: 7, Cout: 64, KH: 5, KW: 5, PadH: 2, PadW: 2},
+	{B: 1, Cin: 64, H: 4, W: 3, Cout: 1, KH: 3, KW: 3, StrideH: 3, StrideW: 2, PadH: 2, PadW: 1, DilH: 2},
+}
+
+func TestConv2D(t *testing.T) {
+	l := openLib(t)
+	for i, s := range convCases {
+		t.Run(fmt.Sprintf("%+v", s), func(t *testing.T) {
+			r := rng(uint64(300 + i))
+			x, w := uniform(r, s.InLen(), -2, 2), uniform(r, s.WLen(), -2, 2)
+			dy := uniform(r, s.OutLen(), -2, 2)
+			bias := uniform(r, s.Cout, -2, 2)
+			bx, bw, bdy, bb := upload(t, l, x), upload(t, l, w), upload(t, l, dy), upload(t, l, bias)
+			by, bdx, bdw := zeros(t, l, s.OutLen()), zeros(t, l, s.InLen()), zeros(t, l, s.WLen())
+			relu := i%2 == 1
+			run(t, l, func(rec *vk.Recorder) error {
+				if err := l.Conv2D(rec, bx.All(), bw.All(), by.All(), s, ConvOpts{Bias: bb.All(), ReLU: relu}); err != nil {
+					return err
+				}
+				if err := l.Conv2DBackwardData(rec, bdy.All(), bw.All(), bdx.All(), s, ConvOpts{}); err != nil {
+					return err
+				}
+				return l.Conv2DBackwardFilter(rec, bx.All(), bdy.All(), bdw.All(), s, ConvOpts{})
+			})
+			kk := s.Cin * s.KH * s.KW
+			compare(t, "forward", download(t, by, s.OutLen()), Conv2DRef(x, w, bias, s, relu), gemmTol(kk))
+			compare(t, "backward-data", download(t, bdx, s.InLen()), Conv2DBackwardDataRef(dy, w, s),
+				gemmTol(s.Cout*s.KH*s.KW))
+			compare(t, "backward-filter", download(t, bdw, s.WLen()), Conv2DBackwardFilterRef(x, dy, s),
+				gemmTol(s.B*s.OH()*s.OW()))
+		})
+	}
+}
+
+// TestConv2DAccumulate checks that every pass adds to its output when asked.
+func TestConv2DAccumulate(t *testing.T) {
+	l := openLib(t)
+	s := convCases[2]
+	r := rng(41)
+	x, w, dy := uniform(r, s.InLen(), -2, 2), uniform(r, s.WLen(), -2, 2), uniform(r, s.OutLen(), -2, 2)
+	y0, dx0, dw0 := uniform(r, s.OutLen(), -2, 2), uniform(r, s.InLen(), -2, 2), uniform(r, s.WLen(), -2, 2)
+	bx, bw, bdy := upload(t, l, x), upload(t, l, w), upload(t, l, dy)
+	by, bdx, bdw := upload(t, l, y0), upload(t, l, dx0), upload(t, l, dw0)
+	acc := ConvOpts{Accumulate: true}
+	run(t, l, func(rec *vk.Recorder) error {
+		if err := l.Conv2D(rec, bx.All(), bw.All(), by.All(), s, acc); err != nil {
+			return err
+		}
+		if err := l.Conv2DBackwardData(rec, bdy.All(), bw.All(), bdx.All(), s, acc); err != nil {
+			return err
+		}
+		return l.Conv2DBackwardFilter(rec, bx.All(), bdy.All(), bdw.All(), s, acc)
+	})
+	add := func(a, b []float32) []float32 {
+		for i := range a {
+			a[i] = b[i] + a[i]
+		}
+		return a
+	}
+	compare(t, "forward", download(t, by, s.OutLen()), add(Conv2DRef(x, w, nil, s, false), y0), gemmTol(20))
+	compare(t, "backward-data", download(t, bdx, s.InLen()), add(Conv2DBackwardDataRef(dy, w, s), dx0), gemmTol(20))
+	compare(t, "backward-filter", download(t, bdw, s.WLen()), add(Conv2DBackwardFilterRef(x, dy, s), dw0), gemmTol(200))
+}
+
+// convLoss64 is loss = Σ r·conv(x, w) in float64, the function the finite-difference checks differentiate.
+func convLoss64(x, w, rw []float64, s ConvShape) float64 {
+	y := make([]float64, s.OutLen())
+	convIndex(s, func(yi, wi, xi int) { y[yi] += w[wi] * x[xi] })
+	l := 0.0
+	for i, v := range y {
+		l += rw[i] * v
+	}
+	return l
+}
+
+// TestConv2DGradient checks both backward kernels against central differences of the float64 forward
+// reference (loss = Σ r·y with random r, so dy = r), with unit and non-unit strides. The loss is linear in x and
+// in w, so central differences are exact up to float64 rounding; the tolerance covers the kernels' fp32 sums.
+func TestConv2DGradient(t *testing.T) {
+	l := openLib(t)
+	for i, s := range []ConvShape{
+		{B: 2, Cin: 2, H: 5, W: 6, Cout: 3, KH: 3, KW: 3, PadH: 1, PadW: 1},
+		{B: 2, Cin: 2, H: 7, W: 6, Cout: 3, KH: 3, KW: 2, StrideH: 2, StrideW: 2, PadH: 1, DilH: 2},
+	} {
+		r := rng(uint64(500 + i))
+		x, w, rw := uniform(r, s.InLen(), -2, 2), uniform(r, s.WLen(), -2, 2), uniform(r, s.OutLen(), -1, 1)
+		bx, bw, brw := upload(t, l, x), upload(t, l, w), upload(t, l, rw)
+		bdx, bdw := zeros(t, l, s.InLen()), zeros(t, l, s.WLen())
+		run(t, l, func(rec *vk.Recorder) error {
+			if err := l.Conv2DBackwardData(rec, brw.All(), bw.All(), bdx.All(), s, ConvOpts{}); err != nil {
+				return err
+			}
+			return l.Conv2DBackwardFilter(rec, bx.All(), brw.All(), bdw.All(), s, ConvOpts{})
+		})
+		x64, w64, r64 := to64(x), to64(w), to64(rw)
+		ft := tol{Abs: 1e-4, Rel: 1e-3}
+		gradCheck(t, fmt.Sprintf("conv dx %+v", s), download(t, bdx, s.InLen()),
+			numericGrad(func(v []float64) float64 { return convLoss64(v, w64, r64, s) }, x64, 1e-3), ft)
+		gradCheck(t, fmt.Sprintf("conv dw %+v", s), download(t, bdw, s.WLen()),
+			numericGrad(func(v []float64) float64 { return convLoss64(x64, v, r64, s) }, w64, 1e-3), ft)
+	}
+}
+
+func TestConv2DDeterministic(t *testing.T) {
+	l := openLib(t)
+	s := ConvShape{B: 4, Cin: 3, H: 11, W: 11, Cout: 6, KH: 5, KW: 5, PadH: 2, PadW: 2}
+	r := rng(8)
+	x, w, dy := uniform(r, s.InLen(), -2, 2), uniform(r, s.WLen(), -2, 2), uniform(r, s.OutLen(), -2, 2)
+	bx, bw, bdy := upload(t, l, x), upload(t, l, w), upload(t, l, dy)
+	var outs [2][]float32
+	for i := range outs {
+		by, bdx, bdw, bdb := zeros(t, l, s.OutLen()), zeros(t, l, s.InLen()), zeros(t, l, s.WLen()), zeros(t, l, s.Cout)
+		run(t, l, func(rec *vk.Recorder) error {
+			if err := l.Conv2D(rec, bx.All(), bw.All(), by.All(), s, ConvOpts{}); err != nil {
+				return err
+			}
+			if err := l.Conv2DBackwardData(rec, bdy.All(), bw.All(), bdx.All(), s, ConvOpts{}); err != nil {
+				return err
+			}
+			if err := l.Conv2DBackwardFilter(rec, bx.All(), bdy.All(), bdw.All(), s, ConvOpts{}); err != nil {
+				return err
+			}
+			return l.BiasGrad(rec, bdy.All(), bdb.All(), s.B, s.Cout, s.OH()*s.OW(), false)
+		})
+		outs[i] = append(append(append(download(t, by, s.OutLen()), download(t, bdx, s.InLen())...),
+			download(t, bdw, s.WLen())...), download(t, bdb, s.Cout)...)
+	}
+	if i := bitsEqual(outs[0], outs[1]); i >= 0 {
+		t.Fatalf("two runs differ at %d: %v vs %v", i, outs[0][i], outs[1][i])
+	}
+}
+
+func TestConv2DBadInput(t *testing.T) {
+	l := openLib(t)
+	small, big := zeros(t, l, 4), zeros(t, l, 4096)
+	rec, err := l.dev.NewRecorder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	B := big.All()
+	ok := ConvShape{B: 2, Cin: 2, H: 5, W: 5, Cout: 3, KH: 3, KW: 3, PadH: 1, PadW: 1}
+	for _, c := range []struct {
+		what string
+		s    ConvShape
+	}{
+		{"zero batch", ConvShape{Cin: 1, H: 3, W: 3, Cout: 1, KH: 1, KW: 1}},
+		{"zero Cout", ConvShape{B: 1, Cin: 1, H: 3, W: 3, KH: 1, KW: 1}},
+		{"negative H", ConvShape{B: 1, Cin: 1, H: -3, W: 3, Cout: 1, KH: 1, KW: 1}},
+		{"kernel larger than input", ConvShape{B: 1, Cin: 1, H: 3, W: 3, Cout: 1, KH: 5, KW: 5}},
+		{"negative padding", ConvShape{B: 1, Cin: 1, H: 3, W: 3, Cout: 1, KH: 1, KW: 1, PadH: -1}},
+		{"negative stride", ConvShape{B: 1, Cin: 1, H: 3, W: 3, Cout: 1, KH: 1, KW: 1, StrideW: -2}},
+	} {
+		expectErr(t, c.what+" (forward)", l.Conv2D(rec, B, B, B, c.s, ConvOpts{}))
+		expectErr(t, c.what+" (data)", l.Conv2DBackwardData(rec, B, B, B, c.s, ConvOpts{}))
+		expectErr(t, c.what+" (filter)", l.Conv2DBackwardFilter(rec, B, B, B, c.s, ConvOpts{}))
+	}
+	expectErr(t, "x too small", l.Conv2D(rec, small.All(), B, B, ok, ConvOpts{}))
+	expectErr(t, "w too small", l.Conv2D(rec, B, small.All(), B, ok, ConvOpts{}))
+	expectErr(t, "y too small", l.Conv2D(rec, B, B, small.All(), ok, ConvOpts{}))
+	expectErr(t, "bias too small", l.Conv2D(rec, B, B, B, ok, ConvOpts{Bias: vk.Range{Buf: small, Size: 8}}))
+	expectErr(t, "dy too small", l.Conv2DBackwardData(rec, small.All(), B, B, ok, ConvOpts{}))
+	expectErr(t, "dx too small", l.Conv2DBackwardData(rec, B, B, small.All(), ok, ConvOpts{}))
+	expectErr(t, "dw too small", l.Conv2DBackwardFilter(rec, B, B, small.All(), ok, ConvOpts{}))
+	expectErr(t, "relu on backward", l.Conv2DBackwardData(rec, B, B, B, ok, ConvOpts{ReLU: true}))
+	expectErr(t, "nil x", l.Conv2DBackwardFilter(rec, vk.Range{}, B, B, ok, ConvOpts{}))
+	expectErr(t, "bias: zero channels", l.BiasGrad(rec, B, B, 1, 0, 1, false))
+	expectErr(t, "bias: dy too small", l.BiasGrad(rec, small.All(), B, 2, 3, 4, false))
+	expectErr(t, "bias: db too small", l.BiasGrad(rec, B, small.All(), 1, 8, 1, false))
+}
+
+// BiasGrad sums up to batch·inner terms in fp32 in a fixed order; the tolerance grows with the count as gemmTol.
+func TestBiasGrad(t *testing.T) {
+	l := openLib(t)
+	for i, c := range [][3]int{{1, 1, 1}, {3, 17, 31}, {128, 64, 49}, {257, 3, 1}, {2, 31, 257}, {128, 10, 1}} {
+		b, ch, in := c[0], c[1], c[2]
+		r := rng(uint64(700 + i))
+		dy, db0 := uniform(r, b*ch*in, -2, 2), uniform(r, ch, -2, 2)
+		bdy, bdb, bacc := upload(t, l, dy), zeros(t, l, ch), upload(t, l, db0)
+		run(t, l, func(rec *vk.Recorder) error {
+			if err := l.BiasGrad(rec, bdy.All(), bdb.All(), b, ch, in, false); err != nil {
+				return err
+			}
+			return l.BiasGrad(rec, bdy.All(), bacc.All(), b, ch, in, true)
+		})
+		want := BiasGradRef(dy, b, ch, in)
+		compare(t, fmt.Sprintf("bias grad %v", c), download(t, bdb, ch), want, gemmTol(b*in))
+		for j := range want {
+			want[j] = db0[j] + want[j]
+		}
+		compare(t, fmt.Sprintf("bias grad accumulate %v", c), download(t, bacc, ch), want, gemmTol(b*in))
+	}
+}
+
+// TestBiasGradGradient checks BiasGrad against central differences of loss = Σ r·(y + bias[c]).
+func TestBiasGradGradient(t *testing.T) {
+	l := openLib(t)
+	const b, ch, in = 3, 4, 5
+	r := rng(9)
+	rw, bias := uniform(r, b*ch*in, -1, 1), uniform(r, ch, -2, 2)
+	brw, bdb := upload(t, l, rw), zeros(t, l, ch)
+	run(t, l, func(rec *vk.Recorder) error { return l.BiasGrad(rec, brw.All(), bdb.All(), b, ch, in, false) })
+	loss := func(bs []float64) float64 {
+		s := 0.0
+		for i, v := range rw {
+			s += float64(v) * bs[(i/in)%ch]
+		}
+		return s
+	}
+	gradCheck(t, "bias grad", download(t, bdb, ch), numericGrad(loss, to64(bias), 1e-3), tol{Abs: 1e-5, Rel: 1e-4})
+}

@@ -1,0 +1,243 @@
+// Package kbench runs the kernel benchmark suite (GEMM and the madry MNIST convolutions) on a Vulkan device and
+// returns structured results, with gonum's blas32.Gemm measured in the same run on the same shapes as the
+// in-process CPU baseline. `sqnet bench kernels` prints its Report.
+package kbench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/sqnet/sqnet/kernels"
+	"github.com/sqnet/sqnet/vk"
+)
+
+// Options select what Run measures.
+type Options struct {
+	// MinTime is how long each benchmark repeats at least (default 300 ms); every benchmark runs at least twice
+	// after one warm-up run, and reports its fastest repeat.
+	MinTime time.Duration
+	// GEMMSizes are the square GEMM sizes (default 256, 512, 1024).
+	GEMMSizes []int
+	// Batches are the batch sizes of the convolution benchmarks (default 50 and 128).
+	Batches []int
+	// NoBLAS skips the gonum baseline.
+	NoBLAS bool
+}
+
+// Result is one benchmark.
+type Result struct {
+	Name   string  `json:"name"`   // e.g. "gemm", "conv1/forward"
+	Shape  string  `json:"shape"`  // human-readable shape
+	GFLOPS float64 `json:"gflops"` // device GFLOP/s (fastest repeat)
+	Ms     float64 `json:"ms"`     // device milliseconds per run (fastest repeat)
+	// BLASGFLOPS is gonum blas32.Gemm's GFLOP/s on the same product (for a convolution pass, the GEMM of
+	// its im2col form: the same multiply-add count), 0 when skipped.
+	BLASGFLOPS float64 `json:"blas_gflops,omitempty"`
+	BLASMs     float64 `json:"blas_ms,omitempty"`
+	// GEMM is the m, n, k of the product (for a convolution, its GEMM equivalent).
+	GEMM [3]int `json:"gemm"`
+}
+
+// Report is the whole suite's output.
+type Report struct {
+	Device  string   `json:"device"`
+	Driver  string   `json:"driver"`
+	Results []Result `json:"results"`
+}
+
+func (o Options) withDefaults() Options {
+	if o.MinTime <= 0 {
+		o.MinTime = 300 * time.Millisecond
+	}
+	if len(o.GEMMSizes) == 0 {
+		o.GEMMSizes = []int{256, 512, 1024}
+	}
+	if len(o.Batches) == 0 {
+		o.Batches = []int{50, 128}
+	}
+	return o
+}
+
+// MadryConvs are the two convolutions of the madry MNIST model at batch b: 5×5, padding 2, stride 1, 1→32 on
+// 28×28 and 32→64 on 14×14.
+func MadryConvs(b int) []kernels.ConvShape {
+	return []kernels.ConvShape{
+		{B: b, Cin: 1, H: 28, W: 28, Cout: 32, KH: 5, KW: 5, PadH: 2, PadW: 2},
+		{B: b, Cin: 32, H: 14, W: 14, Cout: 64, KH: 5, KW: 5, PadH: 2, PadW: 2},
+	}
+}
+
+// Run measures the suite on d, reporting each finished benchmark's line to progress (which may be nil).
+func Run(d *vk.Device, opts Options, progress func(string)) (Report, error) {
+	opts = opts.withDefaults()
+	info := d.Info()
+	rep := Report{Device: info.Name, Driver: info.Driver + " " + info.DriverVer}
+	l := kernels.New(d)
+	say := func(r Result) {
+		rep.Results = append(rep.Results, r)
+		if progress != nil {
+			line := fmt.Sprintf("%-24s %-34s %8.2f GFLOP/s %9.3f ms", r.Name, r.Shape, r.GFLOPS, r.Ms)
+			if r.BLASGFLOPS > 0 {
+				line += fmt.Sprintf("   gonum %6.2f GFLOP/s", r.BLASGFLOPS)
+			}
+			progress(line)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, s := range opts.GEMMSizes {
+		res, err := benchGEMM(l, rng, s, opts)
+		if err != nil {
+			return rep, err
+		}
+		say(res)
+	}
+	for _, b := range opts.Batches {
+		for i, cs := range MadryConvs(b) {
+			for _, pass := range []string{"forward", "backward-data", "backward-filter"} {
+				res, err := benchConv(l, rng, fmt.Sprintf("conv%d/%s", i+1, pass), cs, opts)
+				if err != nil {
+					return rep, err
+				}
+				say(res)
+			}
+		}
+	}
+	return rep, nil
+}
+
+// buffers allocates device buffers of the given float counts filled with uniform [−1, 1) values.
+func buffers(d *vk.Device, rng *rand.Rand, sizes ...int) ([]*vk.Buffer, func(), error) {
+	var bufs []*vk.Buffer
+	free := func() {
+		for _, b := range bufs {
+			b.Free()
+		}
+	}
+	for _, n := range sizes {
+		b, err := d.Alloc(uint64(4 * n))
+		if err != nil {
+			free()
+			return nil, nil, err
+		}
+		bufs = append(bufs, b)
+		if err := vk.Upload(b, random(rng, n)); err != nil {
+			free()
+			return nil, nil, err
+		}
+	}
+	return bufs, free, nil
+}
+
+func random(rng *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = 2*rng.Float32() - 1
+	}
+	return v
+}
+
+// timeRecorded records once with fn and returns the fastest of the replays in seconds.
+func timeRecorded(d *vk.Device, minTime time.Duration, fn func(r *vk.Recorder) error) (float64, error) {
+	r, err := d.NewRecorder()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	if err := fn(r); err != nil {
+		return 0, err
+	}
+	return fastest(minTime, r.Run)
+}
+
+// fastest runs f once to warm up (pipeline compilation, first-touch), then repeatedly for at least minTime and
+// at least twice, returning the fastest run in seconds: the least disturbed by other load on the machine.
+func fastest(minTime time.Duration, f func() error) (float64, error) {
+	if err := f(); err != nil {
+		return 0, err
+	}
+	best := 0.0
+	start := time.Now()
+	for n := 0; n < 2 || time.Since(start) < minTime; n++ {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return 0, err
+		}
+		if dt := time.Since(t0).Seconds(); best == 0 || dt < best {
+			best = dt
+		}
+	}
+	return best, nil
+}
+
+func benchGEMM(l *kernels.Lib, rng *rand.Rand, s int, o Options) (Result, error) {
+	d := l.Device()
+	bufs, free, err := buffers(d, rng, s*s, s*s, s*s)
+	if err != nil {
+		return Result{}, err
+	}
+	defer free()
+	sec, err := timeRecorded(d, o.MinTime, func(r *vk.Recorder) error {
+		return l.Gemm(r, bufs[0].All(), bufs[1].All(), bufs[2].All(), s, s, s, kernels.GemmOpts{})
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("gemm %d³: %w", s, err)
+	}
+	res := Result{Name: "gemm", Shape: fmt.Sprintf("%d×%d×%d", s, s, s), GEMM: [3]int{s, s, s}}
+	fill(&res, kernels.GemmFlops(s, s, s), sec)
+	return res, blasBaseline(&res, rng, o)
+}
+
+func benchConv(l *kernels.Lib, rng *rand.Rand, name string, cs kernels.ConvShape, o Options) (Result, error) {
+	d := l.Device()
+	bufs, free, err := buffers(d, rng, cs.InLen(), cs.WLen(), cs.OutLen())
+	if err != nil {
+		return Result{}, err
+	}
+	defer free()
+	x, w, y := bufs[0].All(), bufs[1].All(), bufs[2].All()
+	p := cs.OH() * cs.OW()
+	res := Result{Name: name, Shape: fmt.Sprintf("b%d %d→%d %dx%d k%dx%d", cs.B, cs.Cin, cs.Cout, cs.H, cs.W,
+		cs.KH, cs.KW)}
+	var rec func(r *vk.Recorder) error
+	switch {
+	case strings.HasSuffix(name, "forward"):
+		res.GEMM = [3]int{cs.Cout, cs.B * p, cs.Cin * cs.KH * cs.KW}
+		rec = func(r *vk.Recorder) error { return l.Conv2D(r, x, w, y, cs, kernels.ConvOpts{}) }
+	case strings.HasSuffix(name, "data"):
+		res.GEMM = [3]int{cs.Cin, cs.B * cs.H * cs.W, cs.Cout * cs.KH * cs.KW}
+		rec = func(r *vk.Recorder) error { return l.Conv2DBackwardData(r, y, w, x, cs, kernels.ConvOpts{}) }
+	default:
+		res.GEMM = [3]int{cs.Cout, cs.Cin * cs.KH * cs.KW, cs.B * p}
+		rec = func(r *vk.Recorder) error { return l.Conv2DBackwardFilter(r, x, y, w, cs, kernels.ConvOpts{}) }
+	}
+	sec, err := timeRecorded(d, o.MinTime, rec)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", name, err)
+	}
+	fill(&res, cs.Flops(), sec)
+	return res, blasBaseline(&res, rng, o)
+}
+
+func fill(r *Result, flops, sec float64) {
+	r.Ms = sec * 1e3
+	r.GFLOPS = flops / sec / 1e9
+}
+
+// blasBaseline times gonum's blas32.Gemm on r's GEMM shape (plain layouts: the baseline is the arithmetic, not
+// the im2col gather).
+func blasBaseline(r *Result, rng *rand.Rand, o Options) error {
+	if o.NoBLAS {
+		return nil
+	}
+	m, n, k := r.GEMM[0], r.GEMM[1], r.GEMM[2]
+	a, b, c := random(rng, m*k), random(rng, k*n), make([]float32, m*n)
+	sec, err := fastest(o.MinTime, func() error { kernels.GemmBLAS(a, b, c, m, n, k, false, false); return nil })
+	if err != nil {
+		return err
+	}
+	r.BLASMs = sec * 1e3
+	r.BLASGFLOPS = kernels.GemmFlops(m, n, k) / sec / 1e9
+	return nil
+}

@@ -1,0 +1,99 @@
+#version 450
+// conv_filter_gemm: weight gradient of a 2-D NCHW convolution for layers with many weights,
+//   dw[co,ci,kh,kw] = Σ_{b,oh,ow} dy[b,co,oh,ow] · x[b,ci,oh·sh−ph+kh·dh, ow·sw−pw+kw·dw]  (+ dw when accumulating)
+// as an implicit GEMM with gemm.comp's register blocking: each invocation owns an RM × (4·CN) block of dw, the RM
+// output channels shared by the workgroup (uniform dy loads), the 4·CN (ci,kh,kw) columns its own (gathered x
+// loads, zero outside the padded image), and walks the whole b, oh, ow reduction in order: the same inputs give
+// the same bits. Layers with too few weights to fill the device use conv_bwd_filter.comp instead.
+#include "common.glsl"
+SQNET_LOCAL_SIZE
+
+layout(constant_id = 3) const uint RM = 16; // output channels per invocation
+layout(constant_id = 4) const uint CN = 4;  // groups of 4 (ci,kh,kw) columns per invocation
+
+// Push constants (Go mirror: kernels.convPush; bias and ReLU flags are ignored).
+layout(push_constant) uniform Push {
+    uint B, Cin, H, W;
+    uint Cout, KH, KW;
+    uint OH, OW;
+    uint sh, sw, ph, pw, dh, dw;
+    uint flags; // 4: accumulate
+} pc;
+
+layout(std430, set = 0, binding = 0) readonly buffer X_ { float x[]; };
+layout(std430, set = 0, binding = 1) readonly buffer DY_ { float dy[]; };
+layout(std430, set = 0, binding = 2) buffer DW_ { float dwt[]; };
+
+void main() {
+    const uint HW = pc.H * pc.W, OP = pc.OH * pc.OW, KK = pc.KH * pc.KW;
+    const uint ROWS = pc.Cout, COLS = pc.Cin * KK;
+    const uint row0 = gl_WorkGroupID.y * RM, col0 = gl_GlobalInvocationID.x * (4 * CN);
+    if (row0 >= ROWS || col0 >= COLS) {
+        return;
+    }
+    uint ar[RM];
+    for (uint r = 0; r < RM; r++) {
+        ar[r] = min(row0 + r, ROWS - 1) * OP;
+    }
+    uint xo[4 * CN];
+    int hoff[4 * CN], woff[4 * CN];
+    for (uint i = 0; i < 4 * CN; i++) {
+        const uint c = min(col0 + i, COLS - 1), ci = c / KK, kh = (c % KK) / pc.KW, kw = c % pc.KW;
+        xo[i] = ci * HW;
+        hoff[i] = int(kh * pc.dh) - int(pc.ph);
+        woff[i] = int(kw * pc.dw) - int(pc.pw);
+    }
+    vec4 acc[RM][CN];
+    for (uint r = 0; r < RM; r++) {
+        for (uint j = 0; j < CN; j++) {
+            acc[r][j] = vec4(0);
+        }
+    }
+    for (uint b = 0; b < pc.B; b++) {
+        const uint xb = b * pc.Cin * HW, dyb = b * ROWS * OP;
+        for (uint oh = 0; oh < pc.OH; oh++) {
+            uint ro[4 * CN];
+            bool rok[4 * CN];
+            for (uint i = 0; i < 4 * CN; i++) {
+                const int yy = int(oh * pc.sh) + hoff[i];
+                rok[i] = yy >= 0 && yy < int(pc.H);
+                ro[i] = xb + xo[i] + uint(max(yy, 0)) * pc.W;
+            }
+            for (uint ow = 0; ow < pc.OW; ow++) {
+                const int ix = int(ow * pc.sw);
+                vec4 bv[CN];
+                for (uint j = 0; j < CN; j++) {
+                    for (uint q = 0; q < 4; q++) {
+                        const uint i = 4 * j + q;
+                        const int xx = ix + woff[i];
+                        const bool ok = rok[i] && xx >= 0 && xx < int(pc.W);
+                        const float v = x[ok ? ro[i] + uint(xx) : 0];
+                        bv[j][q] = ok ? v : 0.0;
+                    }
+                }
+                const uint d = dyb + oh * pc.OW + ow;
+                for (uint r = 0; r < RM; r++) {
+                    const float a = dy[d + ar[r]];
+                    for (uint j = 0; j < CN; j++) {
+                        acc[r][j] = fma(vec4(a), bv[j], acc[r][j]);
+                    }
+                }
+            }
+        }
+    }
+    for (uint r = 0; r < RM; r++) {
+        const uint row = row0 + r;
+        if (row >= ROWS) {
+            break;
+        }
+        for (uint j = 0; j < CN; j++) {
+            for (uint q = 0; q < 4; q++) {
+                const uint c = col0 + 4 * j + q;
+                if (c < COLS) {
+                    const uint o = row * COLS + c;
+                    dwt[o] = (pc.flags & 4u) != 0 ? dwt[o] + acc[r][j][q] : acc[r][j][q];
+                }
+            }
+        }
+    }
+}
