@@ -15,7 +15,7 @@ func (l *Lib) BiasGrad(r *vk.Recorder, dy, db vk.Range, batch, channels, inner i
 	if err := positive(op, Dim{"batch", batch}, Dim{"channels", channels}, Dim{"inner", inner}); err != nil {
 		return err
 	}
-	if err := needAll(op, []string{"dy", "db"}, []vk.Range{dy, db}, []int{batch * channels * inner, channels}); err != nil {
+	if err := needEach(op, sized{"dy", dy, batch * channels * inner}, sized{"db", db, channels}); err != nil {
 		return err
 	}
 	p := biasGradPush{uint32(batch), uint32(channels), uint32(inner), 0}

@@ -130,7 +130,7 @@ func (l *Lib) Conv2D(r *vk.Recorder, x, w, y vk.Range, s ConvShape, o ConvOpts) 
 	if err := s.check(op); err != nil {
 		return err
 	}
-	if err := needAll(op, []string{"x", "w", "y"}, []vk.Range{x, w, y}, []int{s.InLen(), s.WLen(), s.OutLen()}); err != nil {
+	if err := needEach(op, sized{"x", x, s.InLen()}, sized{"w", w, s.WLen()}, sized{"y", y, s.OutLen()}); err != nil {
 		return err
 	}
 	bias := w
@@ -151,7 +151,7 @@ func (l *Lib) Conv2DBackwardData(r *vk.Recorder, dy, w, dx vk.Range, s ConvShape
 	if err := s.check(op); err != nil {
 		return err
 	}
-	if err := needAll(op, []string{"dy", "w", "dx"}, []vk.Range{dy, w, dx}, []int{s.OutLen(), s.WLen(), s.InLen()}); err != nil {
+	if err := needEach(op, sized{"dy", dy, s.OutLen()}, sized{"w", w, s.WLen()}, sized{"dx", dx, s.InLen()}); err != nil {
 		return err
 	}
 	if o.Bias.Buf != nil || o.ReLU {
@@ -193,7 +193,7 @@ func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvSha
 	if err := s.check(op); err != nil {
 		return err
 	}
-	if err := needAll(op, []string{"x", "dy", "dw"}, []vk.Range{x, dy, dw}, []int{s.InLen(), s.OutLen(), s.WLen()}); err != nil {
+	if err := needEach(op, sized{"x", x, s.InLen()}, sized{"dy", dy, s.OutLen()}, sized{"dw", dw, s.WLen()}); err != nil {
 		return err
 	}
 	if o.Bias.Buf != nil || o.ReLU {
@@ -249,16 +249,6 @@ func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvSha
 func (l *Lib) filterAsGEMM(rows, cols int, t GemmTile) bool {
 	blocks := ((rows + int(t.RM) - 1) / int(t.RM)) * ((cols + 4*int(t.CN) - 1) / (4 * int(t.CN)))
 	return blocks >= 16*int(t.LX)
-}
-
-// needAll is need over several operands.
-func needAll(op string, names []string, rs []vk.Range, elems []int) error {
-	for i := range names {
-		if err := need(op, names[i], rs[i], elems[i]); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // convIndex visits every (output element, weight element, input element) triple of the convolution whose input

@@ -86,6 +86,23 @@ func need(op, name string, r vk.Range, elems int) error {
 	return needWords(op, name, r, elems, "floats")
 }
 
+// sized is an operand, its name and how many floats it must hold.
+type sized struct {
+	name string
+	r    vk.Range
+	n    int
+}
+
+// needEach runs need on every operand in order, returning the first failure.
+func needEach(op string, ops ...sized) error {
+	for _, o := range ops {
+		if err := need(op, o.name, o.r, o.n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // needU32 checks that r holds at least elems uint32 values (labels, indices, counts).
 func needU32(op, name string, r vk.Range, elems int) error {
 	return needWords(op, name, r, elems, "uint32 values")

@@ -130,7 +130,7 @@ func (l *Lib) SoftQuant(r *vk.Recorder, x, thr, y vk.Range, s QuantShape, alpha 
 	if err := s.check(op, alpha, true); err != nil {
 		return err
 	}
-	if err := needAll(op, s, named{"x", x}, named{"y", y}, named{"thresholds", thr}); err != nil {
+	if err := needQuant(op, s, named{"x", x}, named{"y", y}, named{"thresholds", thr}); err != nil {
 		return err
 	}
 	return l.dispatch1D(r, "squant_fwd", s.Elems(), s.push(alpha), []vk.Access{vk.Read, vk.Read, vk.Write}, x, thr, y)
@@ -143,14 +143,14 @@ func (l *Lib) HardQuant(r *vk.Recorder, x, thr, y vk.Range, s QuantShape) error 
 	if err := s.check(op, 0, false); err != nil {
 		return err
 	}
-	if err := needAll(op, s, named{"x", x}, named{"y", y}, named{"thresholds", thr}); err != nil {
+	if err := needQuant(op, s, named{"x", x}, named{"y", y}, named{"thresholds", thr}); err != nil {
 		return err
 	}
 	return l.dispatch1D(r, "hquant", s.Elems(), s.push(1), []vk.Access{vk.Read, vk.Read, vk.Write}, x, thr, y)
 }
 
-// needAll checks each operand's size: thresholds hold s.Thresholds() floats, every other s.Elems().
-func needAll(op string, s QuantShape, bufs ...named) error {
+// needQuant checks each operand's size: thresholds hold s.Thresholds() floats, every other s.Elems().
+func needQuant(op string, s QuantShape, bufs ...named) error {
 	for _, b := range bufs {
 		n := s.Elems()
 		if b.name == "thresholds" || b.name == "dthr" {
@@ -178,7 +178,7 @@ func (l *Lib) SoftQuantBackward(r *vk.Recorder, x, thr, dy, dx, dthr, scratch vk
 	if err := s.check(op, alpha, true); err != nil {
 		return err
 	}
-	if err := needAll(op, s, named{"x", x}, named{"thresholds", thr}, named{"dy", dy},
+	if err := needQuant(op, s, named{"x", x}, named{"thresholds", thr}, named{"dy", dy},
 		named{"dx", dx}); err != nil {
 		return err
 	}
@@ -187,7 +187,7 @@ func (l *Lib) SoftQuantBackward(r *vk.Recorder, x, thr, dy, dx, dthr, scratch vk
 		return l.dispatch1D(r, "squant_bwdx", s.Elems(), p, []vk.Access{vk.Read, vk.Read, vk.Read, vk.Write},
 			x, thr, dy, dx)
 	}
-	if err := needAll(op, s, named{"dthr", dthr}); err != nil {
+	if err := needQuant(op, s, named{"dthr", dthr}); err != nil {
 		return err
 	}
 	lim := l.dev.Info().Limits
