@@ -111,7 +111,7 @@ func TestConv2DGradient(t *testing.T) {
 			}
 			return l.Conv2DBackwardFilter(rec, bx.All(), brw.All(), bdw.All(), s, ConvOpts{})
 		})
-		x64, w64, r64 := to64(x), to64(w), to64(rw)
+		x64, w64, r64 := to64s(x), to64s(w), to64s(rw)
 		ft := tol{Abs: 1e-4, Rel: 1e-3}
 		gradCheck(t, fmt.Sprintf("conv dx %+v", s), download(t, bdx, s.InLen()),
 			numericGrad(func(v []float64) float64 { return convLoss64(v, w64, r64, s) }, x64, 1e-3), ft)
@@ -226,5 +226,5 @@ func TestBiasGradGradient(t *testing.T) {
 		}
 		return s
 	}
-	gradCheck(t, "bias grad", download(t, bdb, ch), numericGrad(loss, to64(bias), 1e-3), tol{Abs: 1e-5, Rel: 1e-4})
+	gradCheck(t, "bias grad", download(t, bdb, ch), numericGrad(loss, to64s(bias), 1e-3), tol{Abs: 1e-5, Rel: 1e-4})
 }
