@@ -46,6 +46,7 @@ func (g *Graph) Backward(loss *Tensor, scale float32, wrt ...*Tensor) error {
 	if !needs[loss] {
 		return fmt.Errorf("backward: %s does not depend on any of %s", loss, shapeString(wrt...))
 	}
+	g.needs = needs
 	g.seed = &seed{scale: scale}
 	seedT := &Tensor{Name: "seed", Shape: loss.Shape, g: g, id: -1}
 	g.seedTensor = seedT
@@ -118,3 +119,7 @@ func (g *Graph) SeedScale(t *Tensor) (float32, bool) {
 
 // errSeedThroughView reports a loss that is a view: losses must be computed by a loss op, which takes the seed.
 var errSeedThroughView = fmt.Errorf("the loss must be the output of a loss op, not a view")
+
+// NeedsGrad reports, while Backward builds the backward pass, whether t needs a gradient: ops skip the kernels
+// of gradients nobody uses (the input image's, in training).
+func (g *Graph) NeedsGrad(t *Tensor) bool { return g.needs[t] }

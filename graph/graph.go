@@ -100,7 +100,7 @@ type Graph struct {
 	// seed and seedTensor stand for the gradient of the loss itself once Backward has run.
 	seed       *seed
 	seedTensor *Tensor
-	onesOf     map[int]*Tensor // constant vectors of ones by length (bias gradients)
+	needs      map[*Tensor]bool // tensors that need a gradient, set by Backward
 }
 
 // New starts an empty graph on a kernel library.
@@ -234,4 +234,12 @@ func shapeString(ts ...*Tensor) string {
 		s[i] = t.String()
 	}
 	return strings.Join(s, ", ")
+}
+
+// State declares a persistent tensor that starts at zero (optimizer moments).
+func (g *Graph) State(name string, shape ...int) *Tensor {
+	if err := checkShape(shape); err != nil {
+		return g.fail("state %s: %v", name, err)
+	}
+	return g.tensor(name, shape, State, F32)
 }

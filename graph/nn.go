@@ -18,39 +18,87 @@ func (g *Graph) Linear(x, w, b *Tensor) *Tensor {
 		},
 		Grad: func(d []*Tensor) ([]*Tensor, error) {
 			dy := d[0]
-			dx := g.tensor(x.Name+".grad", x.Shape, Temp, F32)
-			dw := g.tensor(w.Name+".grad", w.Shape, Temp, F32)
-			db := g.tensor(b.Name+".grad", b.Shape, Temp, F32)
-			ones := g.ones(bs)
-			g.Add(&Op{Name: "linear backward", In: []*Tensor{dy, w, x, ones}, Out: []*Tensor{dx, dw, db},
+			dx, dw, db := g.gradOf(x), g.gradOf(w), g.gradOf(b)
+			g.Add(&Op{Name: "linear backward", In: []*Tensor{dy, w, x}, Out: nonNil(dx, dw, db),
 				Run: func(r *vk.Recorder, at Binder) error {
-					// dx = dy·w; dw = dyᵀ·x; db = 1ᵀ·dy (column sums, in a fixed order).
-					if err := g.lib.Gemm(r, at(dy), at(w), at(dx), bs, in, out, kernels.GemmOpts{}); err != nil {
-						return err
+					// dx = dy·w; dw = dyᵀ·x; db = column sums of dy, in a fixed order.
+					if dx != nil {
+						if err := g.lib.Gemm(r, at(dy), at(w), at(dx), bs, in, out, kernels.GemmOpts{}); err != nil {
+							return err
+						}
 					}
-					if err := g.lib.Gemm(r, at(dy), at(x), at(dw), out, in, bs, kernels.GemmOpts{TransA: true}); err != nil {
-						return err
+					if dw != nil {
+						if err := g.lib.Gemm(r, at(dy), at(x), at(dw), out, in, bs, kernels.GemmOpts{TransA: true}); err != nil {
+							return err
+						}
 					}
-					return g.lib.Gemm(r, at(ones), at(dy), at(db), 1, out, bs, kernels.GemmOpts{})
+					if db == nil {
+						return nil
+					}
+					return g.lib.BiasGrad(r, at(dy), at(db), bs, out, 1, false)
 				}})
 			return []*Tensor{dx, dw, db}, nil
 		}})
 	return y
 }
 
-// ones returns a constant vector of n ones, shared by every op that needs it.
-func (g *Graph) ones(n int) *Tensor {
-	if g.onesOf == nil {
-		g.onesOf = map[int]*Tensor{}
+// Conv2D returns the convolution of x [B, Cin, H, W] with w [Cout, Cin, KH, KW] (PyTorch's layout) plus b [Cout],
+// with the given stride and zero padding on every side.
+func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
+	if len(x.Shape) != 4 || len(w.Shape) != 4 || w.Shape[1] != x.Shape[1] || len(b.Shape) != 1 || b.Shape[0] != w.Shape[0] {
+		return g.fail("conv2d: x %s, w %s, b %s: want x [B, Cin, H, W], w [Cout, Cin, KH, KW], b [Cout]", x, w, b)
 	}
-	if t := g.onesOf[n]; t != nil {
-		return t
+	s := kernels.ConvShape{B: x.Shape[0], Cin: x.Shape[1], H: x.Shape[2], W: x.Shape[3], Cout: w.Shape[0],
+		KH: w.Shape[2], KW: w.Shape[3], StrideH: stride, StrideW: stride, PadH: pad, PadW: pad}
+	if stride < 1 || pad < 0 || s.OH() < 1 || s.OW() < 1 {
+		return g.fail("conv2d: x %s with a %d×%d kernel, stride %d, padding %d has no output", x, s.KH, s.KW, stride, pad)
 	}
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = 1
+	y := g.tensor(w.Name+".out", []int{s.B, s.Cout, s.OH(), s.OW()}, Temp, F32)
+	g.Add(&Op{Name: "conv2d", In: []*Tensor{x, w, b}, Out: []*Tensor{y},
+		Run: func(r *vk.Recorder, at Binder) error {
+			return g.lib.Conv2D(r, at(x), at(w), at(y), s, kernels.ConvOpts{Bias: at(b)})
+		},
+		Grad: func(d []*Tensor) ([]*Tensor, error) {
+			dy := d[0]
+			dx, dw, db := g.gradOf(x), g.gradOf(w), g.gradOf(b)
+			g.Add(&Op{Name: "conv2d backward", In: []*Tensor{dy, w, x}, Out: nonNil(dx, dw, db),
+				Run: func(r *vk.Recorder, at Binder) error {
+					// The input image needs no gradient in training: skip the (slow, one-channel) data pass.
+					if dx != nil {
+						if err := g.lib.Conv2DBackwardData(r, at(dy), at(w), at(dx), s, kernels.ConvOpts{}); err != nil {
+							return err
+						}
+					}
+					if dw != nil {
+						if err := g.lib.Conv2DBackwardFilter(r, at(x), at(dy), at(dw), s, kernels.ConvOpts{}); err != nil {
+							return err
+						}
+					}
+					if db == nil {
+						return nil
+					}
+					return g.lib.BiasGrad(r, at(dy), at(db), s.B, s.Cout, s.OH()*s.OW(), false)
+				}})
+			return []*Tensor{dx, dw, db}, nil
+		}})
+	return y
+}
+
+// gradOf declares the gradient tensor of t, or returns nil when t needs none.
+func (g *Graph) gradOf(t *Tensor) *Tensor {
+	if !g.NeedsGrad(t) {
+		return nil
 	}
-	t := g.Const("ones", v, n)
-	g.onesOf[n] = t
-	return t
+	return g.tensor(t.Name+".grad", t.Shape, Temp, F32)
+}
+
+// nonNil drops the nil tensors from a list of op outputs.
+func nonNil(ts ...*Tensor) []*Tensor {
+	var out []*Tensor
+	for _, t := range ts {
+		if t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
 }

@@ -119,3 +119,18 @@ func (g *Graph) SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 		}})
 	return loss
 }
+
+// Correct returns a kept uint32 [1] tensor counting the rows of logits [B, K] whose argmax equals the label.
+func (g *Graph) Correct(logits, labels *Tensor) *Tensor {
+	if len(logits.Shape) != 2 || labels.DType != U32 || len(labels.Shape) != 1 || labels.Shape[0] != logits.Shape[0] {
+		return g.fail("correct: logits %s must be [B, K] and labels %s uint32 [B]", logits, labels)
+	}
+	b, k := logits.Shape[0], logits.Shape[1]
+	pred := g.tensor("pred", []int{b}, Temp, U32)
+	count := g.tensor("correct", []int{1}, State, U32)
+	g.Add(&Op{Name: "correct", In: []*Tensor{logits, labels}, Out: []*Tensor{pred, count},
+		Run: func(r *vk.Recorder, at Binder) error {
+			return g.lib.Correct(r, at(logits), at(labels), at(pred), at(count), b, k)
+		}})
+	return count
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sqnet/sqnet/internal/atomicfile"
 	"github.com/sqnet/sqnet/vk"
 )
 
@@ -53,7 +54,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.validate, "validate", false,
 		"enable VK_LAYER_KHRONOS_validation and fail on any message (also SQNET_VALIDATION=1)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDevicesCmd(g), newSelftestCmd(g))
+	root.AddCommand(newDevicesCmd(g), newSelftestCmd(g), newTrainCmd(g))
 	return root
 }
 
@@ -77,3 +78,6 @@ func main() {
 	}
 	os.Exit(exitCode(err))
 }
+
+// writeFileAtomic writes a result file so that an interruption never leaves half of it.
+func writeFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data, 0o644) }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/sqnet/sqnet/kernels"
+	"github.com/sqnet/sqnet/quant"
+	"github.com/sqnet/sqnet/train"
+	"github.com/sqnet/sqnet/vk"
+)
+
+func newTrainCmd(g *globals) *cobra.Command {
+	cfg := train.Defaults()
+	var quantFlag, resultJSON string
+	c := &cobra.Command{
+		Use:   "train",
+		Short: "Train a model (natural training today; the paper's noisy-sq method is on its way)",
+		Long: "train trains a model on a dataset and writes a safetensors checkpoint after every epoch (atomically).\n" +
+			"Ctrl-C finishes the current step, saves the checkpoint and exits; --resume continues bit-identically.\n" +
+			"MNIST is found with no flags after scripts/setup; --data DIR (or SQNET_DATA) points elsewhere.",
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if quantFlag != "" {
+				q, err := quant.Parse(quantFlag)
+				if err != nil {
+					return usageError{err}
+				}
+				cfg.Quant = &q
+			}
+			d, err := vk.Open(g.vkOptions())
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			cfg.Progress = os.Stderr
+			cfg.Terminal = term.IsTerminal(int(os.Stderr.Fd()))
+			fmt.Fprintf(c.OutOrStdout(), "training %s on %s (%s, batch %d, %s lr %g, %d epochs) on %s\n", cfg.Model,
+				cfg.Dataset, cfg.Method, cfg.Batch, cfg.Optimizer.Kind, cfg.Optimizer.LR, cfg.Epochs, d.Name())
+			res, err := train.Run(ctx, kernels.New(d), cfg)
+			if errors.Is(err, train.ErrInterrupted) {
+				fmt.Fprintf(c.OutOrStdout(), "interrupted: checkpoint %s saved\n", cfg.Out)
+				return err
+			}
+			if err != nil {
+				return err
+			}
+			last := res.Epochs[len(res.Epochs)-1]
+			fmt.Fprintf(c.OutOrStdout(), "test accuracy %.2f%% after %d epochs, %d steps, %.1f s; checkpoint %s\n",
+				100*last.TestAcc, last.Epoch, res.Steps, res.Seconds, res.Checkpoint)
+			if resultJSON != "" {
+				b, _ := json.MarshalIndent(res, "", "  ")
+				if err := writeFileAtomic(resultJSON, append(b, '\n')); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.Model, "model", cfg.Model, "architecture: small, madry, cifar")
+	f.StringVar(&cfg.Dataset, "dataset", cfg.Dataset, "dataset: mnist, fashion-mnist, cifar10")
+	f.StringVar(&cfg.DataDir, "data", "", "folder with the dataset's files (default: $SQNET_DATA, else its usual place)")
+	f.StringVar(&cfg.Method, "method", cfg.Method, "training method: natural")
+	f.StringVar(&quantFlag, "quant", "", "soft-quantization layer after the input: L,alpha[,per-channel] (e.g. 2,50)")
+	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (in total, when resuming)")
+	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "batch size")
+	f.StringVar(&cfg.Optimizer.Kind, "optimizer", cfg.Optimizer.Kind, "optimizer: adam or sgd")
+	f.Float32Var(&cfg.Optimizer.LR, "lr", cfg.Optimizer.LR, "learning rate")
+	f.Float32Var(&cfg.Optimizer.Momentum, "momentum", 0.9, "SGD momentum")
+	f.Float32Var(&cfg.Optimizer.WeightDecay, "weight-decay", 0, "L2 weight decay")
+	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of initialisation and shuffling")
+	f.IntVar(&cfg.Limit, "limit", 0, "train on the first N examples only (0: all)")
+	f.IntVar(&cfg.TestLimit, "test-limit", 0, "evaluate on the first N test examples only (0: all)")
+	f.StringVar(&cfg.Out, "out", cfg.Out, "checkpoint to write (safetensors)")
+	f.StringVar(&cfg.Resume, "resume", "", "checkpoint to continue from (model, method, seed come from it)")
+	f.StringVar(&resultJSON, "json", "", "also write the run's numbers as JSON to this file")
+	return c
+}

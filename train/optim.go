@@ -1,0 +1,117 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/sqnet/sqnet/graph"
+	"github.com/sqnet/sqnet/kernels"
+	"github.com/sqnet/sqnet/vk"
+)
+
+// Optimizer names the update rule and its settings.
+type Optimizer struct {
+	Kind        string // "adam" or "sgd"
+	LR          float32
+	Momentum    float32 // sgd
+	WeightDecay float32
+}
+
+// Validate checks the optimizer's settings.
+func (o Optimizer) Validate() error {
+	switch {
+	case o.Kind != "adam" && o.Kind != "sgd":
+		return fmt.Errorf("optimizer %q: want adam or sgd", o.Kind)
+	case !(o.LR > 0):
+		return fmt.Errorf("learning rate %v: must be > 0", o.LR)
+	case o.Momentum < 0 || o.Momentum >= 1:
+		return fmt.Errorf("momentum %v: must be in [0, 1)", o.Momentum)
+	case o.WeightDecay < 0:
+		return fmt.Errorf("weight decay %v: must be ≥ 0", o.WeightDecay)
+	}
+	return nil
+}
+
+func (o Optimizer) adam() kernels.AdamParams {
+	p := kernels.DefaultAdam(o.LR)
+	p.WeightDecay = o.WeightDecay
+	return p
+}
+
+// updates holds the optimizer's graph tensors: its per-parameter state and, for Adam, the bias corrections input
+// that the host rewrites before every step (so the recorded step replays with t advancing).
+type updates struct {
+	opt   Optimizer
+	corr  *graph.Tensor            // adam only
+	state map[string]*graph.Tensor // "<param>.m", "<param>.v" (adam), "<param>.momentum" (sgd)
+}
+
+// addOptimizer appends one in-place update op per parameter that has a gradient.
+func addOptimizer(g *graph.Graph, params []*graph.Tensor, o Optimizer) *updates {
+	u := &updates{opt: o, state: map[string]*graph.Tensor{}}
+	lib := g.Lib()
+	if o.Kind == "adam" {
+		u.corr = g.Input("adam.corrections", graph.F32, 2)
+	}
+	for _, p := range params {
+		if p.Grad == nil {
+			continue // e.g. thresholds behind a hard quantizer
+		}
+		p, grad, n := p, p.Grad, p.Elems()
+		switch o.Kind {
+		case "adam":
+			m, v := g.State(p.Name+".m", p.Shape...), g.State(p.Name+".v", p.Shape...)
+			u.state[p.Name+".m"], u.state[p.Name+".v"] = m, v
+			ap := o.adam()
+			g.Add(&graph.Op{Name: "adam " + p.Name, In: []*graph.Tensor{p, grad, m, v, u.corr},
+				Out: []*graph.Tensor{p, m, v},
+				Run: func(r *vk.Recorder, at graph.Binder) error {
+					return lib.AdamStepDynamic(r, at(p), at(grad), at(m), at(v), at(u.corr), n, ap)
+				}})
+		case "sgd":
+			mom := g.State(p.Name+".momentum", p.Shape...)
+			u.state[p.Name+".momentum"] = mom
+			sp := kernels.SGDParams{LR: o.LR, Momentum: o.Momentum, WeightDecay: o.WeightDecay}
+			g.Add(&graph.Op{Name: "sgd " + p.Name, In: []*graph.Tensor{p, grad, mom}, Out: []*graph.Tensor{p, mom},
+				Run: func(r *vk.Recorder, at graph.Binder) error {
+					return lib.SGDStep(r, at(p), at(grad), at(mom), n, sp)
+				}})
+		}
+	}
+	return u
+}
+
+// prepare writes what step t (1-based) needs before it is submitted.
+func (u *updates) prepare(p *graph.Program, t int) error {
+	if u.corr == nil {
+		return nil
+	}
+	c := kernels.AdamCorrections(u.opt.adam(), t)
+	return graph.Write(p, u.corr, c[:])
+}
+
+// save reads the optimizer state back for a checkpoint.
+func (u *updates) save(p *graph.Program) (map[string][]float32, error) {
+	out := map[string][]float32{}
+	for name, t := range u.state {
+		v := make([]float32, t.Elems())
+		if err := graph.Read(p, t, v); err != nil {
+			return nil, err
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+// load restores optimizer state from a checkpoint; every state tensor must be present.
+func (u *updates) load(p *graph.Program, st map[string][]float32) error {
+	for name, t := range u.state {
+		v, ok := st[name]
+		if !ok {
+			return fmt.Errorf("checkpoint has no optimizer state %s (was it trained with another optimizer?)", name)
+		}
+		if err := graph.Write(p, t, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

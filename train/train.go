@@ -1,0 +1,320 @@
+// Package train trains sqnet's models: the methods (natural now; noisy-sq, pgd-at, fgsm-rs and gradreg follow the
+// paper issue), the epoch loop with seeded shuffling, checkpoints that resume bit-identically, and progress.
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/sqnet/sqnet/data"
+	"github.com/sqnet/sqnet/graph"
+	"github.com/sqnet/sqnet/kernels"
+	"github.com/sqnet/sqnet/model"
+	"github.com/sqnet/sqnet/quant"
+)
+
+// Methods lists the training methods Run accepts.
+var Methods = []string{"natural"}
+
+// Config is everything a training run needs. Zero values mean the defaults in Defaults.
+type Config struct {
+	Model     string
+	Dataset   string
+	DataDir   string
+	Method    string
+	Quant     *quant.Config // a soft quantizer after the input; nil for none
+	Epochs    int
+	Batch     int
+	Optimizer Optimizer
+	Seed      uint64
+	Limit     int // train on the first Limit examples (0: all)
+	TestLimit int // evaluate on the first TestLimit test examples (0: all)
+	Out       string
+	Resume    string // checkpoint to continue from
+	// Progress receives a progress bar (a terminal) or one line per epoch (anything else); nil for silence.
+	Progress io.Writer
+	// Terminal says whether Progress is a terminal (live bar) or a log (lines).
+	Terminal bool
+}
+
+// Defaults returns the default configuration: small on MNIST, natural training, Adam 1e-3, batch 50, 2 epochs.
+func Defaults() Config {
+	return Config{Model: "small", Dataset: "mnist", Method: "natural", Epochs: 2, Batch: 50,
+		Optimizer: Optimizer{Kind: "adam", LR: 1e-3}, Seed: 1, Out: "sqnet-model.safetensors"}
+}
+
+// EpochResult is one epoch's numbers.
+type EpochResult struct {
+	Epoch        int     `json:"epoch"`
+	TrainLoss    float64 `json:"train_loss"`
+	TrainAcc     float64 `json:"train_accuracy"`
+	TestAcc      float64 `json:"test_accuracy"`
+	Seconds      float64 `json:"seconds"`
+	ImagesPerSec float64 `json:"images_per_second"`
+}
+
+// Result is what a run did.
+type Result struct {
+	Device     string        `json:"device"`
+	Epochs     []EpochResult `json:"epochs"`
+	Steps      int           `json:"steps"`
+	Checkpoint string        `json:"checkpoint"`
+	Seconds    float64       `json:"seconds"`
+	PeakBytes  uint64        `json:"arena_bytes"`
+	Dispatches int           `json:"dispatches_per_step"`
+}
+
+// ErrInterrupted is returned when the context was cancelled; the checkpoint was saved first.
+var ErrInterrupted = errors.New("training interrupted; checkpoint saved, continue with --resume")
+
+// validate checks a configuration before any work starts.
+func (c *Config) validate() error {
+	switch {
+	case c.Epochs <= 0:
+		return fmt.Errorf("--epochs %d: must be ≥ 1", c.Epochs)
+	case c.Batch <= 0:
+		return fmt.Errorf("--batch %d: must be ≥ 1", c.Batch)
+	case c.Out == "":
+		return fmt.Errorf("--out: a checkpoint path is required")
+	case c.Limit < 0 || c.TestLimit < 0:
+		return fmt.Errorf("--limit and --test-limit must be ≥ 0")
+	}
+	known := false
+	for _, m := range Methods {
+		known = known || m == c.Method
+	}
+	if !known {
+		return fmt.Errorf("--method %q: known methods: %v", c.Method, Methods)
+	}
+	if c.Quant != nil {
+		if err := c.Quant.Validate(); err != nil {
+			return err
+		}
+	}
+	return c.Optimizer.Validate()
+}
+
+// session is a training run's compiled state.
+type session struct {
+	cfg     Config
+	arch    model.Arch
+	net     *model.Net
+	prog    *graph.Program
+	x, y    *graph.Tensor
+	loss    *graph.Tensor
+	correct *graph.Tensor
+	upd     *updates
+}
+
+// Run trains according to cfg on lib's device. Cancelling ctx stops after the current step, saves a checkpoint
+// and returns ErrInterrupted.
+func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
+	start := time.Now()
+	var resume *model.Checkpoint
+	if cfg.Resume != "" {
+		ck, err := model.Load(cfg.Resume)
+		if err != nil {
+			return nil, err
+		}
+		if err := adoptCheckpoint(&cfg, ck); err != nil {
+			return nil, err
+		}
+		resume = ck
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	trainSet, err := data.Load(cfg.Dataset, cfg.DataDir, data.Train)
+	if err != nil {
+		return nil, err
+	}
+	testSet, err := data.Load(cfg.Dataset, cfg.DataDir, data.Test)
+	if err != nil {
+		return nil, err
+	}
+	trainSet, testSet = trainSet.Subset(cfg.Limit), testSet.Subset(cfg.TestLimit)
+	if trainSet.N < cfg.Batch {
+		return nil, fmt.Errorf("--batch %d is larger than the %d training examples", cfg.Batch, trainSet.N)
+	}
+	arch, err := model.Lookup(cfg.Model, trainSet.C, trainSet.H, trainSet.W, trainSet.Classes)
+	if err != nil {
+		return nil, err
+	}
+	s, err := compile(lib, cfg, arch)
+	if err != nil {
+		return nil, err
+	}
+	defer s.prog.Close()
+	weights := arch.Init(cfg.Quant, cfg.Seed)
+	step := 0
+	if resume != nil {
+		weights, step = resume.Weights, resume.Step
+		if err := s.upd.load(s.prog, resume.Optim); err != nil {
+			return nil, fmt.Errorf("resume %s: %w", cfg.Resume, err)
+		}
+	}
+	if err := s.net.Load(s.prog, weights); err != nil {
+		return nil, err
+	}
+	evalBatch := min(500, testSet.N)
+	ev, err := model.NewEvaluator(lib, arch, cfg.Quant, quant.Soft, evalBatch)
+	if err != nil {
+		return nil, err
+	}
+	defer ev.Close()
+
+	stats := s.prog.Stats()
+	res := &Result{Device: lib.Device().Name(), Checkpoint: cfg.Out, PeakBytes: stats.ArenaBytes,
+		Dispatches: stats.Dispatches}
+	spe := trainSet.N / cfg.Batch // steps per epoch; the incomplete last batch is dropped (static shapes)
+	total := cfg.Epochs * spe
+	if step > total {
+		return nil, fmt.Errorf("checkpoint %s is at step %d, past the %d steps of %d epochs", cfg.Resume, step, total,
+			cfg.Epochs)
+	}
+	bar := newProgress(cfg.Progress, cfg.Terminal, total, step)
+	sz := trainSet.ImageSize()
+	xb, yb := make([]float32, cfg.Batch*sz), make([]uint32, cfg.Batch)
+	lossb, cnt := make([]float32, cfg.Batch), make([]uint32, 1)
+	for epoch := step / spe; epoch < cfg.Epochs; epoch++ {
+		order := data.Order(trainSet.N, cfg.Seed, epoch)
+		epochStart := time.Now()
+		var lossSum float64
+		var right, seen int
+		first := step - epoch*spe // > 0 only for the epoch a resumed run starts in
+		stage := func(i int) error {
+			if err := trainSet.Batch(order, i*cfg.Batch, (i+1)*cfg.Batch, xb, yb); err != nil {
+				return err
+			}
+			if err := graph.Write(s.prog, s.x, xb); err != nil {
+				return err
+			}
+			if err := graph.Write(s.prog, s.y, yb); err != nil {
+				return err
+			}
+			return s.upd.prepare(s.prog, epoch*spe+i+1)
+		}
+		if err := stage(first); err != nil {
+			return nil, err
+		}
+		for i := first; i < spe; i++ {
+			if err := s.prog.Submit(); err != nil {
+				return nil, err
+			}
+			// The next batch is uploaded into the other input set while this step runs.
+			if i+1 < spe {
+				if err := stage(i + 1); err != nil {
+					return nil, err
+				}
+			}
+			if err := s.prog.Wait(); err != nil {
+				return nil, err
+			}
+			step++
+			if err := graph.Read(s.prog, s.loss, lossb); err != nil {
+				return nil, err
+			}
+			if err := graph.Read(s.prog, s.correct, cnt); err != nil {
+				return nil, err
+			}
+			for _, l := range lossb {
+				lossSum += float64(l)
+			}
+			right += int(cnt[0])
+			seen += cfg.Batch
+			if math.IsNaN(lossSum) {
+				return nil, fmt.Errorf("training diverged at step %d (NaN loss); lower --lr", step)
+			}
+			bar.step(lossSum/float64(seen), float64(right)/float64(seen), seen)
+			if ctx.Err() != nil {
+				if err := s.save(cfg, epoch, step); err != nil {
+					return nil, err
+				}
+				bar.interrupt()
+				return res, ErrInterrupted
+			}
+		}
+		w, err := s.net.Weights(s.prog)
+		if err != nil {
+			return nil, err
+		}
+		if err := ev.SetWeights(w); err != nil {
+			return nil, err
+		}
+		ok, err := ev.Accuracy(testSet.Images, testSet.Labels, testSet.N)
+		if err != nil {
+			return nil, err
+		}
+		secs := time.Since(epochStart).Seconds()
+		er := EpochResult{Epoch: epoch + 1, TrainLoss: lossSum / float64(max(seen, 1)),
+			TrainAcc: float64(right) / float64(max(seen, 1)), TestAcc: float64(ok) / float64(testSet.N),
+			Seconds: secs, ImagesPerSec: float64(seen) / secs}
+		res.Epochs = append(res.Epochs, er)
+		if err := s.save(cfg, epoch+1, step); err != nil {
+			return nil, err
+		}
+		bar.epoch(er, cfg.Epochs)
+	}
+	res.Steps = step
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// adoptCheckpoint takes model, quantizer, method, dataset and seed from the checkpoint being resumed: a resumed
+// run is the same run, so these cannot change.
+func adoptCheckpoint(cfg *Config, ck *model.Checkpoint) error {
+	cfg.Model, cfg.Quant, cfg.Method, cfg.Seed = ck.Arch.Name, ck.Quant, ck.Method, ck.Seed
+	if ck.Dataset != "" {
+		cfg.Dataset = ck.Dataset
+	}
+	if o := ck.Extra["optimizer"]; o != "" && o != cfg.Optimizer.Kind {
+		return fmt.Errorf("resume %s: trained with --optimizer %s, not %s", cfg.Resume, o, cfg.Optimizer.Kind)
+	}
+	if b := ck.Extra["batch"]; b != "" && b != fmt.Sprint(cfg.Batch) {
+		return fmt.Errorf("resume %s: trained with --batch %s, not %d", cfg.Resume, b, cfg.Batch)
+	}
+	return nil
+}
+
+// compile builds the training graph: input → (soft quantizer) → network → cross-entropy, its backward pass, and
+// the optimizer update, all in one recorded command buffer.
+func compile(lib *kernels.Lib, cfg Config, a model.Arch) (*session, error) {
+	g := graph.New(lib)
+	s := &session{cfg: cfg, arch: a, net: model.Declare(g, a, cfg.Quant)}
+	s.x = g.Input("x", graph.F32, cfg.Batch, a.C, a.H, a.W)
+	s.y = g.Input("labels", graph.U32, cfg.Batch)
+	logits := s.net.Forward(g, s.x, quant.Soft)
+	s.loss = g.SoftmaxCrossEntropy(logits, s.y)
+	g.Keep(s.loss)
+	s.correct = g.Correct(logits, s.y)
+	if err := g.Backward(s.loss, 1/float32(cfg.Batch), s.net.Order...); err != nil {
+		return nil, err
+	}
+	s.upd = addOptimizer(g, s.net.Order, cfg.Optimizer)
+	p, err := g.Compile()
+	if err != nil {
+		return nil, err
+	}
+	s.prog = p
+	return s, nil
+}
+
+// save writes a checkpoint of the current weights and optimizer state, atomically.
+func (s *session) save(cfg Config, epoch, step int) error {
+	w, err := s.net.Weights(s.prog)
+	if err != nil {
+		return err
+	}
+	opt, err := s.upd.save(s.prog)
+	if err != nil {
+		return err
+	}
+	return model.Save(cfg.Out, &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Weights: w, Optim: opt,
+		Dataset: cfg.Dataset, Method: cfg.Method, Epoch: epoch, Step: step, Seed: cfg.Seed,
+		Extra: map[string]string{"optimizer": cfg.Optimizer.Kind, "batch": fmt.Sprint(cfg.Batch),
+			"lr": fmt.Sprint(cfg.Optimizer.LR)}})
+}

@@ -1,0 +1,129 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/sqnet/sqnet/kernels"
+	"github.com/sqnet/sqnet/model"
+	"github.com/sqnet/sqnet/vk/vktest"
+)
+
+func quick(t *testing.T, out string) Config {
+	c := Defaults()
+	c.Out = out
+	c.Limit, c.TestLimit = 300, 200
+	c.Epochs = 2
+	return c
+}
+
+// TestNaturalLearns trains small on 3000 real MNIST images for 2 epochs and expects far-above-chance accuracy.
+func TestNaturalLearns(t *testing.T) {
+	lib := kernels.New(vktest.Open(t))
+	cfg := quick(t, filepath.Join(t.TempDir(), "m.safetensors"))
+	cfg.Limit, cfg.TestLimit = 3000, 1000
+	res, err := Run(context.Background(), lib, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res.Epochs[len(res.Epochs)-1]
+	t.Logf("small, 3000 images × 2 epochs: train loss %.3f, test accuracy %.1f%% (%.0f images/s)", last.TrainLoss,
+		100*last.TestAcc, last.ImagesPerSec)
+	if last.TestAcc < 0.85 {
+		t.Fatalf("test accuracy %.1f%% after 2 epochs on 3000 images; want ≥ 85%%", 100*last.TestAcc)
+	}
+	if res.Epochs[0].TrainLoss <= last.TrainLoss {
+		t.Errorf("training loss did not fall: %v then %v", res.Epochs[0].TrainLoss, last.TrainLoss)
+	}
+	ck, err := model.Load(cfg.Out)
+	if err != nil || ck.Epoch != 2 || ck.Step != res.Steps || ck.Method != "natural" {
+		t.Fatalf("checkpoint after training: %+v, %v", ck, err)
+	}
+}
+
+// TestResumeIsBitIdentical: 2 epochs straight, versus 1 epoch then --resume, versus an interruption in the middle
+// of the first epoch then --resume, give bit-identical weights and optimizer state.
+func TestResumeIsBitIdentical(t *testing.T) {
+	lib := kernels.New(vktest.Open(t))
+	dir := t.TempDir()
+	straight := quick(t, filepath.Join(dir, "straight.safetensors"))
+	if _, err := Run(context.Background(), lib, straight); err != nil {
+		t.Fatal(err)
+	}
+	split := quick(t, filepath.Join(dir, "split.safetensors"))
+	split.Epochs = 1
+	if _, err := Run(context.Background(), lib, split); err != nil {
+		t.Fatal(err)
+	}
+	split.Epochs, split.Resume = 2, split.Out
+	if _, err := Run(context.Background(), lib, split); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupted in the middle of the first epoch: a context cancelled before Run stops after the first step and
+	// saves it; resuming finishes both epochs.
+	cut := quick(t, filepath.Join(dir, "cut.safetensors"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(ctx, lib, cut); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("a cancelled run returned %v, want ErrInterrupted", err)
+	}
+	if ck, err := model.Load(cut.Out); err != nil || ck.Step != 1 {
+		t.Fatalf("interrupted checkpoint: step %v, %v; want step 1", ck, err)
+	}
+	cut.Resume = cut.Out
+	if _, err := Run(context.Background(), lib, cut); err != nil {
+		t.Fatal(err)
+	}
+	want, err := model.Load(straight.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{split.Out, cut.Out} {
+		got, err := model.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Step != want.Step || got.Epoch != want.Epoch {
+			t.Fatalf("%s: step %d epoch %d, want %d %d", path, got.Step, got.Epoch, want.Step, want.Epoch)
+		}
+		for _, set := range []struct {
+			name      string
+			got, want model.Weights
+		}{{"weights", got.Weights, want.Weights}, {"optimizer state", got.Optim, want.Optim}} {
+			if len(set.got) != len(set.want) {
+				t.Fatalf("%s: %d %s tensors, want %d", path, len(set.got), set.name, len(set.want))
+			}
+			for name, w := range set.want {
+				for i := range w {
+					if math.Float32bits(set.got[name][i]) != math.Float32bits(w[i]) {
+						t.Fatalf("%s: %s %s[%d] = %v, straight run has %v", path, set.name, name, i, set.got[name][i], w[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	lib := kernels.New(vktest.Open(t))
+	for _, mutate := range []func(*Config){
+		func(c *Config) { c.Epochs = 0 },
+		func(c *Config) { c.Batch = -1 },
+		func(c *Config) { c.Method = "magic" },
+		func(c *Config) { c.Optimizer.Kind = "lbfgs" },
+		func(c *Config) { c.Optimizer.LR = 0 },
+		func(c *Config) { c.Model = "resnet" },
+		func(c *Config) { c.Dataset = "imagenet" },
+		func(c *Config) { c.Batch = 10000; c.Limit = 100 },
+		func(c *Config) { c.Resume = "/nonexistent.safetensors" },
+	} {
+		c := quick(t, filepath.Join(t.TempDir(), "m.safetensors"))
+		mutate(&c)
+		if _, err := Run(context.Background(), lib, c); err == nil {
+			t.Errorf("config %+v was accepted", c)
+		}
+	}
+}
