@@ -68,6 +68,13 @@ type Result struct {
 	Dispatches int           `json:"dispatches_per_step"`
 }
 
+// BadInput marks an error in what the caller asked for — flags, a dataset or checkpoint file — found before any
+// training started, as opposed to a failure while training; the CLI exits with code 2 for it.
+type BadInput struct{ Err error }
+
+func (b BadInput) Error() string { return b.Err.Error() }
+func (b BadInput) Unwrap() error { return b.Err }
+
 // ErrInterrupted is returned when the context was cancelled; the checkpoint was saved first.
 var ErrInterrupted = errors.New("training interrupted; checkpoint saved, continue with --resume")
 
@@ -114,35 +121,9 @@ type session struct {
 // and returns ErrInterrupted.
 func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	start := time.Now()
-	var resume *model.Checkpoint
-	if cfg.Resume != "" {
-		ck, err := model.Load(cfg.Resume)
-		if err != nil {
-			return nil, err
-		}
-		if err := adoptCheckpoint(&cfg, ck); err != nil {
-			return nil, err
-		}
-		resume = ck
-	}
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
-	trainSet, err := data.Load(cfg.Dataset, cfg.DataDir, data.Train)
+	resume, trainSet, testSet, arch, err := prepare(&cfg)
 	if err != nil {
-		return nil, err
-	}
-	testSet, err := data.Load(cfg.Dataset, cfg.DataDir, data.Test)
-	if err != nil {
-		return nil, err
-	}
-	trainSet, testSet = trainSet.Subset(cfg.Limit), testSet.Subset(cfg.TestLimit)
-	if trainSet.N < cfg.Batch {
-		return nil, fmt.Errorf("--batch %d is larger than the %d training examples", cfg.Batch, trainSet.N)
-	}
-	arch, err := model.Lookup(cfg.Model, trainSet.C, trainSet.H, trainSet.W, trainSet.Classes)
-	if err != nil {
-		return nil, err
+		return nil, BadInput{err}
 	}
 	s, err := compile(lib, cfg, arch)
 	if err != nil {
@@ -262,6 +243,35 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	res.Steps = step
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// prepare checks the configuration and loads what the run needs before any device work: the checkpoint to
+// resume, the datasets and the architecture.
+func prepare(cfg *Config) (resume *model.Checkpoint, trainSet, testSet *data.Set, arch model.Arch, err error) {
+	if cfg.Resume != "" {
+		if resume, err = model.Load(cfg.Resume); err != nil {
+			return
+		}
+		if err = adoptCheckpoint(cfg, resume); err != nil {
+			return
+		}
+	}
+	if err = cfg.validate(); err != nil {
+		return
+	}
+	if trainSet, err = data.Load(cfg.Dataset, cfg.DataDir, data.Train); err != nil {
+		return
+	}
+	if testSet, err = data.Load(cfg.Dataset, cfg.DataDir, data.Test); err != nil {
+		return
+	}
+	trainSet, testSet = trainSet.Subset(cfg.Limit), testSet.Subset(cfg.TestLimit)
+	if trainSet.N < cfg.Batch {
+		err = fmt.Errorf("--batch %d is larger than the %d training examples", cfg.Batch, trainSet.N)
+		return
+	}
+	arch, err = model.Lookup(cfg.Model, trainSet.C, trainSet.H, trainSet.W, trainSet.Classes)
+	return
 }
 
 // adoptCheckpoint takes model, quantizer, method, dataset and seed from the checkpoint being resumed: a resumed

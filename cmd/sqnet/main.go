@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sqnet/sqnet/internal/atomicfile"
+	"github.com/sqnet/sqnet/train"
 	"github.com/sqnet/sqnet/vk"
 )
 
@@ -54,17 +55,19 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.validate, "validate", false,
 		"enable VK_LAYER_KHRONOS_validation and fail on any message (also SQNET_VALIDATION=1)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDevicesCmd(g), newSelftestCmd(g), newTrainCmd(g))
+	root.AddCommand(newDevicesCmd(g), newSelftestCmd(g), newTrainCmd(g), newBenchCmd(g))
 	return root
 }
 
 // exitCode maps an error to sqnet's exit codes.
 func exitCode(err error) int {
 	var u usageError
+	var bad train.BadInput
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &u), vk.IsEnvironment(err), strings.HasPrefix(err.Error(), "unknown command"):
+	case errors.As(err, &u), errors.As(err, &bad), vk.IsEnvironment(err),
+		strings.HasPrefix(err.Error(), "unknown command"):
 		return 2
 	}
 	return 1

@@ -130,3 +130,59 @@ func TestSelftest(t *testing.T) {
 		t.Errorf("want 3 passing checks:\n%s", stdout)
 	}
 }
+
+// TestTrainCLI trains a few steps through the CLI, checks the checkpoint and the JSON, then resumes it.
+func TestTrainCLI(t *testing.T) {
+	dir := t.TempDir()
+	ck, js := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "r.json")
+	args := []string{"train", "--limit", "200", "--test-limit", "100", "--epochs", "1", "--out", ck, "--json", js}
+	stdout, stderr, code := sqnet(t, nil, args...)
+	if code != 0 || !strings.Contains(stdout, "test accuracy") {
+		t.Fatalf("train: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var res struct {
+		Steps  int `json:"steps"`
+		Epochs []struct {
+			TestAcc float64 `json:"test_accuracy"`
+		} `json:"epochs"`
+	}
+	b, err := os.ReadFile(js)
+	if err != nil || json.Unmarshal(b, &res) != nil || res.Steps != 4 || len(res.Epochs) != 1 {
+		t.Fatalf("result JSON %s: %v", b, err)
+	}
+	stdout, stderr, code = sqnet(t, nil, "train", "--limit", "200", "--test-limit", "100", "--epochs", "2",
+		"--out", ck, "--resume", ck)
+	if code != 0 || !strings.Contains(stdout, "after 2 epochs, 8 steps") {
+		t.Fatalf("resume: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// TestTrainBadInput: bad flags and files are one line and exit 2, and no checkpoint is written.
+func TestTrainBadInput(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.safetensors")
+	junk := filepath.Join(dir, "junk.safetensors")
+	os.WriteFile(junk, []byte("not a checkpoint"), 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--epochs", "0"}, "--epochs 0"},
+		{[]string{"--model", "resnet"}, `unknown model "resnet"`},
+		{[]string{"--method", "magic"}, "--method"},
+		{[]string{"--quant", "1,50"}, "L = 1"},
+		{[]string{"--data", filepath.Join(dir, "nowhere")}, "not a readable folder"},
+		{[]string{"--resume", junk}, junk},
+		{[]string{"--lr", "abc"}, "invalid argument"},
+	} {
+		args := append([]string{"train", "--limit", "100", "--out", out}, c.args...)
+		_, stderr, code := sqnet(t, nil, args...)
+		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+		if code != 2 || len(lines) != 1 || !strings.Contains(stderr, c.want) {
+			t.Errorf("train %v: exit %d, stderr %q; want exit 2 and one line containing %q", c.args, code, stderr, c.want)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a failed run wrote a checkpoint")
+	}
+}
