@@ -6,10 +6,11 @@ SWIFTSHADER_ICD ?= $(or $(SQNET_SWIFTSHADER_ICD),$(abspath ../shared/swiftshader
 
 .PHONY: run test setup build shaders check-shaders vet test-swiftshader bench
 
-## run: install what is missing, build, list the Vulkan devices and run the self-test on the chosen one
+## run: install what is missing, build, list the Vulkan devices, self-test the chosen one, train small on MNIST
 run: build
 	$(BIN) devices
 	$(BIN) selftest --validate
+	$(BIN) train --out out/small-natural.safetensors --json out/small-natural.json
 
 ## test: install what is missing, check shaders are fresh, vet, run every test under the validation layer
 test: setup check-shaders vet build
