@@ -65,7 +65,9 @@ type Result struct {
 	Steps      int           `json:"steps"`
 	Checkpoint string        `json:"checkpoint"`
 	Seconds    float64       `json:"seconds"`
-	PeakBytes  uint64        `json:"arena_bytes"`
+	ArenaBytes uint64        `json:"arena_bytes"`     // planned memory of the step's temporaries
+	NaiveBytes uint64        `json:"unplanned_bytes"` // what they would take without reuse
+	KeptBytes  uint64        `json:"kept_bytes"`      // parameters, gradients, optimizer state, inputs
 	Dispatches int           `json:"dispatches_per_step"`
 }
 
@@ -150,8 +152,8 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	defer ev.Close()
 
 	stats := s.prog.Stats()
-	res := &Result{Device: lib.Device().Name(), Checkpoint: cfg.Out, PeakBytes: stats.ArenaBytes,
-		Dispatches: stats.Dispatches}
+	res := &Result{Device: lib.Device().Name(), Checkpoint: cfg.Out, ArenaBytes: stats.ArenaBytes,
+		NaiveBytes: stats.NaiveBytes, KeptBytes: stats.KeptBytes, Dispatches: stats.Dispatches}
 	spe := trainSet.N / cfg.Batch // steps per epoch; the incomplete last batch is dropped (static shapes)
 	total := cfg.Epochs * spe
 	if step > total {

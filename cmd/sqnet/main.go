@@ -2,8 +2,9 @@
 // soft-quantization layer, arXiv 1810.05665) and evaluates them honestly, on any Vulkan 1.1 device.
 //
 // Exit codes: 0 success, 1 failure of the work itself (a failed check, validation messages), 2 bad input or a
-// bad environment (unknown flag, no Vulkan driver, no such device, out of memory, device lost). Every error is
-// one line on stderr.
+// bad environment (unknown flag, no Vulkan driver, no such device, out of memory, device lost, a missing or
+// corrupt dataset or checkpoint), 130 interrupted by Ctrl-C after saving a checkpoint. Every error is one line on
+// stderr.
 package main
 
 import (
@@ -66,6 +67,8 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, train.ErrInterrupted):
+		return 130 // the shell's code for a process stopped by SIGINT; the checkpoint is saved
 	case errors.As(err, &u), errors.As(err, &bad), vk.IsEnvironment(err),
 		strings.HasPrefix(err.Error(), "unknown command"):
 		return 2

@@ -58,6 +58,9 @@ func newTrainCmd(g *globals) *cobra.Command {
 			last := res.Epochs[len(res.Epochs)-1]
 			fmt.Fprintf(c.OutOrStdout(), "test accuracy %.2f%% after %d epochs, %d steps, %.1f s; checkpoint %s\n",
 				100*last.TestAcc, last.Epoch, res.Steps, res.Seconds, res.Checkpoint)
+			fmt.Fprintf(c.OutOrStdout(), "device memory: %s planned for temporaries (%s without reuse), %s kept; "+
+				"%d dispatches per step\n", vk.HumanBytes(res.ArenaBytes), vk.HumanBytes(res.NaiveBytes),
+				vk.HumanBytes(res.KeptBytes), res.Dispatches)
 			if resultJSON != "" {
 				b, _ := json.MarshalIndent(res, "", "  ")
 				if err := writeFileAtomic(resultJSON, append(b, '\n')); err != nil {
