@@ -101,6 +101,7 @@ type Graph struct {
 	seed       *seed
 	seedTensor *Tensor
 	needs      map[*Tensor]bool // tensors that need a gradient, set by Backward
+	loops      []loop           // op ranges recorded several times
 }
 
 // New starts an empty graph on a kernel library.

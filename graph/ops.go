@@ -88,38 +88,6 @@ func (g *Graph) Reshape(x *Tensor, shape ...int) *Tensor {
 	return y
 }
 
-// SoftmaxCrossEntropy returns the per-example loss [B] of logits [B, K] against uint32 labels [B].
-func (g *Graph) SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
-	if len(logits.Shape) != 2 || labels.DType != U32 || len(labels.Shape) != 1 || labels.Shape[0] != logits.Shape[0] {
-		return g.fail("softmax cross-entropy: logits %s must be [B, K] and labels %s uint32 [B]", logits, labels)
-	}
-	b, k := logits.Shape[0], logits.Shape[1]
-	loss := g.tensor("loss", []int{b}, Temp, F32)
-	g.Add(&Op{Name: "softmax cross-entropy", In: []*Tensor{logits, labels}, Out: []*Tensor{loss},
-		Run: func(r *vk.Recorder, at Binder) error {
-			return g.lib.SoftmaxXent(r, at(logits), at(labels), at(loss), b, k)
-		},
-		Grad: func(d []*Tensor) ([]*Tensor, error) {
-			dl := g.tensor(logits.Name+".grad", logits.Shape, Temp, F32)
-			scale, isSeed := g.SeedScale(d[0])
-			in := []*Tensor{logits, labels}
-			if !isSeed {
-				scale = 1
-				in = append(in, d[0])
-			}
-			g.Add(&Op{Name: "softmax cross-entropy backward", In: in, Out: []*Tensor{dl},
-				Run: func(r *vk.Recorder, at Binder) error {
-					var up vk.Range
-					if !isSeed {
-						up = at(d[0])
-					}
-					return g.lib.SoftmaxXentBackward(r, at(logits), at(labels), up, at(dl), b, k, scale)
-				}})
-			return []*Tensor{dl, nil}, nil
-		}})
-	return loss
-}
-
 // Correct returns a kept uint32 [1] tensor counting the rows of logits [B, K] whose argmax equals the label.
 func (g *Graph) Correct(logits, labels *Tensor) *Tensor {
 	if len(logits.Shape) != 2 || labels.DType != U32 || len(labels.Shape) != 1 || labels.Shape[0] != logits.Shape[0] {
@@ -133,4 +101,68 @@ func (g *Graph) Correct(logits, labels *Tensor) *Tensor {
 			return g.lib.Correct(r, at(logits), at(labels), at(pred), at(count), b, k)
 		}})
 	return count
+}
+
+// SoftmaxCrossEntropy returns the per-example loss [B] of logits [B, K] against uint32 labels [B].
+func (g *Graph) SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
+	b, k := 0, 0
+	if len(logits.Shape) == 2 {
+		b, k = logits.Shape[0], logits.Shape[1]
+	}
+	return g.lossOp("softmax cross-entropy", "loss", logits, labels, 1,
+		func(r *vk.Recorder, logits, labels, loss vk.Range) error {
+			return g.lib.SoftmaxXent(r, logits, labels, loss, b, k)
+		},
+		func(r *vk.Recorder, logits, labels, up, dl vk.Range, scale float32) error {
+			return g.lib.SoftmaxXentBackward(r, logits, labels, up, dl, b, k, scale)
+		})
+}
+
+// CWMargin returns the per-example Carlini–Wagner margin min(max_{j≠y} z_j − z_y, kappa) [B] of logits [B, K]
+// against uint32 labels [B]: positive once an example is misclassified; attacks ascend it.
+func (g *Graph) CWMargin(logits, labels *Tensor, kappa float32) *Tensor {
+	b, k := 0, 0
+	if len(logits.Shape) == 2 {
+		b, k = logits.Shape[0], logits.Shape[1]
+	}
+	return g.lossOp("cw margin", "cw", logits, labels, 2,
+		func(r *vk.Recorder, logits, labels, loss vk.Range) error {
+			return g.lib.CWLoss(r, logits, labels, loss, b, k, kappa)
+		},
+		func(r *vk.Recorder, logits, labels, up, dl vk.Range, scale float32) error {
+			return g.lib.CWLossBackward(r, logits, labels, up, dl, b, k, kappa, scale)
+		})
+}
+
+// lossOp adds a per-example loss of logits [B, K ≥ minK] and uint32 labels [B]. Its backward takes the reverse-mode
+// seed through the kernel's scale-only path (no buffer of ones) and any other upstream gradient as a buffer.
+func (g *Graph) lossOp(name, out string, logits, labels *Tensor, minK int,
+	fwd func(r *vk.Recorder, logits, labels, loss vk.Range) error,
+	bwd func(r *vk.Recorder, logits, labels, up, dl vk.Range, scale float32) error) *Tensor {
+	if len(logits.Shape) != 2 || logits.Shape[1] < minK || labels.DType != U32 || len(labels.Shape) != 1 ||
+		labels.Shape[0] != logits.Shape[0] {
+		return g.fail("%s: logits %s must be [B, K ≥ %d] and labels %s uint32 [B]", name, logits, minK, labels)
+	}
+	loss := g.tensor(out, []int{logits.Shape[0]}, Temp, F32)
+	g.Add(&Op{Name: name, In: []*Tensor{logits, labels}, Out: []*Tensor{loss},
+		Run: func(r *vk.Recorder, at Binder) error { return fwd(r, at(logits), at(labels), at(loss)) },
+		Grad: func(d []*Tensor) ([]*Tensor, error) {
+			dl := g.tensor(logits.Name+".grad", logits.Shape, Temp, F32)
+			scale, isSeed := g.SeedScale(d[0])
+			in := []*Tensor{logits, labels}
+			if !isSeed {
+				scale = 1
+				in = append(in, d[0])
+			}
+			g.Add(&Op{Name: name + " backward", In: in, Out: []*Tensor{dl},
+				Run: func(r *vk.Recorder, at Binder) error {
+					var up vk.Range
+					if !isSeed {
+						up = at(d[0])
+					}
+					return bwd(r, at(logits), at(labels), up, at(dl), scale)
+				}})
+			return []*Tensor{dl, nil}, nil
+		}})
+	return loss
 }

@@ -49,7 +49,11 @@ func (g *Graph) Compile() (*Program, error) {
 			p.Close()
 		}
 	}()
-	// Lifetimes of the temporaries, in op order; a view extends its root's.
+	if err := g.checkLoops(); err != nil {
+		return nil, err
+	}
+	// Lifetimes of the temporaries, in op order (a loop's body once: no temporary crosses its boundary, so every
+	// iteration reuses the same plan); a view extends its root's.
 	first, last := map[*Tensor]int{}, map[*Tensor]int{}
 	for i, op := range g.ops {
 		for _, t := range append(append([]*Tensor(nil), op.In...), op.Out...) {
@@ -123,22 +127,40 @@ func (g *Graph) Compile() (*Program, error) {
 			return nil, err
 		}
 		p.recs[s] = rec
-		at := p.Binder(s)
-		for _, op := range g.ops {
-			if err := op.Run(rec, at); err != nil {
-				return nil, fmt.Errorf("compile: record %s: %w", op.Name, err)
-			}
-		}
-		if err := rec.End(); err != nil {
-			return nil, err
-		}
+	}
+	if err := p.Record(); err != nil {
+		return nil, err
 	}
 	ok = true
 	return p, nil
 }
 
-// Binder returns the range of every tensor for input set s.
-func (p *Program) Binder(s int) Binder {
+// Record (re)records every op into the program's command buffers, loops unrolled. Compile calls it; call it
+// again after changing what an op's Run reads from Go variables (a new random-start seed per restart, say): the
+// buffers and their plan stay, only the commands are rewritten.
+func (p *Program) Record() error {
+	if err := p.Wait(); err != nil {
+		return err
+	}
+	for s, rec := range p.recs {
+		if err := rec.Reset(); err != nil {
+			return err
+		}
+		at := p.bindings(s)
+		for _, op := range p.g.schedule() {
+			if err := op.Run(rec, at); err != nil {
+				return fmt.Errorf("record %s: %w", op.Name, err)
+			}
+		}
+		if err := rec.End(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bindings returns the range of every tensor for input set s.
+func (p *Program) bindings(s int) Binder {
 	return func(t *Tensor) vk.Range {
 		r := t.root()
 		switch r.Kind {
