@@ -41,7 +41,7 @@ func TestRepeat(t *testing.T) {
 func TestRepeatRejectsCrossingTemporaries(t *testing.T) {
 	g := openGraph(t)
 	x := g.Input("x", F32, 4)
-	h := g.ReLU(x) // a temporary made outside the loop …
+	h := g.ReLU(x)                    // a temporary made outside the loop …
 	g.Repeat(2, func() { g.ReLU(h) }) // … and read inside it
 	if _, err := g.Compile(); err == nil || !strings.Contains(err.Error(), "inside and outside") {
 		t.Fatalf("compile: %v", err)
