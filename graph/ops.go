@@ -166,3 +166,25 @@ func (g *Graph) lossOp(name, out string, logits, labels *Tensor, minK int,
 		}})
 	return loss
 }
+
+// Argmax returns a kept uint32 [B] tensor of each row's predicted class.
+func (g *Graph) Argmax(logits *Tensor) *Tensor {
+	if len(logits.Shape) != 2 {
+		return g.fail("argmax: logits %s must be [B, K]", logits)
+	}
+	b, k := logits.Shape[0], logits.Shape[1]
+	pred := g.tensor("pred", []int{b}, State, U32)
+	g.Add(&Op{Name: "argmax", In: []*Tensor{logits}, Out: []*Tensor{pred},
+		Run: func(r *vk.Recorder, at Binder) error { return g.lib.Argmax(r, at(logits), at(pred), b, k) }})
+	return pred
+}
+
+// Copy records dst = src (same shape), e.g. an attack's starting point x_adv = x0.
+func (g *Graph) Copy(dst, src *Tensor) {
+	if !same(dst, src) {
+		g.fail("copy: %s into %s", src, dst)
+		return
+	}
+	g.Add(&Op{Name: "copy " + dst.Name, In: []*Tensor{src}, Out: []*Tensor{dst},
+		Run: func(r *vk.Recorder, at Binder) error { return r.Copy(at(dst), at(src)) }})
+}

@@ -1,0 +1,253 @@
+// Package attack implements ℓ∞ adversarial attacks against sqnet's models — FGSM and PGD (random start, restarts,
+// cross-entropy or CW margin loss, untargeted or targeted), BPDA through the quantizer — and keeps the
+// per-example worst case: an example counts as robust only if it survives every restart and every attack.
+//
+// A whole attack on a batch (random start, every step's forward, backward and projected step, then the final
+// classification) is recorded into one command buffer and submitted once per restart.
+package attack
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/sqnet/sqnet/graph"
+	"github.com/sqnet/sqnet/kernels"
+	"github.com/sqnet/sqnet/model"
+	"github.com/sqnet/sqnet/quant"
+	"github.com/sqnet/sqnet/vk"
+)
+
+// Config describes one attack.
+type Config struct {
+	Name     string  // for reports, e.g. "pgd-40"
+	Eps      float32 // ℓ∞ radius, ≥ 0
+	Step     float32 // η per step
+	Steps    int     // k ≥ 1; FGSM is one step of η = ε without random start
+	Restarts int     // R ≥ 1
+	// RandomStart begins each restart at x0 + U(−ε, ε) (clipped to [0, 1]) instead of x0.
+	RandomStart bool
+	Loss        string  // "ce" (cross-entropy) or "cw" (Carlini–Wagner margin)
+	Kappa       float32 // CW confidence clamp (+Inf: none)
+	// Targeted attacks push towards Targets (given to Run) instead of away from the labels.
+	Targeted bool
+	// Through is how the model's quantizer behaves for the attacker's gradient: quant.Soft (the trained function's
+	// true gradient), quant.BPDAIdentity or quant.BPDASoft (forward hard, backward identity or soft surrogate).
+	Through quant.Mode
+	// Eval is how the defended model classifies the result (quant.Hard for the deployed quantizer, or Soft).
+	Eval  quant.Mode
+	Seed  uint64
+	Batch int
+}
+
+// FGSM returns the fast gradient sign method at radius eps: one step of η = ε from the clean image.
+func FGSM(eps float32) Config {
+	return Config{Name: "fgsm", Eps: eps, Step: eps, Steps: 1, Restarts: 1, Loss: "ce", Through: quant.Soft,
+		Eval: quant.Soft, Batch: 100, Kappa: float32(math.Inf(1))}
+}
+
+// PGD returns Madry et al.'s attack: k steps of size η from a random start in the ε-ball, R restarts.
+func PGD(eps, step float32, steps, restarts int) Config {
+	return Config{Name: fmt.Sprintf("pgd-%d", steps), Eps: eps, Step: step, Steps: steps, Restarts: restarts,
+		RandomStart: true, Loss: "ce", Through: quant.Soft, Eval: quant.Soft, Batch: 100,
+		Kappa: float32(math.Inf(1))}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	switch {
+	case !(c.Eps >= 0) || math.IsInf(float64(c.Eps), 0):
+		return fmt.Errorf("attack %s: ε = %v, must be finite and ≥ 0", c.Name, c.Eps)
+	case !(c.Step >= 0) || math.IsInf(float64(c.Step), 0):
+		return fmt.Errorf("attack %s: step η = %v, must be finite and ≥ 0", c.Name, c.Step)
+	case c.Steps < 1:
+		return fmt.Errorf("attack %s: %d steps, need at least 1", c.Name, c.Steps)
+	case c.Restarts < 1:
+		return fmt.Errorf("attack %s: %d restarts, need at least 1", c.Name, c.Restarts)
+	case c.Loss != "ce" && c.Loss != "cw":
+		return fmt.Errorf("attack %s: loss %q, want ce or cw", c.Name, c.Loss)
+	case c.Batch < 1:
+		return fmt.Errorf("attack %s: batch %d", c.Name, c.Batch)
+	case c.Through == quant.Hard:
+		return fmt.Errorf("attack %s: a hard quantizer passes no gradient; attack through it with bpda", c.Name)
+	}
+	return nil
+}
+
+// Result is an attack's outcome on a set of examples.
+type Result struct {
+	Name     string    `json:"name"`
+	Eps      float32   `json:"eps"`
+	N        int       `json:"n"`
+	Correct  int       `json:"robust"` // examples still classified correctly (untargeted) or not pushed to the target
+	Accuracy float64   `json:"robust_accuracy"`
+	Robust   []bool    `json:"-"` // per example
+	Adv      []float32 `json:"-"` // the adversarial example of each example's first successful restart (else the last)
+	Pred     []uint32  `json:"-"` // the prediction on Adv
+	Seconds  float64   `json:"seconds"`
+	Submits  int       `json:"submits"`
+}
+
+// Attacker is a compiled attack for one model and configuration.
+type Attacker struct {
+	cfg    Config
+	ck     *model.Checkpoint
+	net    *model.Net
+	prog   *graph.Program
+	x0, y  *graph.Tensor
+	adv    *graph.Tensor
+	pred   *graph.Tensor
+	rng    kernels.RNG // read by the random-start op when the program is recorded
+	submit int
+}
+
+// New compiles the attack against a checkpoint's model on lib's device.
+func New(lib *kernels.Lib, ck *model.Checkpoint, cfg Config) (*Attacker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &Attacker{cfg: cfg, ck: ck}
+	g := graph.New(lib)
+	arch := ck.Arch
+	shape := []int{cfg.Batch, arch.C, arch.H, arch.W}
+	a.net = model.Declare(g, arch, ck.Quant)
+	a.x0 = g.Input("x0", graph.F32, shape...)
+	a.y = g.Input("labels", graph.U32, cfg.Batch)
+	a.adv = g.State("x_adv", shape...)
+	n := cfg.Batch * arch.C * arch.H * arch.W
+	if cfg.RandomStart {
+		g.Add(&graph.Op{Name: "random start", In: []*graph.Tensor{a.x0}, Out: []*graph.Tensor{a.adv},
+			Run: func(r *vk.Recorder, at graph.Binder) error {
+				return lib.PGDRandomStart(r, at(a.adv), at(a.x0), n, cfg.Eps, a.rng)
+			}})
+	} else {
+		g.Copy(a.adv, a.x0)
+	}
+	// Untargeted attacks ascend the loss of the true label; targeted ones descend the loss of the target.
+	scale := float32(1)
+	if cfg.Targeted {
+		scale = -1
+	}
+	var backErr error
+	g.Repeat(cfg.Steps, func() {
+		logits := a.net.Forward(g, a.adv, cfg.Through)
+		var loss *graph.Tensor
+		if cfg.Loss == "cw" {
+			loss = g.CWMargin(logits, a.y, cfg.Kappa)
+		} else {
+			loss = g.SoftmaxCrossEntropy(logits, a.y)
+		}
+		if backErr = g.Backward(loss, scale, a.adv); backErr != nil {
+			return
+		}
+		grad := a.adv.Grad
+		g.Add(&graph.Op{Name: "pgd step", In: []*graph.Tensor{a.adv, grad, a.x0}, Out: []*graph.Tensor{a.adv},
+			Run: func(r *vk.Recorder, at graph.Binder) error {
+				return lib.PGDStep(r, at(a.adv), at(grad), at(a.x0), n, cfg.Step, cfg.Eps)
+			}})
+	})
+	if backErr != nil {
+		return nil, fmt.Errorf("attack %s: %w", cfg.Name, backErr)
+	}
+	a.pred = g.Argmax(a.net.Forward(g, a.adv, cfg.Eval))
+	g.Keep(a.adv)
+	p, err := g.Compile()
+	if err != nil {
+		return nil, fmt.Errorf("attack %s: %w", cfg.Name, err)
+	}
+	a.prog = p
+	if err := a.net.Load(p, ck.Weights); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Close frees the attack's device memory.
+func (a *Attacker) Close() { a.prog.Close() }
+
+// Run attacks the n images (NCHW floats in [0, 1]) with their labels; targeted attacks also take targets (nil
+// otherwise). Each example keeps its worst case over the restarts.
+func (a *Attacker) Run(images []float32, labels []uint8, targets []uint8, n int) (*Result, error) {
+	arch := a.ck.Arch
+	sz := arch.C * arch.H * arch.W
+	if n <= 0 || len(images) < n*sz || len(labels) < n {
+		return nil, fmt.Errorf("attack: %d examples need %d floats and %d labels, got %d and %d", n, n*sz, n,
+			len(images), len(labels))
+	}
+	if a.cfg.Targeted && len(targets) < n {
+		return nil, fmt.Errorf("attack: a targeted attack needs %d targets, got %d", n, len(targets))
+	}
+	start := time.Now()
+	res := &Result{Name: a.cfg.Name, Eps: a.cfg.Eps, N: n, Robust: make([]bool, n), Adv: make([]float32, n*sz),
+		Pred: make([]uint32, n)}
+	for i := range res.Robust {
+		res.Robust[i] = true
+	}
+	bs := a.cfg.Batch
+	xb, yb := make([]float32, bs*sz), make([]uint32, bs)
+	advb, predb := make([]float32, bs*sz), make([]uint32, bs)
+	for lo := 0; lo < n; lo += bs {
+		hi := min(lo+bs, n)
+		// Padding rows repeat the first example; rows never interact, and their results are ignored.
+		for i := 0; i < bs; i++ {
+			src := lo + i
+			if src >= hi {
+				src = lo
+			}
+			copy(xb[i*sz:(i+1)*sz], images[src*sz:(src+1)*sz])
+			yb[i] = uint32(labels[src])
+			if a.cfg.Targeted {
+				yb[i] = uint32(targets[src])
+			}
+		}
+		for r := 0; r < a.cfg.Restarts; r++ {
+			a.rng = kernels.RNG{Seed: a.cfg.Seed, Stream: uint32(r), Step: uint32(lo / bs)}
+			if a.cfg.RandomStart {
+				if err := a.prog.Record(); err != nil {
+					return nil, err
+				}
+			}
+			if err := graph.Write(a.prog, a.x0, xb); err != nil {
+				return nil, err
+			}
+			if err := graph.Write(a.prog, a.y, yb); err != nil {
+				return nil, err
+			}
+			if err := a.prog.Run(); err != nil {
+				return nil, err
+			}
+			a.submit++
+			res.Submits++
+			if err := graph.Read(a.prog, a.pred, predb); err != nil {
+				return nil, err
+			}
+			if err := graph.Read(a.prog, a.adv, advb); err != nil {
+				return nil, err
+			}
+			for i := lo; i < hi; i++ {
+				j := i - lo
+				fooled := predb[j] != uint32(labels[i])
+				if a.cfg.Targeted {
+					fooled = predb[j] == uint32(targets[i])
+				}
+				// Keep the first example that fools the model; until one does, the latest attempt.
+				if res.Robust[i] {
+					copy(res.Adv[i*sz:(i+1)*sz], advb[j*sz:(j+1)*sz])
+					res.Pred[i] = predb[j]
+				}
+				if fooled {
+					res.Robust[i] = false
+				}
+			}
+		}
+	}
+	for _, ok := range res.Robust {
+		if ok {
+			res.Correct++
+		}
+	}
+	res.Accuracy = float64(res.Correct) / float64(n)
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}

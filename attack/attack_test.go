@@ -1,0 +1,98 @@
+package attack
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sqnet/sqnet/data"
+	"github.com/sqnet/sqnet/kernels"
+	"github.com/sqnet/sqnet/model"
+	"github.com/sqnet/sqnet/train"
+	"github.com/sqnet/sqnet/vk/vktest"
+)
+
+// naturalSmall trains small naturally on 3000 real MNIST images (2 epochs, ~10 s on lavapipe) and returns it.
+func naturalSmall(t *testing.T, lib *kernels.Lib) *model.Checkpoint {
+	t.Helper()
+	cfg := train.Defaults()
+	cfg.Out = filepath.Join(t.TempDir(), "small.safetensors")
+	cfg.Limit, cfg.TestLimit, cfg.Epochs = 3000, 500, 2
+	if _, err := train.Run(context.Background(), lib, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := model.Load(cfg.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck
+}
+
+func testImages(t *testing.T, n int) *data.Set {
+	t.Helper()
+	s, err := data.Load("mnist", os.Getenv(data.DataEnv), data.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Subset(n)
+}
+
+// TestPGDBreaksNaturalModel: PGD-40 at ε = 0.3 drives a naturally trained model below 5% accuracy, FGSM is never
+// stronger than PGD, and every adversarial example stays inside the ε-ball and [0, 1].
+func TestPGDBreaksNaturalModel(t *testing.T) {
+	lib := kernels.New(vktest.Open(t))
+	ck := naturalSmall(t, lib)
+	set := testImages(t, 200)
+	run := func(cfg Config) *Result {
+		a, err := New(lib, ck, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		res, err := a.Run(set.Images, set.Labels, nil, set.N)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s ε=%.2f: accuracy %.1f%% (%d submits, %.1f s)", res.Name, res.Eps, 100*res.Accuracy, res.Submits,
+			res.Seconds)
+		return res
+	}
+	clean := run(FGSM(0))
+	fgsm := run(FGSM(0.3))
+	pgd := run(PGD(0.3, 0.01, 40, 1))
+	if clean.Accuracy < 0.85 {
+		t.Fatalf("clean accuracy %.1f%%: the model did not train", 100*clean.Accuracy)
+	}
+	if pgd.Accuracy >= 0.05 {
+		t.Errorf("PGD-40 at ε=0.3 leaves %.1f%% accuracy on a natural model; want < 5%%", 100*pgd.Accuracy)
+	}
+	if fgsm.Accuracy < pgd.Accuracy {
+		t.Errorf("FGSM (%.1f%%) is stronger than PGD (%.1f%%): the iterative attack is broken", 100*fgsm.Accuracy,
+			100*pgd.Accuracy)
+	}
+	if pgd.Submits != 2 {
+		t.Errorf("PGD-40 on 200 images in batches of 100 took %d submits, want 2 (one per batch)", pgd.Submits)
+	}
+	for i, v := range pgd.Adv {
+		x0 := set.Images[i]
+		if v < 0 || v > 1 || math.Abs(float64(v-x0)) > 0.3+1e-6 {
+			t.Fatalf("adversarial pixel %d = %v from %v: outside [0,1] or the ε-ball", i, v, x0)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []Config{
+		func() Config { c := PGD(-0.1, 0.01, 10, 1); return c }(),
+		func() Config { c := PGD(0.3, 0.01, 0, 1); return c }(),
+		func() Config { c := PGD(0.3, 0.01, 10, 0); return c }(),
+		func() Config { c := PGD(0.3, 0.01, 10, 1); c.Loss = "hinge"; return c }(),
+		func() Config { c := PGD(float32(math.NaN()), 0.01, 10, 1); return c }(),
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v was accepted", c)
+		}
+	}
+}
