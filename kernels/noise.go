@@ -64,6 +64,14 @@ func (l *Lib) GaussianNoise(r *vk.Recorder, x, y vk.Range, n int, sigma float32,
 }
 
 func (l *Lib) noise(r *vk.Recorder, op, shader string, x, y vk.Range, n int, pname string, scale float32, g RNG) error {
+	if err := l.checkNoise(op, x, y, n, pname, scale); err != nil {
+		return err
+	}
+	return l.dispatchBlocks(r, shader, n, g.push(n, scale), []vk.Access{vk.Read, vk.Write}, x, y)
+}
+
+// checkNoise validates a noise kernel's operands and scale.
+func (l *Lib) checkNoise(op string, x, y vk.Range, n int, pname string, scale float32) error {
 	if err := need(op, "x", x, n); err != nil {
 		return err
 	}
@@ -73,10 +81,7 @@ func (l *Lib) noise(r *vk.Recorder, op, shader string, x, y vk.Range, n int, pna
 	if n > maxRNGElems {
 		return fmt.Errorf("%s: %d elements; at most %d per call", op, n, maxRNGElems)
 	}
-	if err := checkScale(op, pname, scale); err != nil {
-		return err
-	}
-	return l.dispatchBlocks(r, shader, n, g.push(n, scale), []vk.Access{vk.Read, vk.Write}, x, y)
+	return checkScale(op, pname, scale)
 }
 
 // PhiloxBits records the n raw words of PhiloxBitsRef(ctr, key, n) into out (uint32).
@@ -122,3 +127,26 @@ func GaussianNoiseRef(x []float32, sigma float32, g RNG) []float32 {
 
 // clip01 clamps to [0, 1] as GLSL clamp does.
 func clip01(v float32) float32 { return min(max(v, 0), 1) }
+
+// UniformNoiseDynamic is UniformNoise with the RNG step (counter word 2) read at run time from step, one uint32
+// the host rewrites before each submit, instead of g.Step: a recorded training step then draws fresh noise on every
+// replay. For the same step value it equals UniformNoise bit for bit.
+func (l *Lib) UniformNoiseDynamic(r *vk.Recorder, x, y, step vk.Range, n int, eps float32, g RNG) error {
+	return l.noiseDynamic(r, "uniform noise (dynamic)", "noise_uniform_dyn", x, y, step, n, "eps", eps, g)
+}
+
+// GaussianNoiseDynamic is GaussianNoise with the step read from a buffer, as UniformNoiseDynamic.
+func (l *Lib) GaussianNoiseDynamic(r *vk.Recorder, x, y, step vk.Range, n int, sigma float32, g RNG) error {
+	return l.noiseDynamic(r, "gaussian noise (dynamic)", "noise_gauss_dyn", x, y, step, n, "sigma", sigma, g)
+}
+
+func (l *Lib) noiseDynamic(r *vk.Recorder, op, shader string, x, y, step vk.Range, n int, pname string, scale float32,
+	g RNG) error {
+	if err := needU32(op, "step", step, 1); err != nil {
+		return err
+	}
+	if err := l.checkNoise(op, x, y, n, pname, scale); err != nil {
+		return err
+	}
+	return l.dispatchBlocks(r, shader, n, g.push(n, scale), []vk.Access{vk.Read, vk.Write, vk.Read}, x, y, step)
+}

@@ -115,3 +115,45 @@ func TestNoiseBadInput(t *testing.T) {
 	expectErr(t, "infinite eps", l.UniformNoise(rec, big.All(), big.All(), 64, float32(math.Inf(1)), g))
 	expectErr(t, "nil buffer", l.UniformNoise(rec, vk.Range{}, big.All(), 4, 0.1, g))
 }
+
+// TestNoiseDynamic replays one recorded noise dispatch with the step word rewritten before each submit: every replay
+// equals the static kernel (and its Go reference) for that step, bit for bit, and different steps differ.
+func TestNoiseDynamic(t *testing.T) {
+	l := openLib(t)
+	const n = 1031
+	x := uniform(rng(51), n, 0, 1)
+	bx, by, step := upload(t, l, x), zeros(t, l, n), uploadU32(t, l, []uint32{0})
+	g := RNG{Seed: 99, Stream: 3}
+	rec, err := l.dev.NewRecorder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	if err := l.UniformNoiseDynamic(rec, bx.All(), by.All(), step.All(), n, 0.3, g); err != nil {
+		t.Fatal(err)
+	}
+	var prev []float32
+	for _, s := range []uint32{0, 1, 7, 1 << 20} {
+		if err := vk.Upload(step, []uint32{s}); err != nil {
+			t.Fatal(err)
+		}
+		if err := rec.Run(); err != nil {
+			t.Fatal(err)
+		}
+		got := download(t, by, n)
+		gs := g
+		gs.Step = s
+		compare(t, "dynamic uniform noise", got, UniformNoiseRef(x, 0.3, gs), exact)
+		if prev != nil && bitsEqual(prev, got) < 0 {
+			t.Fatalf("step %d drew the same noise as the step before", s)
+		}
+		prev = got
+	}
+	fresh, err := l.dev.NewRecorder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	expectErr(t, "missing step buffer", l.UniformNoiseDynamic(fresh, bx.All(), by.All(), vk.Range{}, n, 0.3, g))
+	expectErr(t, "negative eps", l.UniformNoiseDynamic(fresh, bx.All(), by.All(), step.All(), n, -1, g))
+}

@@ -3,9 +3,13 @@
 // by Box–Muller (noise_gauss); and noise_bits, the raw Philox4x32-10 words (counter (c0 + block, c1, c2, c3)), used
 // to test the RNG against its known answers and by anyone needing raw random bits. One invocation per Philox block
 // of four elements; element i takes word i % 4 of Philox(counter = (i / 4, stream, step, 0), key = seed).
-// sqnet:variant noise_uniform -DMODE=0
-// sqnet:variant noise_gauss -DMODE=1
-// sqnet:variant noise_bits -DMODE=2
+// The _dyn variants read the step (counter word 2) from a one-word buffer instead of the push constants, so a
+// training step recorded once draws fresh noise every replay when the host rewrites that word.
+// sqnet:variant noise_uniform -DMODE=0 -DDYNAMIC=0
+// sqnet:variant noise_gauss -DMODE=1 -DDYNAMIC=0
+// sqnet:variant noise_bits -DMODE=2 -DDYNAMIC=0
+// sqnet:variant noise_uniform_dyn -DMODE=0 -DDYNAMIC=1
+// sqnet:variant noise_gauss_dyn -DMODE=1 -DDYNAMIC=1
 #include "common.glsl"
 #include "philox.glsl"
 SQNET_LOCAL_SIZE
@@ -17,7 +21,7 @@ layout(push_constant) uniform Push {
     uint seedHi; // key word 1
     uint c0;     // counter word 0 of block 0 (0 for the noise variants)
     uint c1;     // counter word 1: stream
-    uint c2;     // counter word 2: step
+    uint c2;     // counter word 2: step (the _dyn variants read it from a buffer)
     uint c3;     // counter word 3 (0 for the noise variants)
     float scale; // ε (uniform) or σ (gauss); unused by noise_bits
 } pc;
@@ -28,13 +32,20 @@ layout(std430, set = 0, binding = 0) writeonly buffer Out { uint bits[]; };
 layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(std430, set = 0, binding = 1) writeonly buffer Y { float y[]; };
 #endif
+#if DYNAMIC
+// Go mirror: the uint32 the host writes before each submit (kernels.UniformNoiseDynamic).
+layout(std430, set = 0, binding = 2) readonly buffer Step { uint step; } st;
+#define STEP st.step
+#else
+#define STEP pc.c2
+#endif
 
 void main() {
     uint b = sqnet_flat_id();
     if (b >= (pc.n + 3u) / 4u) {
         return;
     }
-    uvec4 w = philox4x32_10(uvec4(pc.c0 + b, pc.c1, pc.c2, pc.c3), uvec2(pc.seedLo, pc.seedHi));
+    uvec4 w = philox4x32_10(uvec4(pc.c0 + b, pc.c1, STEP, pc.c3), uvec2(pc.seedLo, pc.seedHi));
 #if MODE == 1
     vec4 z = philox_normal4(w);
 #endif
