@@ -90,16 +90,71 @@ type Result struct {
 
 // Attacker is a compiled attack for one model and configuration.
 type Attacker struct {
-	cfg    Config
-	ck     *model.Checkpoint
-	net    *model.Net
-	prog   *graph.Program
-	x0, y  *graph.Tensor
-	adv    *graph.Tensor
-	pred   *graph.Tensor
-	rng    kernels.RNG // read by the random-start op when the program is recorded
-	submit int
+	cfg   Config
+	ck    *model.Checkpoint
+	net   *model.Net
+	prog  *graph.Program
+	x0, y *graph.Tensor
+	adv   *graph.Tensor
+	pred  *graph.Tensor
+	step  *graph.Tensor // the random start's RNG step, one per (batch, restart)
 }
+
+// Build adds an attack to a graph: x_adv starts at x0 — plus uniform noise in the ε-ball when cfg.RandomStart, its
+// RNG step read at run time from step (one uint32; nil without random start) so a recorded attack replays with a
+// fresh start — and takes cfg.Steps projected gradient steps on net's loss against y (labels, or targets). The
+// returned x_adv is State, written in place. Adversarial training builds its inner attack with it.
+func Build(g *graph.Graph, net *model.Net, x0, y, step *graph.Tensor, cfg Config) (*graph.Tensor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	lib := g.Lib()
+	adv := g.State("x_adv", x0.Shape...)
+	n := x0.Elems()
+	if cfg.RandomStart {
+		if step == nil {
+			return nil, fmt.Errorf("attack %s: a random start needs an RNG step tensor", cfg.Name)
+		}
+		rng := kernels.RNG{Seed: cfg.Seed, Stream: rngStream}
+		// PGD's random start x0 + U(−ε, ε), clipped to [0, 1], is exactly uniform noise of radius ε.
+		g.Add(&graph.Op{Name: "random start", In: []*graph.Tensor{x0, step}, Out: []*graph.Tensor{adv},
+			Run: func(r *vk.Recorder, at graph.Binder) error {
+				return lib.UniformNoiseDynamic(r, at(x0), at(adv), at(step), n, cfg.Eps, rng)
+			}})
+	} else {
+		g.Copy(adv, x0)
+	}
+	// Untargeted attacks ascend the loss of the true label; targeted ones descend the loss of the target.
+	scale := float32(1)
+	if cfg.Targeted {
+		scale = -1
+	}
+	var err error
+	g.Repeat(cfg.Steps, func() {
+		logits := net.Forward(g, adv, cfg.Through)
+		var loss *graph.Tensor
+		if cfg.Loss == "cw" {
+			loss = g.CWMargin(logits, y, cfg.Kappa)
+		} else {
+			loss = g.SoftmaxCrossEntropy(logits, y)
+		}
+		if err = g.Backward(loss, scale, adv); err != nil {
+			return
+		}
+		grad := adv.Grad
+		g.Add(&graph.Op{Name: "pgd step", In: []*graph.Tensor{adv, grad, x0}, Out: []*graph.Tensor{adv},
+			Run: func(r *vk.Recorder, at graph.Binder) error {
+				return lib.PGDStep(r, at(adv), at(grad), at(x0), n, cfg.Step, cfg.Eps)
+			}})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("attack %s: %w", cfg.Name, err)
+	}
+	return adv, g.Err()
+}
+
+// rngStream is the Philox stream of attack random starts (training noise uses stream 0).
+const rngStream = 1
 
 // New compiles the attack against a checkpoint's model on lib's device.
 func New(lib *kernels.Lib, ck *model.Checkpoint, cfg Config) (*Attacker, error) {
@@ -109,48 +164,16 @@ func New(lib *kernels.Lib, ck *model.Checkpoint, cfg Config) (*Attacker, error) 
 	a := &Attacker{cfg: cfg, ck: ck}
 	g := graph.New(lib)
 	arch := ck.Arch
-	shape := []int{cfg.Batch, arch.C, arch.H, arch.W}
 	a.net = model.Declare(g, arch, ck.Quant)
-	a.x0 = g.Input("x0", graph.F32, shape...)
+	a.x0 = g.Input("x0", graph.F32, cfg.Batch, arch.C, arch.H, arch.W)
 	a.y = g.Input("labels", graph.U32, cfg.Batch)
-	a.adv = g.State("x_adv", shape...)
-	n := cfg.Batch * arch.C * arch.H * arch.W
-	if cfg.RandomStart {
-		g.Add(&graph.Op{Name: "random start", In: []*graph.Tensor{a.x0}, Out: []*graph.Tensor{a.adv},
-			Run: func(r *vk.Recorder, at graph.Binder) error {
-				return lib.PGDRandomStart(r, at(a.adv), at(a.x0), n, cfg.Eps, a.rng)
-			}})
-	} else {
-		g.Copy(a.adv, a.x0)
+	a.step = g.Input("rng.step", graph.U32, 1)
+	adv, err := Build(g, a.net, a.x0, a.y, a.step, cfg)
+	if err != nil {
+		return nil, err
 	}
-	// Untargeted attacks ascend the loss of the true label; targeted ones descend the loss of the target.
-	scale := float32(1)
-	if cfg.Targeted {
-		scale = -1
-	}
-	var backErr error
-	g.Repeat(cfg.Steps, func() {
-		logits := a.net.Forward(g, a.adv, cfg.Through)
-		var loss *graph.Tensor
-		if cfg.Loss == "cw" {
-			loss = g.CWMargin(logits, a.y, cfg.Kappa)
-		} else {
-			loss = g.SoftmaxCrossEntropy(logits, a.y)
-		}
-		if backErr = g.Backward(loss, scale, a.adv); backErr != nil {
-			return
-		}
-		grad := a.adv.Grad
-		g.Add(&graph.Op{Name: "pgd step", In: []*graph.Tensor{a.adv, grad, a.x0}, Out: []*graph.Tensor{a.adv},
-			Run: func(r *vk.Recorder, at graph.Binder) error {
-				return lib.PGDStep(r, at(a.adv), at(grad), at(a.x0), n, cfg.Step, cfg.Eps)
-			}})
-	})
-	if backErr != nil {
-		return nil, fmt.Errorf("attack %s: %w", cfg.Name, backErr)
-	}
+	a.adv = adv
 	a.pred = g.Argmax(a.net.Forward(g, a.adv, cfg.Eval))
-	g.Keep(a.adv)
 	p, err := g.Compile()
 	if err != nil {
 		return nil, fmt.Errorf("attack %s: %w", cfg.Name, err)
@@ -202,11 +225,9 @@ func (a *Attacker) Run(images []float32, labels []uint8, targets []uint8, n int)
 			}
 		}
 		for r := 0; r < a.cfg.Restarts; r++ {
-			a.rng = kernels.RNG{Seed: a.cfg.Seed, Stream: uint32(r), Step: uint32(lo / bs)}
-			if a.cfg.RandomStart {
-				if err := a.prog.Record(); err != nil {
-					return nil, err
-				}
+			// Every (batch, restart) draws its own start.
+			if err := graph.Write(a.prog, a.step, []uint32{uint32(lo/bs*a.cfg.Restarts + r)}); err != nil {
+				return nil, err
 			}
 			if err := graph.Write(a.prog, a.x0, xb); err != nil {
 				return nil, err
@@ -217,7 +238,6 @@ func (a *Attacker) Run(images []float32, labels []uint8, targets []uint8, n int)
 			if err := a.prog.Run(); err != nil {
 				return nil, err
 			}
-			a.submit++
 			res.Submits++
 			if err := graph.Read(a.prog, a.pred, predb); err != nil {
 				return nil, err

@@ -2,21 +2,16 @@ package graph
 
 import "fmt"
 
-// seed is the gradient that starts reverse mode: d(scale·Σ loss)/d loss = scale. Loss ops recognise it and use
-// their kernels' scale-only path, so no buffer of ones is ever needed.
-type seed struct{ scale float32 }
-
 // Backward appends the ops that compute the gradient of scale·Σᵢ loss[i] with respect to each tensor in wrt and
 // sets their Grad fields: training passes the parameters (g.Params()), an attack the input image alone, so it
-// pays for no parameter gradient. Pass scale = 1/B for the gradient of the mean loss over a batch of B. It may be
-// called once per graph. A parameter that the loss does not depend on through a differentiable path (thresholds
-// under a hard quantizer) is left without Grad.
+// pays for no parameter gradient. Pass scale = 1/B for the gradient of the mean loss over a batch of B. A graph may
+// hold several backward passes (adversarial training: the attack's, then the training step's); each sets Grad
+// anew. Ops without a Grad function (an attack's projected step, a copy, noise) are constants to
+// differentiation: no gradient flows through them. A parameter that the loss does not depend on through a
+// differentiable path (thresholds under a hard quantizer) is left without Grad.
 func (g *Graph) Backward(loss *Tensor, scale float32, wrt ...*Tensor) error {
 	if g.err != nil {
 		return g.err
-	}
-	if g.seed != nil {
-		return fmt.Errorf("backward: the graph already has a backward pass")
 	}
 	// Which tensors need a gradient: parameters, wrt, and everything computed from them.
 	needs := map[*Tensor]bool{}
@@ -31,7 +26,7 @@ func (g *Graph) Backward(loss *Tensor, scale float32, wrt ...*Tensor) error {
 	for _, op := range fwd {
 		any := false
 		for _, in := range op.In {
-			any = any || needs[in]
+			any = any || (needs[in] && op.Grad != nil)
 		}
 		for _, out := range op.Out {
 			producer[out] = op
@@ -47,9 +42,11 @@ func (g *Graph) Backward(loss *Tensor, scale float32, wrt ...*Tensor) error {
 		return fmt.Errorf("backward: %s does not depend on any of %s", loss, shapeString(wrt...))
 	}
 	g.needs = needs
-	g.seed = &seed{scale: scale}
 	seedT := &Tensor{Name: "seed", Shape: loss.Shape, g: g, id: -1}
-	g.seedTensor = seedT
+	if g.seeds == nil {
+		g.seeds = map[*Tensor]float32{}
+	}
+	g.seeds[seedT] = scale
 	grads := map[*Tensor]*Tensor{loss: seedT}
 	for i := len(fwd) - 1; i >= 0; i-- {
 		op := fwd[i]
@@ -66,11 +63,8 @@ func (g *Graph) Backward(loss *Tensor, scale float32, wrt ...*Tensor) error {
 		for _, in := range op.In {
 			wants = wants || needs[in]
 		}
-		if !wants {
+		if !wants || op.Grad == nil {
 			continue
-		}
-		if op.Grad == nil {
-			return fmt.Errorf("backward: op %s has no gradient", op.Name)
 		}
 		dIn, err := op.Grad(dOut)
 		if err != nil {
@@ -96,9 +90,9 @@ func (g *Graph) Backward(loss *Tensor, scale float32, wrt ...*Tensor) error {
 	}
 	got := 0
 	for _, t := range wrt {
-		if gr := grads[t]; gr != nil {
-			t.Grad = gr
-			g.Keep(gr)
+		t.Grad = grads[t] // nil when this pass gives t no gradient, even if an earlier pass did
+		if t.Grad != nil {
+			g.Keep(t.Grad)
 			got++
 		}
 	}
@@ -111,15 +105,13 @@ func (g *Graph) Backward(loss *Tensor, scale float32, wrt ...*Tensor) error {
 // SeedScale reports whether a gradient is the reverse-mode seed (the gradient of scale·Σ loss with respect to the
 // loss itself), and its scale: loss ops then use their kernels' scale-only path.
 func (g *Graph) SeedScale(t *Tensor) (float32, bool) {
-	if t != nil && t == g.seedTensor {
-		return g.seed.scale, true
-	}
-	return 0, false
+	scale, ok := g.seeds[t]
+	return scale, ok
 }
 
 // errSeedThroughView reports a loss that is a view: losses must be computed by a loss op, which takes the seed.
 var errSeedThroughView = fmt.Errorf("the loss must be the output of a loss op, not a view")
 
-// NeedsGrad reports, while Backward builds the backward pass, whether t needs a gradient: ops skip the kernels
+// NeedsGrad reports, while Backward builds a backward pass, whether t needs a gradient: ops skip the kernels
 // of gradients nobody uses (the input image's, in training).
 func (g *Graph) NeedsGrad(t *Tensor) bool { return g.needs[t] }

@@ -97,11 +97,9 @@ type Graph struct {
 	ops     []*Op
 	err     error // the first construction error; reported by Compile
 	names   map[string]int
-	// seed and seedTensor stand for the gradient of the loss itself once Backward has run.
-	seed       *seed
-	seedTensor *Tensor
-	needs      map[*Tensor]bool // tensors that need a gradient, set by Backward
-	loops      []loop           // op ranges recorded several times
+	seeds   map[*Tensor]float32 // each backward pass's seed (the loss's own gradient) and its scale
+	needs   map[*Tensor]bool    // tensors that need a gradient, set by Backward
+	loops   []loop              // op ranges recorded several times
 }
 
 // New starts an empty graph on a kernel library.

@@ -128,17 +128,16 @@ func (g *Graph) Compile() (*Program, error) {
 		}
 		p.recs[s] = rec
 	}
-	if err := p.Record(); err != nil {
+	if err := p.record(); err != nil {
 		return nil, err
 	}
 	ok = true
 	return p, nil
 }
 
-// Record (re)records every op into the program's command buffers, loops unrolled. Compile calls it; call it
-// again after changing what an op's Run reads from Go variables (a new random-start seed per restart, say): the
-// buffers and their plan stay, only the commands are rewritten.
-func (p *Program) Record() error {
+// record records every op into the program's command buffers, loops unrolled. Values that change from run to run
+// (RNG steps, Adam's corrections) are inputs the host writes, so one recording serves every run.
+func (p *Program) record() error {
 	if err := p.Wait(); err != nil {
 		return err
 	}
