@@ -8,17 +8,31 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"time"
 
+	"github.com/sqnet/sqnet/attack"
 	"github.com/sqnet/sqnet/data"
 	"github.com/sqnet/sqnet/graph"
 	"github.com/sqnet/sqnet/kernels"
 	"github.com/sqnet/sqnet/model"
 	"github.com/sqnet/sqnet/quant"
+	"github.com/sqnet/sqnet/vk"
 )
 
-// Methods lists the training methods Run accepts.
-var Methods = []string{"natural"}
+// Methods lists the training methods Run accepts:
+//
+//   - natural: clean images.
+//   - noisy-sq: the paper's method (arXiv 1810.05665): a soft-quantization layer after the input (the default
+//     2,50 when --quant is not given), trained on noisy natural samples clip(x + U(−ε_n, ε_n), 0, 1) with fresh
+//     noise every step, drawn on the device.
+//   - noise: the same noise without a quantizer (the ablation).
+//   - pgd-at: Madry et al.'s PGD adversarial training: every step trains on PGD-k adversarial examples (random
+//     start, k steps of η within ε), computed on the device inside the recorded step.
+//   - fgsm-rs: Wong et al.'s fast adversarial training: one FGSM step of 1.25ε from a random start, with their
+//     guard against catastrophic overfitting (training stops, keeping the best epoch, when PGD accuracy on held-out
+//     images collapses).
+var Methods = []string{"natural", "noisy-sq", "noise", "pgd-at", "fgsm-rs"}
 
 // Config is everything a training run needs. Zero values mean the defaults in Defaults.
 type Config struct {
@@ -26,7 +40,11 @@ type Config struct {
 	Dataset   string
 	DataDir   string
 	Method    string
-	Quant     *quant.Config // a soft quantizer after the input; nil for none
+	Quant     *quant.Config // a soft quantizer after the input; nil for none (noisy-sq defaults it)
+	NoiseEps  float32       // noisy-sq and noise: ε_n of the uniform noise (default: the attack's ε)
+	Eps       float32       // pgd-at and fgsm-rs: the threat model's ε (default 0.3, MNIST)
+	PGDSteps  int           // pgd-at: inner steps k (default 40)
+	PGDStep   float32       // pgd-at: inner step η (default 0.01)
 	Epochs    int
 	Batch     int
 	Optimizer Optimizer
@@ -45,7 +63,8 @@ type Config struct {
 // (98.8% test accuracy on real MNIST, about 5 minutes on lavapipe with 2 cores).
 func Defaults() Config {
 	return Config{Model: "small", Dataset: "mnist", Method: "natural", Epochs: 3, Batch: 50,
-		Optimizer: Optimizer{Kind: "adam", LR: 1e-3}, Seed: 1, Out: "sqnet-model.safetensors"}
+		Optimizer: Optimizer{Kind: "adam", LR: 1e-3}, Seed: 1, Out: "sqnet-model.safetensors", Eps: 0.3,
+		PGDSteps: 40, PGDStep: 0.01}
 }
 
 // EpochResult is one epoch's numbers.
@@ -100,6 +119,20 @@ func (c *Config) validate() error {
 	if !known {
 		return fmt.Errorf("--method %q: known methods: %v", c.Method, Methods)
 	}
+	if c.Method == "noisy-sq" && c.Quant == nil {
+		q := quant.Default
+		c.Quant = &q
+	}
+	if c.NoiseEps == 0 {
+		c.NoiseEps = c.Eps
+	}
+	switch {
+	case !(c.Eps >= 0) || !(c.NoiseEps >= 0):
+		return fmt.Errorf("--eps %v / --noise-eps %v: must be ≥ 0", c.Eps, c.NoiseEps)
+	case c.PGDSteps < 1 || !(c.PGDStep > 0):
+		return fmt.Errorf("--pgd-steps %d / --pgd-step %v: need at least one step of positive size", c.PGDSteps,
+			c.PGDStep)
+	}
 	if c.Quant != nil {
 		if err := c.Quant.Validate(); err != nil {
 			return err
@@ -118,6 +151,7 @@ type session struct {
 	loss    *graph.Tensor
 	correct *graph.Tensor
 	upd     *updates
+	step    *graph.Tensor // the RNG step of noise and random starts (nil for natural training)
 }
 
 // Run trains according to cfg on lib's device. Cancelling ctx stops after the current step, saves a checkpoint
@@ -180,7 +214,7 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 			if err := graph.Write(s.prog, s.y, yb); err != nil {
 				return err
 			}
-			return s.upd.prepare(s.prog, epoch*spe+i+1)
+			return s.prepare(epoch*spe + i + 1)
 		}
 		if err := stage(first); err != nil {
 			return nil, err
@@ -290,17 +324,53 @@ func adoptCheckpoint(cfg *Config, ck *model.Checkpoint) error {
 	if b := ck.Extra["batch"]; b != "" && b != fmt.Sprint(cfg.Batch) {
 		return fmt.Errorf("resume %s: trained with --batch %s, not %d", cfg.Resume, b, cfg.Batch)
 	}
+	for key, dst := range map[string]*float32{"noise_eps": &cfg.NoiseEps, "eps": &cfg.Eps, "pgd_step": &cfg.PGDStep} {
+		if v, ok := ck.Extra[key]; ok {
+			f, err := strconv.ParseFloat(v, 32)
+			if err != nil {
+				return fmt.Errorf("resume %s: metadata %s = %q", cfg.Resume, key, v)
+			}
+			*dst = float32(f)
+		}
+	}
+	if v, ok := ck.Extra["pgd_steps"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("resume %s: metadata pgd_steps = %q", cfg.Resume, v)
+		}
+		cfg.PGDSteps = n
+	}
 	return nil
 }
 
-// compile builds the training graph: input → (soft quantizer) → network → cross-entropy, its backward pass, and
-// the optimizer update, all in one recorded command buffer.
+// compile builds the training graph — input → (noise | inner attack) → (soft quantizer) → network →
+// cross-entropy, its backward pass, and the optimizer update — all in one recorded command buffer.
 func compile(lib *kernels.Lib, cfg Config, a model.Arch) (*session, error) {
 	g := graph.New(lib)
 	s := &session{cfg: cfg, arch: a, net: model.Declare(g, a, cfg.Quant)}
 	s.x = g.Input("x", graph.F32, cfg.Batch, a.C, a.H, a.W)
 	s.y = g.Input("labels", graph.U32, cfg.Batch)
-	logits := s.net.Forward(g, s.x, quant.Soft)
+	in := s.x
+	switch cfg.Method {
+	case "noisy-sq", "noise":
+		s.step = g.Input("rng.step", graph.U32, 1)
+		noisy := g.Temp("x.noisy", graph.F32, s.x.Shape...)
+		rng := kernels.RNG{Seed: cfg.Seed, Stream: 0}
+		n := s.x.Elems()
+		g.Add(&graph.Op{Name: "training noise", In: []*graph.Tensor{s.x, s.step}, Out: []*graph.Tensor{noisy},
+			Run: func(r *vk.Recorder, at graph.Binder) error {
+				return lib.UniformNoiseDynamic(r, at(s.x), at(noisy), at(s.step), n, cfg.NoiseEps, rng)
+			}})
+		in = noisy
+	case "pgd-at", "fgsm-rs":
+		s.step = g.Input("rng.step", graph.U32, 1)
+		adv, err := attack.Build(g, s.net, s.x, s.y, s.step, innerAttack(cfg))
+		if err != nil {
+			return nil, err
+		}
+		in = adv
+	}
+	logits := s.net.Forward(g, in, quant.Soft)
 	s.loss = g.SoftmaxCrossEntropy(logits, s.y)
 	g.Keep(s.loss)
 	s.correct = g.Correct(logits, s.y)
@@ -316,6 +386,28 @@ func compile(lib *kernels.Lib, cfg Config, a model.Arch) (*session, error) {
 	return s, nil
 }
 
+// innerAttack is the attack adversarial training trains on: PGD-k from a random start (pgd-at), or one FGSM step
+// of 1.25ε from a random start (fgsm-rs, Wong et al. 2020). It attacks the soft quantizer's true gradient.
+func innerAttack(cfg Config) attack.Config {
+	c := attack.PGD(cfg.Eps, cfg.PGDStep, cfg.PGDSteps, 1)
+	if cfg.Method == "fgsm-rs" {
+		c.Name, c.Steps, c.Step = "fgsm-rs", 1, 1.25*cfg.Eps
+	}
+	c.Seed, c.Batch = cfg.Seed, cfg.Batch
+	return c
+}
+
+// prepare writes what step t (1-based) reads besides its batch: the RNG step of its noise or random start, and
+// the optimizer's corrections.
+func (s *session) prepare(t int) error {
+	if s.step != nil {
+		if err := graph.Write(s.prog, s.step, []uint32{uint32(t)}); err != nil {
+			return err
+		}
+	}
+	return s.upd.prepare(s.prog, t)
+}
+
 // save writes a checkpoint of the current weights and optimizer state, atomically.
 func (s *session) save(cfg Config, epoch, step int) error {
 	w, err := s.net.Weights(s.prog)
@@ -329,5 +421,6 @@ func (s *session) save(cfg Config, epoch, step int) error {
 	return model.Save(cfg.Out, &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Weights: w, Optim: opt,
 		Dataset: cfg.Dataset, Method: cfg.Method, Epoch: epoch, Step: step, Seed: cfg.Seed,
 		Extra: map[string]string{"optimizer": cfg.Optimizer.Kind, "batch": fmt.Sprint(cfg.Batch),
-			"lr": fmt.Sprint(cfg.Optimizer.LR)}})
+			"lr": fmt.Sprint(cfg.Optimizer.LR), "noise_eps": fmt.Sprint(cfg.NoiseEps), "eps": fmt.Sprint(cfg.Eps),
+			"pgd_steps": fmt.Sprint(cfg.PGDSteps), "pgd_step": fmt.Sprint(cfg.PGDStep)}})
 }

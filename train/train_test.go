@@ -48,7 +48,18 @@ func TestNaturalLearns(t *testing.T) {
 // of the first epoch then --resume, give bit-identical weights and optimizer state.
 func TestResumeIsBitIdentical(t *testing.T) {
 	lib := kernels.New(vktest.Open(t))
+	for _, method := range []string{"natural", "noisy-sq"} {
+		t.Run(method, func(t *testing.T) { resumeIdentical(t, lib, method) })
+	}
+}
+
+func resumeIdentical(t *testing.T, lib *kernels.Lib, method string) {
 	dir := t.TempDir()
+	quick := func(t *testing.T, out string) Config {
+		c := quick(t, out)
+		c.Method = method
+		return c
+	}
 	straight := quick(t, filepath.Join(dir, "straight.safetensors"))
 	if _, err := Run(context.Background(), lib, straight); err != nil {
 		t.Fatal(err)
@@ -125,5 +136,28 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := Run(context.Background(), lib, c); err == nil {
 			t.Errorf("config %+v was accepted", c)
 		}
+	}
+}
+
+// TestMethodsRun trains every method a few steps (pgd-at with 3 inner steps) and checks the checkpoint records the
+// method and that noisy-sq got its default quantizer.
+func TestMethodsRun(t *testing.T) {
+	lib := kernels.New(vktest.Open(t))
+	for _, m := range Methods {
+		t.Run(m, func(t *testing.T) {
+			c := quick(t, filepath.Join(t.TempDir(), "m.safetensors"))
+			c.Method, c.Epochs, c.Limit, c.PGDSteps = m, 1, 100, 3
+			res, err := Run(context.Background(), lib, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ck, err := model.Load(c.Out)
+			if err != nil || ck.Method != m || res.Steps != 2 {
+				t.Fatalf("checkpoint %v, %v, %d steps", ck, err, res.Steps)
+			}
+			if (m == "noisy-sq") != (ck.Quant != nil) {
+				t.Errorf("%s: quantizer %v", m, ck.Quant)
+			}
+		})
 	}
 }

@@ -23,7 +23,7 @@ func newTrainCmd(g *globals) *cobra.Command {
 	var quantFlag, resultJSON string
 	c := &cobra.Command{
 		Use:   "train",
-		Short: "Train a model (natural training today; the paper's noisy-sq method is on its way)",
+		Short: "Train a model: natural, noisy-sq (the paper's method), noise, pgd-at or fgsm-rs",
 		Long: "train trains a model on a dataset and writes a safetensors checkpoint after every epoch (atomically).\n" +
 			"Ctrl-C finishes the current step, saves the checkpoint and exits; --resume continues bit-identically.\n" +
 			"MNIST is found with no flags after scripts/setup; --data DIR (or SQNET_DATA) points elsewhere.",
@@ -74,7 +74,11 @@ func newTrainCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.Model, "model", cfg.Model, "architecture: small, madry, cifar")
 	f.StringVar(&cfg.Dataset, "dataset", cfg.Dataset, "dataset: mnist, fashion-mnist, cifar10")
 	f.StringVar(&cfg.DataDir, "data", "", "folder with the dataset's files (default: $SQNET_DATA, else its usual place)")
-	f.StringVar(&cfg.Method, "method", cfg.Method, "training method: natural")
+	f.StringVar(&cfg.Method, "method", cfg.Method, "training method: natural, noisy-sq (the paper), noise, pgd-at, fgsm-rs")
+	f.Float32Var(&cfg.NoiseEps, "noise-eps", 0, "noisy-sq/noise: ε_n of the uniform training noise (default --eps)")
+	f.Float32Var(&cfg.Eps, "eps", cfg.Eps, "ℓ∞ radius of the threat model (pgd-at, fgsm-rs; noise default)")
+	f.IntVar(&cfg.PGDSteps, "pgd-steps", cfg.PGDSteps, "pgd-at: inner PGD steps")
+	f.Float32Var(&cfg.PGDStep, "pgd-step", cfg.PGDStep, "pgd-at: inner PGD step size η")
 	f.StringVar(&quantFlag, "quant", "", "soft-quantization layer after the input: L,alpha[,per-channel] (e.g. 2,50)")
 	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (in total, when resuming)")
 	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "batch size")
