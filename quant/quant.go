@@ -173,3 +173,6 @@ func Apply(g *graph.Graph, x, thr *graph.Tensor, c Config, mode Mode) *graph.Ten
 	g.Add(op)
 	return y
 }
+
+// MarshalText spells the mode by name in JSON reports.
+func (m Mode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
