@@ -1,7 +1,8 @@
-package attack
+package attack_test
 
 import (
 	"context"
+	"github.com/sqnet/sqnet/attack"
 	"math"
 	"os"
 	"path/filepath"
@@ -45,8 +46,8 @@ func TestPGDBreaksNaturalModel(t *testing.T) {
 	lib := kernels.New(vktest.Open(t))
 	ck := naturalSmall(t, lib)
 	set := testImages(t, 200)
-	run := func(cfg Config) *Result {
-		a, err := New(lib, ck, cfg)
+	run := func(cfg attack.Config) *attack.Result {
+		a, err := attack.New(lib, ck, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,9 +60,9 @@ func TestPGDBreaksNaturalModel(t *testing.T) {
 			res.Seconds)
 		return res
 	}
-	clean := run(FGSM(0))
-	fgsm := run(FGSM(0.3))
-	pgd := run(PGD(0.3, 0.01, 40, 1))
+	clean := run(attack.FGSM(0))
+	fgsm := run(attack.FGSM(0.3))
+	pgd := run(attack.PGD(0.3, 0.01, 40, 1))
 	if clean.Accuracy < 0.85 {
 		t.Fatalf("clean accuracy %.1f%%: the model did not train", 100*clean.Accuracy)
 	}
@@ -84,12 +85,12 @@ func TestPGDBreaksNaturalModel(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, c := range []Config{
-		func() Config { c := PGD(-0.1, 0.01, 10, 1); return c }(),
-		func() Config { c := PGD(0.3, 0.01, 0, 1); return c }(),
-		func() Config { c := PGD(0.3, 0.01, 10, 0); return c }(),
-		func() Config { c := PGD(0.3, 0.01, 10, 1); c.Loss = "hinge"; return c }(),
-		func() Config { c := PGD(float32(math.NaN()), 0.01, 10, 1); return c }(),
+	for _, c := range []attack.Config{
+		func() attack.Config { c := attack.PGD(-0.1, 0.01, 10, 1); return c }(),
+		func() attack.Config { c := attack.PGD(0.3, 0.01, 0, 1); return c }(),
+		func() attack.Config { c := attack.PGD(0.3, 0.01, 10, 0); return c }(),
+		func() attack.Config { c := attack.PGD(0.3, 0.01, 10, 1); c.Loss = "hinge"; return c }(),
+		func() attack.Config { c := attack.PGD(float32(math.NaN()), 0.01, 10, 1); return c }(),
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v was accepted", c)

@@ -58,7 +58,7 @@ func TestWholeModelGradients(t *testing.T) {
 			if err := p.Run(); err != nil {
 				t.Fatal(err)
 			}
-			refLoss, refGrads, refDx, err := a.Reference(q, w, x, labels, b, 1.0/b)
+			refLoss, refGrads, refDx, err := a.Reference(q, quant.Soft, w, x, labels, b, 1.0/b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestWholeModelGradients(t *testing.T) {
 
 			// Finite differences of the reference forward, on a few coordinates of every tensor.
 			meanLoss := func() float64 {
-				l, _, _, _ := a.Reference(q, w, x, labels, b, 1)
+				l, _, _, _ := a.Reference(q, quant.Soft, w, x, labels, b, 1)
 				s := 0.0
 				for _, v := range l {
 					s += float64(v)

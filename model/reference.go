@@ -10,8 +10,10 @@ import (
 // Reference runs the architecture on the CPU, composed from the kernels' CPU references, and returns the
 // per-example losses, the gradients of scale·Σ loss for every parameter, and the gradient with respect to the input.
 // It is the reference path the GPU graph is checked against, layer by layer the same math in plain Go. The
-// quantizer, when present, is the soft one with the given α.
-func (a Arch) Reference(q *quant.Config, w Weights, x []float32, labels []uint32, b int, scale float32) (
+// quantizer, when present, behaves as mode says: quant.Soft (soft forward, true gradients), quant.BPDAIdentity
+// (hard forward, identity backward) or quant.BPDASoft (hard forward, soft surrogate backward); threshold gradients
+// are returned for Soft only.
+func (a Arch) Reference(q *quant.Config, mode quant.Mode, w Weights, x []float32, labels []uint32, b int, scale float32) (
 	loss []float32, grads Weights, dx []float32, err error) {
 	if err := a.Check(q, w); err != nil {
 		return nil, nil, nil, err
@@ -31,7 +33,14 @@ func (a Arch) Reference(q *quant.Config, w Weights, x []float32, labels []uint32
 	var qs kernels.QuantShape
 	if q != nil {
 		qs = kernels.QuantShape{N: b, C: c, H: hh, W: ww, Levels: q.Levels, PerChannel: q.PerChannel}
-		h = kernels.SoftQuantRef(x, w[ThresholdsName], qs, q.Alpha)
+		switch mode {
+		case quant.Soft:
+			h = kernels.SoftQuantRef(x, w[ThresholdsName], qs, q.Alpha)
+		case quant.BPDAIdentity, quant.BPDASoft:
+			h = kernels.HardQuantRef(x, w[ThresholdsName], qs)
+		default:
+			return nil, nil, nil, fmt.Errorf("reference: quantizer mode %s has no gradient", mode)
+		}
 	}
 	for _, l := range a.Layers {
 		s := saved{l: l, in: h, c: c, h: hh, w: ww}
@@ -76,9 +85,14 @@ func (a Arch) Reference(q *quant.Config, w Weights, x []float32, labels []uint32
 		}
 	}
 	if q != nil {
-		var dthr []float32
-		d, dthr = kernels.SoftQuantBackwardRef(x, w[ThresholdsName], d, qs, q.Alpha)
-		grads[ThresholdsName] = dthr
+		switch mode {
+		case quant.Soft:
+			var dthr []float32
+			d, dthr = kernels.SoftQuantBackwardRef(x, w[ThresholdsName], d, qs, q.Alpha)
+			grads[ThresholdsName] = dthr
+		case quant.BPDASoft:
+			d, _ = kernels.SoftQuantBackwardRef(x, w[ThresholdsName], d, qs, q.Alpha)
+		}
 	}
 	return loss, grads, d, nil
 }
