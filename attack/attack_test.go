@@ -6,18 +6,34 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/sqnet/sqnet/data"
 	"github.com/sqnet/sqnet/kernels"
 	"github.com/sqnet/sqnet/model"
+	"github.com/sqnet/sqnet/quant"
 	"github.com/sqnet/sqnet/train"
 	"github.com/sqnet/sqnet/vk/vktest"
 )
 
-// naturalSmall trains small naturally on 3000 real MNIST images (2 epochs, ~10 s on lavapipe) and returns it.
+var (
+	naturalOnce sync.Once
+	naturalCk   *model.Checkpoint
+)
+
+// naturalSmall trains small naturally on 3000 real MNIST images (2 epochs, ~10 s on lavapipe) once per test
+// binary and returns it.
 func naturalSmall(t *testing.T, lib *kernels.Lib) *model.Checkpoint {
 	t.Helper()
+	naturalOnce.Do(func() { naturalCk = trainNatural(t, lib) })
+	if naturalCk == nil {
+		t.Fatal("training the natural model failed")
+	}
+	return naturalCk
+}
+
+func trainNatural(t *testing.T, lib *kernels.Lib) *model.Checkpoint {
 	cfg := train.Defaults()
 	cfg.Out = filepath.Join(t.TempDir(), "small.safetensors")
 	cfg.Limit, cfg.TestLimit, cfg.Epochs = 3000, 500, 2
@@ -95,5 +111,46 @@ func TestConfigErrors(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v was accepted", c)
 		}
+	}
+}
+
+// TestAuditFlagsMaskedGradients: the audit passes an honest natural model and warns about a model whose input
+// quantizer is so steep (α = 10⁴) that its true gradient vanishes — the masking that BPDA exposes.
+func TestAuditFlagsMaskedGradients(t *testing.T) {
+	lib := kernels.New(vktest.Open(t))
+	honest := naturalSmall(t, lib)
+	set := testImages(t, 50)
+	opts := attack.AuditOptions{Eps: 0.3, Steps: 10, Samples: 5, Batch: 50, Seed: 3}
+	rep, err := attack.Audit(lib, honest, set.Images, set.Labels, set.N, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rep.Checks {
+		t.Logf("honest: %v %s: %s", c.Pass, c.Name, c.Detail)
+	}
+	if rep.Warned != 0 {
+		t.Errorf("the audit warned %d times about an honest natural model", rep.Warned)
+	}
+
+	q := quant.Config{Levels: 2, Alpha: 1e4}
+	masked := *honest
+	masked.Quant = &q
+	masked.Weights = model.Weights{model.ThresholdsName: {0.5}}
+	for k, v := range honest.Weights {
+		masked.Weights[k] = v
+	}
+	rep, err = attack.Audit(lib, &masked, set.Images, set.Labels, set.N, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagged := false
+	for _, c := range rep.Checks {
+		t.Logf("masked: %v %s: %s", c.Pass, c.Name, c.Detail)
+		if c.Name == "quantizer attacked with BPDA" && !c.Pass {
+			flagged = true
+		}
+	}
+	if !flagged {
+		t.Error("the audit did not flag a quantizer whose true gradient is masked")
 	}
 }
