@@ -7,6 +7,7 @@
 package attack
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -270,4 +271,18 @@ func (a *Attacker) Run(images []float32, labels []uint8, targets []uint8, n int)
 	res.Accuracy = float64(res.Correct) / float64(n)
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// MarshalJSON writes the configuration for reports; an infinite κ (no clamp) is written as null, which JSON can
+// hold and +Inf it cannot.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config
+	var kappa *float32
+	if !math.IsInf(float64(c.Kappa), 0) {
+		kappa = &c.Kappa
+	}
+	return json.Marshal(struct {
+		plain
+		Kappa *float32 `json:"Kappa"`
+	}{plain(c), kappa})
 }

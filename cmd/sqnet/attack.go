@@ -96,25 +96,10 @@ func newAttackCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if ckPath == "" {
-				return usageError{fmt.Errorf("--model: the checkpoint to attack is required")}
-			}
-			if limit < 0 {
-				return usageError{fmt.Errorf("--limit %d: must be ≥ 0", limit)}
-			}
-			ck, err := model.Load(ckPath)
+			ck, set, err := loadTarget(ckPath, dataDir, limit)
 			if err != nil {
-				return usageError{err}
+				return err
 			}
-			set, err := data.Load(ck.Dataset, dataDir, data.Test)
-			if err != nil {
-				return usageError{err}
-			}
-			if set.C != ck.Arch.C || set.H != ck.Arch.H || set.W != ck.Arch.W || set.Classes != ck.Arch.Classes {
-				return usageError{fmt.Errorf("checkpoint %s expects %d×%d×%d images of %d classes; %s has %d×%d×%d, %d",
-					ckPath, ck.Arch.C, ck.Arch.H, ck.Arch.W, ck.Arch.Classes, set.Name, set.C, set.H, set.W, set.Classes)}
-			}
-			set = set.Subset(limit)
 			d, err := vk.Open(g.vkOptions())
 			if err != nil {
 				return err
@@ -174,4 +159,29 @@ func writeAttackReport(dir, ckPath, device string, cfg attack.Config, res *attac
 		cfg.Eps, cfg.Steps, cfg.Restarts, cfg.Loss, cfg.Through, cfg.Eval, 100*res.Accuracy, res.Correct, res.N)
 	fmt.Fprintf(&md, "\nDevice: %s. %d submits, %.1f s.\n", device, res.Submits, res.Seconds)
 	return writeFileAtomic(filepath.Join(dir, "result.md"), []byte(md.String()))
+}
+
+// loadTarget loads the checkpoint to evaluate and the first limit images of its dataset's test split, checking
+// that they fit each other. Every failure is a usage error (exit 2).
+func loadTarget(ckPath, dataDir string, limit int) (*model.Checkpoint, *data.Set, error) {
+	if ckPath == "" {
+		return nil, nil, usageError{fmt.Errorf("--model: a checkpoint is required")}
+	}
+	if limit < 0 {
+		return nil, nil, usageError{fmt.Errorf("--limit %d: must be ≥ 0", limit)}
+	}
+	ck, err := model.Load(ckPath)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	set, err := data.Load(ck.Dataset, dataDir, data.Test)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	if set.C != ck.Arch.C || set.H != ck.Arch.H || set.W != ck.Arch.W || set.Classes != ck.Arch.Classes {
+		return nil, nil, usageError{fmt.Errorf("checkpoint %s expects %d×%d×%d images of %d classes; %s has "+
+			"%d×%d×%d, %d", ckPath, ck.Arch.C, ck.Arch.H, ck.Arch.W, ck.Arch.Classes, set.Name, set.C, set.H, set.W,
+			set.Classes)}
+	}
+	return ck, set.Subset(limit), nil
 }

@@ -246,3 +246,57 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestAttackEvalAuditCLI trains a tiny checkpoint, attacks and evaluates it through the CLI (results written to
+// --out), and checks that bad input gives one line, exit 2 and nothing in --out.
+func TestAttackEvalAuditCLI(t *testing.T) {
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "m.safetensors")
+	if _, stderr, code := sqnet(t, nil, "train", "--limit", "300", "--test-limit", "50", "--epochs", "1", "--method",
+		"noisy-sq", "--out", ck); code != 0 {
+		t.Fatalf("train: %s", stderr)
+	}
+	out := filepath.Join(dir, "attack")
+	stdout, stderr, code := sqnet(t, nil, "attack", "--model", ck, "--attack", "bpda", "--steps", "5", "--limit", "40",
+		"--out", out)
+	if code != 0 || !strings.Contains(stdout, "robust accuracy") {
+		t.Fatalf("attack: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"result.json", "result.md"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("attack --out: %v", err)
+		}
+	}
+	stdout, stderr, code = sqnet(t, nil, "eval", "--model", ck, "--suite", "quick", "--limit", "40", "--out",
+		filepath.Join(dir, "eval"))
+	if code != 0 || !strings.Contains(stdout, "worst case") || !strings.Contains(stdout, "bpda-40") {
+		t.Fatalf("eval: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	lie := filepath.Join(dir, "lie.safetensors")
+	raw, _ := os.ReadFile(ck)
+	os.WriteFile(lie, []byte(strings.Replace(string(raw), `"arch":"small"`, `"arch":"madry"`, 1)), 0o644)
+	bad := filepath.Join(dir, "bad-out")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"attack", "--model", ck, "--eps", "-0.1"}, "ε = -0.1"},
+		{[]string{"attack", "--model", ck, "--steps", "0"}, "0 steps"},
+		{[]string{"attack", "--model", ck, "--attack", "deepfool"}, "--attack"},
+		{[]string{"attack"}, "--model"},
+		{[]string{"attack", "--model", lie}, "madry"},
+		{[]string{"eval", "--model", ck, "--suite", "exotic"}, "unknown suite"},
+		{[]string{"eval", "--model", filepath.Join(dir, "missing.safetensors")}, "missing.safetensors"},
+		{[]string{"audit", "--model", ck, "--eps", "0"}, "--eps"},
+	} {
+		args := append(c.args, "--out", bad)
+		_, stderr, code := sqnet(t, nil, args...)
+		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+		if code != 2 || len(lines) != 1 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line containing %q", c.args, code, stderr, c.want)
+		}
+	}
+	if _, err := os.Stat(bad); err == nil {
+		t.Error("a failed command created its --out folder")
+	}
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sqnet/sqnet/attack"
+	"github.com/sqnet/sqnet/kernels"
+	"github.com/sqnet/sqnet/quant"
+	"github.com/sqnet/sqnet/vk"
+)
+
+// quantString names a checkpoint's quantizer for messages.
+func quantString(q *quant.Config) string {
+	if q == nil {
+		return "none"
+	}
+	return q.String()
+}
+
+func newEvalCmd(g *globals) *cobra.Command {
+	var ckPath, dataDir, out, suite string
+	var limit, batch int
+	var eps float32
+	var seed uint64
+	c := &cobra.Command{
+		Use:   "eval",
+		Short: "Evaluate a checkpoint under a suite of attacks and report per-attack and worst-case robust accuracy",
+		Long: "eval runs a suite of attacks (standard: clean, FGSM, PGD-40, PGD-100×10, CW-PGD-100, BPDA-100×2 when the\n" +
+			"model has a quantizer, random search) and reports each attack's robust accuracy and the per-example worst\n" +
+			"case: an example counts only if it survives every attack. With --out DIR it writes eval.json and eval.md.",
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ck, set, err := loadTarget(ckPath, dataDir, limit)
+			if err != nil {
+				return err
+			}
+			if !(eps >= 0) || batch < 1 {
+				return usageError{fmt.Errorf("--eps %v and --batch %d: need ε ≥ 0 and a positive batch", eps, batch)}
+			}
+			cs, err := attack.SuiteConfigs(suite, ck, eps, batch, seed)
+			if err != nil {
+				return usageError{err}
+			}
+			d, err := vk.Open(g.vkOptions())
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			stdout := c.OutOrStdout()
+			fmt.Fprintf(stdout, "evaluating %s (%s, %s, quantizer %s) on %d %s images at ε=%g on %s\n", ckPath,
+				ck.Arch.Name, ck.Method, quantString(ck.Quant), set.N, set.Name, eps, d.Name())
+			rep, err := attack.RunSuite(kernels.New(d), ck, cs, set.Images, set.Labels, set.N, func(r *attack.Result) {
+				fmt.Fprintf(stdout, "  %-18s %6.2f%%  (%.1f s)\n", r.Name, 100*r.Accuracy, r.Seconds)
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "  %-18s %6.2f%%  (every attack, per example)\n", "worst case", 100*rep.WorstAccuracy)
+			if out == "" {
+				return nil
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			doc := map[string]any{"checkpoint": ckPath, "device": d.Name(), "eps": eps, "suite": suite,
+				"arch": ck.Arch.Name, "method": ck.Method, "report": rep}
+			b, _ := json.MarshalIndent(doc, "", "  ")
+			if err := writeFileAtomic(filepath.Join(out, "eval.json"), append(b, '\n')); err != nil {
+				return err
+			}
+			var md strings.Builder
+			writeSuiteMarkdown(&md, ckPath, d.Name(), eps, rep)
+			return writeFileAtomic(filepath.Join(out, "eval.md"), []byte(md.String()))
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&ckPath, "model", "", "checkpoint to evaluate")
+	f.StringVar(&suite, "suite", "standard", "attack suite: standard or quick")
+	f.Float32Var(&eps, "eps", 0.3, "ℓ∞ radius ε (MNIST 0.3)")
+	f.IntVar(&limit, "limit", 1000, "evaluate on the first N test images (0: all)")
+	f.IntVar(&batch, "batch", 100, "images per attack batch")
+	f.Uint64Var(&seed, "seed", 1, "seed of random starts")
+	f.StringVar(&dataDir, "data", "", "dataset folder (default: $SQNET_DATA, else its usual place)")
+	f.StringVar(&out, "out", "", "folder for eval.json and eval.md")
+	return c
+}
+
+// writeSuiteMarkdown renders a suite report as a Markdown table.
+func writeSuiteMarkdown(w io.Writer, ckPath, device string, eps float32, rep *attack.SuiteReport) {
+	fmt.Fprintf(w, "Robust accuracy of `%s` at ε = %g on %d test images (%s).\n\n", filepath.Base(ckPath), eps, rep.N,
+		device)
+	fmt.Fprintf(w, "| attack | robust accuracy | seconds |\n|---|---|---|\n")
+	for _, r := range rep.Results {
+		fmt.Fprintf(w, "| %s | %.2f%% | %.1f |\n", r.Name, 100*r.Accuracy, r.Seconds)
+	}
+	fmt.Fprintf(w, "| **worst case** (per example, every attack) | **%.2f%%** | %.1f |\n", 100*rep.WorstAccuracy,
+		rep.Seconds)
+}
+
+func newAuditCmd(g *globals) *cobra.Command {
+	var ckPath, dataDir, out, surrogate string
+	var limit, steps int
+	var eps float32
+	c := &cobra.Command{
+		Use:   "audit",
+		Short: "Run the gradient-masking checklist against a checkpoint (each item PASS or WARN with its numbers)",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ck, set, err := loadTarget(ckPath, dataDir, limit)
+			if err != nil {
+				return err
+			}
+			if !(eps > 0) || steps < 1 {
+				return usageError{fmt.Errorf("--eps %v and --steps %d: need ε > 0 and at least one step", eps, steps)}
+			}
+			opts := attack.AuditOptions{Eps: eps, Steps: steps, Seed: 1}
+			if surrogate != "" {
+				sck, _, err := loadTarget(surrogate, dataDir, 1)
+				if err != nil {
+					return err
+				}
+				opts.Surrogate = sck
+			}
+			d, err := vk.Open(g.vkOptions())
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			rep, err := attack.Audit(kernels.New(d), ck, set.Images, set.Labels, set.N, opts)
+			if err != nil {
+				return err
+			}
+			var md strings.Builder
+			fmt.Fprintf(&md, "Gradient-masking audit of `%s` at ε = %g on %d test images (%s): %d PASS, %d WARN.\n\n",
+				filepath.Base(ckPath), eps, set.N, d.Name(), rep.Passed, rep.Warned)
+			for _, ch := range rep.Checks {
+				mark := "PASS"
+				if !ch.Pass {
+					mark = "WARN"
+				}
+				fmt.Fprintf(&md, "- **%s** %s: %s\n", mark, ch.Name, ch.Detail)
+			}
+			fmt.Fprint(c.OutOrStdout(), md.String())
+			if out == "" {
+				return nil
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			b, _ := json.MarshalIndent(map[string]any{"checkpoint": ckPath, "device": d.Name(), "eps": eps,
+				"audit": rep}, "", "  ")
+			if err := writeFileAtomic(filepath.Join(out, "audit.json"), append(b, '\n')); err != nil {
+				return err
+			}
+			return writeFileAtomic(filepath.Join(out, "audit.md"), []byte(md.String()))
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&ckPath, "model", "", "checkpoint to audit")
+	f.Float32Var(&eps, "eps", 0.3, "the claimed ℓ∞ radius ε")
+	f.IntVar(&steps, "steps", 40, "PGD steps of the audit's attacks")
+	f.IntVar(&limit, "limit", 200, "audit on the first N test images (0: all)")
+	f.StringVar(&surrogate, "surrogate", "", "a checkpoint to craft transfer attacks on (white-box ≥ transfer)")
+	f.StringVar(&dataDir, "data", "", "dataset folder (default: $SQNET_DATA, else its usual place)")
+	f.StringVar(&out, "out", "", "folder for audit.json and audit.md")
+	return c
+}
