@@ -12,7 +12,9 @@ import (
 
 	"github.com/sqnet/sqnet/attack"
 	"github.com/sqnet/sqnet/kernels"
+	"github.com/sqnet/sqnet/model"
 	"github.com/sqnet/sqnet/quant"
+	"github.com/sqnet/sqnet/report"
 	"github.com/sqnet/sqnet/vk"
 )
 
@@ -34,7 +36,8 @@ func newEvalCmd(g *globals) *cobra.Command {
 		Short: "Evaluate a checkpoint under a suite of attacks and report per-attack and worst-case robust accuracy",
 		Long: "eval runs a suite of attacks (standard: clean, FGSM, PGD-40, PGD-100×10, CW-PGD-100, BPDA-100×2 when the\n" +
 			"model has a quantizer, random search) and reports each attack's robust accuracy and the per-example worst\n" +
-			"case: an example counts only if it survives every attack. With --out DIR it writes eval.json and eval.md.",
+			"case: an example counts only if it survives every attack. With --out DIR it writes eval.json, eval.md,\n" +
+			"examples.png (clean / adversarial / amplified perturbation of the strongest attack) and accuracy-vs-eps.png.",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ck, set, err := loadTarget(ckPath, dataDir, limit)
@@ -77,7 +80,15 @@ func newEvalCmd(g *globals) *cobra.Command {
 			}
 			var md strings.Builder
 			writeSuiteMarkdown(&md, ckPath, d.Name(), eps, rep)
-			return writeFileAtomic(filepath.Join(out, "eval.md"), []byte(md.String()))
+			if err := writeFileAtomic(filepath.Join(out, "eval.md"), []byte(md.String())); err != nil {
+				return err
+			}
+			if err := writeExamples(filepath.Join(out, "examples.png"), ck.Arch.H, ck.Arch.W, ck.Arch.C, set.Images,
+				set.Labels, rep, eps); err != nil {
+				return err
+			}
+			return writeCurve(filepath.Join(out, "accuracy-vs-eps.png"), kernels.New(d), ck, set.Images, set.Labels,
+				set.N, eps, batch, seed)
 		},
 	}
 	f := c.Flags()
@@ -88,7 +99,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 	f.IntVar(&batch, "batch", 100, "images per attack batch")
 	f.Uint64Var(&seed, "seed", 1, "seed of random starts")
 	f.StringVar(&dataDir, "data", "", "dataset folder (default: $SQNET_DATA, else its usual place)")
-	f.StringVar(&out, "out", "", "folder for eval.json and eval.md")
+	f.StringVar(&out, "out", "", "folder for eval.json, eval.md, examples.png and accuracy-vs-eps.png")
 	return c
 }
 
@@ -171,4 +182,53 @@ func newAuditCmd(g *globals) *cobra.Command {
 	f.StringVar(&dataDir, "data", "", "dataset folder (default: $SQNET_DATA, else its usual place)")
 	f.StringVar(&out, "out", "", "folder for audit.json and audit.md")
 	return c
+}
+
+// writeExamples draws the first examples of the strongest attack in the report (lowest robust accuracy): clean,
+// adversarial, amplified perturbation, with predictions.
+func writeExamples(path string, h, w, c int, images []float32, labels []uint8, rep *attack.SuiteReport, eps float32) error {
+	var clean, best *attack.Result
+	for _, r := range rep.Results {
+		if r.Name == "clean" {
+			clean = r
+		} else if best == nil || r.Accuracy < best.Accuracy {
+			best = r
+		}
+	}
+	if clean == nil || best == nil {
+		return nil
+	}
+	sz := c * h * w
+	var ex []report.Example
+	for i := 0; i < min(10, rep.N); i++ {
+		ex = append(ex, report.Example{Clean: images[i*sz : i*sz+h*w], Adv: best.Adv[i*sz : i*sz+h*w],
+			Label: int(labels[i]), Clean1: int(clean.Pred[i]), Adv1: int(best.Pred[i])})
+	}
+	return report.Grid(path, ex, h, w, 3, eps)
+}
+
+// writeCurve measures PGD-20 robust accuracy at five radii up to 4/3·ε and plots it.
+func writeCurve(path string, lib *kernels.Lib, ck *model.Checkpoint, images []float32, labels []uint8, n int,
+	eps float32, batch int, seed uint64) error {
+	var xs, ys []float64
+	for _, f := range []float32{0, 1.0 / 3, 2.0 / 3, 1, 4.0 / 3} {
+		c := attack.PGD(eps*f, max(0.01, 2.5*eps*f/20), 20, 1)
+		c.Batch, c.Seed = batch, seed
+		if f == 0 {
+			c = attack.FGSM(0)
+			c.Batch = batch
+		}
+		a, err := attack.New(lib, ck, c)
+		if err != nil {
+			return err
+		}
+		r, err := a.Run(images, labels, nil, n)
+		a.Close()
+		if err != nil {
+			return err
+		}
+		xs, ys = append(xs, float64(eps*f)), append(ys, r.Accuracy)
+	}
+	return report.LinePlot(path, "robust accuracy under PGD-20", "ε (ℓ∞)", "accuracy",
+		[]report.Series{{Name: ck.Method, X: xs, Y: ys}})
 }
