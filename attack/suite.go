@@ -10,14 +10,15 @@ import (
 )
 
 // Suites lists the evaluation suites SuiteConfigs knows.
-var Suites = []string{"standard", "quick"}
+var Suites = []string{"standard", "quick", "smoke"}
 
 // SuiteConfigs returns the attacks of an evaluation suite at radius eps for a model (BPDA only where it has a
 // quantizer):
 //
 //   - standard: clean, FGSM, PGD-40, PGD-100×10 restarts, CW-PGD-100, BPDA-100×2 (hard forward, identity
 //     backward), and random search (20 points in the ε-ball).
-//   - quick: clean, FGSM, PGD-40, BPDA-40, random search (10 points), for smoke runs and make run.
+//   - quick: clean, FGSM, PGD-40, BPDA-40, random search (10 points), for make run and quick reproductions.
+//   - smoke: clean, FGSM, PGD-5, BPDA-5, random search (2 points): exercises everything in seconds, for tests.
 func SuiteConfigs(name string, ck *model.Checkpoint, eps float32, batch int, seed uint64) ([]Config, error) {
 	pgd := func(steps, restarts int) Config {
 		c := PGD(eps, max(0.01, 2.5*eps/float32(steps)), steps, restarts)
@@ -49,6 +50,16 @@ func SuiteConfigs(name string, ck *model.Checkpoint, eps float32, batch int, see
 		}
 		rs := PGD(eps, 0, 1, 10)
 		rs.Name = "random-search×10"
+		cs = append(cs, rs)
+	case "smoke":
+		cs = []Config{clean, FGSM(eps), pgd(5, 1)}
+		if ck.Quant != nil {
+			b := pgd(5, 1)
+			b.Name, b.Through, b.Eval = "bpda-5", quant.BPDAIdentity, quant.Hard
+			cs = append(cs, b)
+		}
+		rs := PGD(eps, 0, 1, 2)
+		rs.Name = "random-search×2"
 		cs = append(cs, rs)
 	default:
 		return nil, fmt.Errorf("unknown suite %q (known: %v)", name, Suites)

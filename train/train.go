@@ -57,6 +57,8 @@ type Config struct {
 	Progress io.Writer
 	// Terminal says whether Progress is a terminal (live bar) or a log (lines).
 	Terminal bool
+	// OnEpoch, when set, is called after each epoch's checkpoint is written (reproduce evaluates it there).
+	OnEpoch func(e EpochResult, checkpoint string) error
 }
 
 // Defaults returns the default configuration: small on MNIST, natural training, Adam 1e-3, batch 50, 3 epochs
@@ -75,6 +77,9 @@ type EpochResult struct {
 	TestAcc      float64 `json:"test_accuracy"`
 	Seconds      float64 `json:"seconds"`
 	ImagesPerSec float64 `json:"images_per_second"`
+	// TrainSeconds is the training time so far, this epoch included: the steps alone, without test evaluations
+	// and OnEpoch callbacks (what a method costs).
+	TrainSeconds float64 `json:"train_seconds"`
 }
 
 // Result is what a run did.
@@ -198,6 +203,7 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	sz := trainSet.ImageSize()
 	xb, yb := make([]float32, cfg.Batch*sz), make([]uint32, cfg.Batch)
 	lossb, cnt := make([]float32, cfg.Batch), make([]uint32, 1)
+	var trainSecs float64
 	for epoch := step / spe; epoch < cfg.Epochs; epoch++ {
 		order := data.Order(trainSet.N, cfg.Seed, epoch)
 		epochStart := time.Now()
@@ -256,6 +262,7 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 				return res, ErrInterrupted
 			}
 		}
+		trainSecs += time.Since(epochStart).Seconds()
 		w, err := s.net.Weights(s.prog)
 		if err != nil {
 			return nil, err
@@ -270,12 +277,17 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 		secs := time.Since(epochStart).Seconds()
 		er := EpochResult{Epoch: epoch + 1, TrainLoss: lossSum / float64(max(seen, 1)),
 			TrainAcc: float64(right) / float64(max(seen, 1)), TestAcc: float64(ok) / float64(testSet.N),
-			Seconds: secs, ImagesPerSec: float64(seen) / secs}
+			Seconds: secs, ImagesPerSec: float64(seen) / secs, TrainSeconds: trainSecs}
 		res.Epochs = append(res.Epochs, er)
 		if err := s.save(cfg, epoch+1, step); err != nil {
 			return nil, err
 		}
 		bar.epoch(er, cfg.Epochs)
+		if cfg.OnEpoch != nil {
+			if err := cfg.OnEpoch(er, cfg.Out); err != nil {
+				return nil, err
+			}
+		}
 	}
 	res.Steps = step
 	res.Seconds = time.Since(start).Seconds()

@@ -300,3 +300,27 @@ func TestAttackEvalAuditCLI(t *testing.T) {
 		t.Error("a failed command created its --out folder")
 	}
 }
+
+// TestReproduceSmoke runs the whole reproduction pipeline on a tiny budget and checks its outputs.
+func TestReproduceSmoke(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "repro")
+	stdout, stderr, code := sqnet(t, nil, "reproduce", "mnist", "--budget", "smoke", "--out", out)
+	if code != 0 {
+		t.Fatalf("reproduce: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"results.md", "results.json", "robust-vs-time.png", "small-noisy-sq.safetensors",
+		"small-pgd-at.safetensors"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("missing %s: %v", f, err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "results.md"))
+	for _, want := range []string{"| noisy-sq |", "| pgd-at |", "bpda-5", "worst case", "pgd-at costs"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("results.md lacks %q:\n%s", want, md)
+		}
+	}
+	if _, _, code := sqnet(t, nil, "reproduce", "cifar10"); code != 2 {
+		t.Errorf("reproduce cifar10: exit %d, want 2", code)
+	}
+}
