@@ -49,8 +49,15 @@ func (p *progress) epoch(e EpochResult, total int) {
 	if p.bar != nil {
 		p.bar.Clear()
 	}
-	fmt.Fprintf(p.w, "epoch %d/%d: train loss %.4f, train acc %.2f%%, test acc %.2f%%, %.0f images/s, %.1f s\n",
-		e.Epoch, total, e.TrainLoss, 100*e.TrainAcc, 100*e.TestAcc, e.ImagesPerSec, e.Seconds)
+	guard := ""
+	if e.GuardPGD > 0 || e.Note != "" {
+		guard = fmt.Sprintf(", held-out PGD-10 %.1f%%", 100*e.GuardPGD)
+	}
+	fmt.Fprintf(p.w, "epoch %d/%d: train loss %.4f, train acc %.2f%%, test acc %.2f%%%s, %.0f images/s, %.1f s\n",
+		e.Epoch, total, e.TrainLoss, 100*e.TrainAcc, 100*e.TestAcc, guard, e.ImagesPerSec, e.Seconds)
+	if e.Note != "" {
+		fmt.Fprintln(p.w, e.Note)
+	}
 }
 
 // interrupt ends the bar's line before the interruption message.

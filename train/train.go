@@ -80,6 +80,9 @@ type EpochResult struct {
 	// TrainSeconds is the training time so far, this epoch included: the steps alone, without test evaluations
 	// and OnEpoch callbacks (what a method costs).
 	TrainSeconds float64 `json:"train_seconds"`
+	// GuardPGD is fgsm-rs's held-out PGD accuracy after the epoch (the catastrophic-overfitting guard).
+	GuardPGD float64 `json:"guard_pgd_accuracy,omitempty"`
+	Note     string  `json:"note,omitempty"`
 }
 
 // Result is what a run did.
@@ -93,6 +96,7 @@ type Result struct {
 	NaiveBytes uint64        `json:"unplanned_bytes"` // what they would take without reuse
 	KeptBytes  uint64        `json:"kept_bytes"`      // parameters, gradients, optimizer state, inputs
 	Dispatches int           `json:"dispatches_per_step"`
+	Stopped    string        `json:"stopped,omitempty"` // why training stopped early, if it did
 }
 
 // BadInput marks an error in what the caller asked for — flags, a dataset or checkpoint file — found before any
@@ -204,6 +208,7 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	xb, yb := make([]float32, cfg.Batch*sz), make([]uint32, cfg.Batch)
 	lossb, cnt := make([]float32, cfg.Batch), make([]uint32, 1)
 	var trainSecs float64
+	var guard overfitGuard
 	for epoch := step / spe; epoch < cfg.Epochs; epoch++ {
 		order := data.Order(trainSet.N, cfg.Seed, epoch)
 		epochStart := time.Now()
@@ -278,6 +283,18 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 		er := EpochResult{Epoch: epoch + 1, TrainLoss: lossSum / float64(max(seen, 1)),
 			TrainAcc: float64(right) / float64(max(seen, 1)), TestAcc: float64(ok) / float64(testSet.N),
 			Seconds: secs, ImagesPerSec: float64(seen) / secs, TrainSeconds: trainSecs}
+		if cfg.Method == "fgsm-rs" {
+			collapsed, err := guard.check(lib, s, cfg, w, testSet, epoch+1, step, &er)
+			if err != nil {
+				return nil, err
+			}
+			if collapsed {
+				res.Epochs = append(res.Epochs, er)
+				bar.epoch(er, cfg.Epochs)
+				res.Steps, res.Seconds, res.Stopped = step, time.Since(start).Seconds(), er.Note
+				return res, nil
+			}
+		}
 		res.Epochs = append(res.Epochs, er)
 		if err := s.save(cfg, epoch+1, step); err != nil {
 			return nil, err
@@ -431,8 +448,64 @@ func (s *session) save(cfg Config, epoch, step int) error {
 		return err
 	}
 	return model.Save(cfg.Out, &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Weights: w, Optim: opt,
-		Dataset: cfg.Dataset, Method: cfg.Method, Epoch: epoch, Step: step, Seed: cfg.Seed,
-		Extra: map[string]string{"optimizer": cfg.Optimizer.Kind, "batch": fmt.Sprint(cfg.Batch),
-			"lr": fmt.Sprint(cfg.Optimizer.LR), "noise_eps": fmt.Sprint(cfg.NoiseEps), "eps": fmt.Sprint(cfg.Eps),
-			"pgd_steps": fmt.Sprint(cfg.PGDSteps), "pgd_step": fmt.Sprint(cfg.PGDStep)}})
+		Dataset: cfg.Dataset, Method: cfg.Method, Epoch: epoch, Step: step, Seed: cfg.Seed, Extra: s.extra(cfg)})
 }
+
+// extra is the training metadata a checkpoint carries so that --resume continues the same run.
+func (s *session) extra(cfg Config) map[string]string {
+	return map[string]string{"optimizer": cfg.Optimizer.Kind, "batch": fmt.Sprint(cfg.Batch),
+		"lr": fmt.Sprint(cfg.Optimizer.LR), "noise_eps": fmt.Sprint(cfg.NoiseEps), "eps": fmt.Sprint(cfg.Eps),
+		"pgd_steps": fmt.Sprint(cfg.PGDSteps), "pgd_step": fmt.Sprint(cfg.PGDStep)}
+}
+
+// overfitGuard is Wong et al.'s guard against catastrophic overfitting in FGSM training: after each epoch it
+// measures PGD-10 accuracy on held-out images; when that collapses (more than 20 points below the best epoch),
+// training stops and the checkpoint keeps the best epoch's weights.
+type overfitGuard struct {
+	best       float64
+	bestEpoch  int
+	bestStep   int
+	bestWeight model.Weights
+	bestOptim  map[string][]float32
+}
+
+// guardImages is how many test images the guard attacks.
+const guardImages = 200
+
+func (gd *overfitGuard) check(lib *kernels.Lib, s *session, cfg Config, w model.Weights, test *data.Set, epoch,
+	step int, er *EpochResult) (bool, error) {
+	held := test.Subset(guardImages)
+	ck := &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Weights: w}
+	c := attack.PGD(cfg.Eps, cfg.Eps/4, 10, 1)
+	c.Seed = cfg.Seed
+	a, err := attack.New(lib, ck, c)
+	if err != nil {
+		return false, err
+	}
+	r, err := a.Run(held.Images, held.Labels, nil, held.N)
+	a.Close()
+	if err != nil {
+		return false, err
+	}
+	er.GuardPGD = r.Accuracy
+	if gd.bestWeight == nil || r.Accuracy >= gd.best {
+		opt, err := s.upd.save(s.prog)
+		if err != nil {
+			return false, err
+		}
+		gd.best, gd.bestEpoch, gd.bestStep, gd.bestWeight, gd.bestOptim = r.Accuracy, epoch, step, w, opt
+		return false, nil
+	}
+	if !collapsed(gd.best, r.Accuracy) {
+		return false, nil
+	}
+	er.Note = fmt.Sprintf("catastrophic overfitting: PGD-10 accuracy fell from %.1f%% (epoch %d) to %.1f%%; "+
+		"stopped and kept epoch %d", 100*gd.best, gd.bestEpoch, 100*r.Accuracy, gd.bestEpoch)
+	return true, model.Save(cfg.Out, &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Weights: gd.bestWeight,
+		Optim: gd.bestOptim, Dataset: cfg.Dataset, Method: cfg.Method, Epoch: gd.bestEpoch, Step: gd.bestStep,
+		Seed: cfg.Seed, Extra: s.extra(cfg)})
+}
+
+// collapsed is the guard's rule: robust accuracy more than 20 points below the best epoch's means the model has
+// overfitted catastrophically to FGSM (Wong et al. observe a fall to about zero within one epoch).
+func collapsed(best, now float64) bool { return now < best-0.2 }

@@ -161,3 +161,14 @@ func TestMethodsRun(t *testing.T) {
 		})
 	}
 }
+
+func TestOverfitGuardRule(t *testing.T) {
+	for _, c := range []struct {
+		best, now float64
+		want      bool
+	}{{0.6, 0.55, false}, {0.6, 0.41, false}, {0.6, 0.39, true}, {0.8, 0.0, true}, {0.1, 0.0, false}} {
+		if got := collapsed(c.best, c.now); got != c.want {
+			t.Errorf("collapsed(%v, %v) = %v, want %v", c.best, c.now, got, c.want)
+		}
+	}
+}
