@@ -27,47 +27,46 @@ func SuiteConfigs(name string, ck *model.Checkpoint, eps float32, batch int, see
 	}
 	clean := FGSM(0)
 	clean.Name = "clean"
-	var cs []Config
-	switch name {
-	case "standard":
-		cw := pgd(100, 1)
-		cw.Name, cw.Loss = "cw-pgd-100", "cw"
-		cs = []Config{clean, FGSM(eps), pgd(40, 1), pgd(100, 10), cw}
-		if ck.Quant != nil {
-			b := pgd(100, 2)
-			b.Name, b.Through, b.Eval = "bpda-100×2", quant.BPDAIdentity, quant.Hard
-			cs = append(cs, b)
-		}
-		rs := PGD(eps, 0, 1, 20)
-		rs.Name = "random-search×20"
-		cs = append(cs, rs)
-	case "quick":
-		cs = []Config{clean, FGSM(eps), pgd(40, 1)}
-		if ck.Quant != nil {
-			b := pgd(40, 1)
-			b.Name, b.Through, b.Eval = "bpda-40", quant.BPDAIdentity, quant.Hard
-			cs = append(cs, b)
-		}
-		rs := PGD(eps, 0, 1, 10)
-		rs.Name = "random-search×10"
-		cs = append(cs, rs)
-	case "smoke":
-		cs = []Config{clean, FGSM(eps), pgd(5, 1)}
-		if ck.Quant != nil {
-			b := pgd(5, 1)
-			b.Name, b.Through, b.Eval = "bpda-5", quant.BPDAIdentity, quant.Hard
-			cs = append(cs, b)
-		}
-		rs := PGD(eps, 0, 1, 2)
-		rs.Name = "random-search×2"
-		cs = append(cs, rs)
-	default:
+	spec, ok := suiteSpecs[name]
+	if !ok {
 		return nil, fmt.Errorf("unknown suite %q (known: %v)", name, Suites)
 	}
+	cs := []Config{clean, FGSM(eps)}
+	for _, p := range spec.pgd {
+		cs = append(cs, pgd(p[0], p[1]))
+	}
+	if spec.cw > 0 {
+		cw := pgd(spec.cw, 1)
+		cw.Name, cw.Loss = fmt.Sprintf("cw-pgd-%d", spec.cw), "cw"
+		cs = append(cs, cw)
+	}
+	if ck.Quant != nil {
+		b := pgd(spec.bpda[0], spec.bpda[1])
+		b.Name, b.Through, b.Eval = fmt.Sprintf("bpda-%d×%d", spec.bpda[0], spec.bpda[1]), quant.BPDAIdentity, quant.Hard
+		cs = append(cs, b)
+	}
+	rs := PGD(eps, 0, 1, spec.samples)
+	rs.Name = fmt.Sprintf("random-search×%d", spec.samples)
+	cs = append(cs, rs)
 	for i := range cs {
 		cs[i].Batch, cs[i].Seed = batch, seed
 	}
 	return cs, nil
+}
+
+// suiteSpec is a suite's effort: its PGD attacks (steps, restarts), CW-PGD steps (0: none), BPDA (steps,
+// restarts; only for quantized models) and random-search samples.
+type suiteSpec struct {
+	pgd     [][2]int
+	cw      int
+	bpda    [2]int
+	samples int
+}
+
+var suiteSpecs = map[string]suiteSpec{
+	"standard": {pgd: [][2]int{{40, 1}, {100, 10}}, cw: 100, bpda: [2]int{100, 2}, samples: 20},
+	"quick":    {pgd: [][2]int{{40, 1}}, bpda: [2]int{40, 1}, samples: 10},
+	"smoke":    {pgd: [][2]int{{5, 1}}, bpda: [2]int{5, 1}, samples: 2},
 }
 
 // SuiteReport is an evaluation suite's outcome.

@@ -35,21 +35,12 @@ func uniform(r *rand.Rand, n int, lo, hi float32) []float32 {
 }
 
 // upload allocates a device buffer holding data (at least 4 bytes) and frees it at cleanup.
-func upload(t testing.TB, l *Lib, data []float32) *vk.Buffer {
-	t.Helper()
-	b, err := l.dev.Alloc(uint64(max(4*len(data), 4)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Free)
-	if err := vk.Upload(b, data); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func upload(t testing.TB, l *Lib, data []float32) *vk.Buffer { return uploadOf(t, l, data) }
 
 // uploadU32 is upload for uint32 data.
-func uploadU32(t testing.TB, l *Lib, data []uint32) *vk.Buffer {
+func uploadU32(t testing.TB, l *Lib, data []uint32) *vk.Buffer { return uploadOf(t, l, data) }
+
+func uploadOf[T ~float32 | ~uint32](t testing.TB, l *Lib, data []T) *vk.Buffer {
 	t.Helper()
 	b, err := l.dev.Alloc(uint64(max(4*len(data), 4)))
 	if err != nil {

@@ -269,7 +269,7 @@ func TestAttackEvalAuditCLI(t *testing.T) {
 	}
 	stdout, stderr, code = sqnet(t, nil, "eval", "--model", ck, "--suite", "quick", "--limit", "40", "--out",
 		filepath.Join(dir, "eval"))
-	if code != 0 || !strings.Contains(stdout, "worst case") || !strings.Contains(stdout, "bpda-40") {
+	if code != 0 || !strings.Contains(stdout, "worst case") || !strings.Contains(stdout, "bpda-40×1") {
 		t.Fatalf("eval: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	lie := filepath.Join(dir, "lie.safetensors")
@@ -315,7 +315,7 @@ func TestReproduceSmoke(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "results.md"))
-	for _, want := range []string{"| noisy-sq |", "| pgd-at |", "bpda-5", "worst case", "pgd-at costs"} {
+	for _, want := range []string{"| noisy-sq |", "| pgd-at |", "bpda-5×1", "worst case", "pgd-at costs"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("results.md lacks %q:\n%s", want, md)
 		}
