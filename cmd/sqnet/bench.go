@@ -8,7 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sqnet/sqnet/attack"
+	"github.com/sqnet/sqnet/data"
+	"github.com/sqnet/sqnet/kernels"
 	"github.com/sqnet/sqnet/kernels/kbench"
+	"github.com/sqnet/sqnet/model"
 	"github.com/sqnet/sqnet/vk"
 )
 
@@ -59,6 +63,83 @@ func newBenchCmd(g *globals) *cobra.Command {
 	}
 	kern.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	kern.Flags().BoolVar(&quick, "quick", false, "fewer repeats (for smoke tests)")
-	c.AddCommand(kern)
+	c.AddCommand(kern, newBenchAttackCmd(g))
+	return c
+}
+
+func newBenchAttackCmd(g *globals) *cobra.Command {
+	var images, steps int
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "attack",
+		Short: "PGD attack speed (images/s, seconds, queue submits) on small and madry, batch 100",
+		Long: "bench attack times PGD (ε=0.3, η=0.01, random start) on freshly initialised small and madry models\n" +
+			"(the speed does not depend on the weights) over real MNIST test images, one batch of 100 images per\n" +
+			"submit, and reports images/s, seconds and queue submits per attack.",
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if images < 1 || steps < 1 {
+				return usageError{fmt.Errorf("--images %d and --steps %d must be ≥ 1", images, steps)}
+			}
+			set, err := data.Load("mnist", "", data.Test)
+			if err != nil {
+				return usageError{err}
+			}
+			set = set.Subset(images)
+			opts := g.vkOptions()
+			opts.Instance.Validation = vk.ValidationOff
+			d, err := vk.Open(opts)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			lib := kernels.New(d)
+			type row struct {
+				Model        string  `json:"model"`
+				Images       int     `json:"images"`
+				Steps        int     `json:"steps"`
+				Seconds      float64 `json:"seconds"`
+				ImagesPerSec float64 `json:"images_per_second"`
+				Submits      int     `json:"submits"`
+			}
+			var rows []row
+			for _, name := range []string{"small", "madry"} {
+				a, _ := model.Lookup(name, 1, 28, 28, 10)
+				ck := &model.Checkpoint{Arch: a, Weights: a.Init(nil, 1)}
+				cfg := attack.PGD(0.3, 0.01, steps, 1)
+				at, err := attack.New(lib, ck, cfg)
+				if err != nil {
+					return err
+				}
+				// One warm-up batch compiles the pipelines; the timed run is the whole set.
+				if _, err := at.Run(set.Images, set.Labels, nil, min(set.N, cfg.Batch)); err != nil {
+					at.Close()
+					return err
+				}
+				res, err := at.Run(set.Images, set.Labels, nil, set.N)
+				at.Close()
+				if err != nil {
+					return err
+				}
+				rows = append(rows, row{name, set.N, steps, res.Seconds, float64(set.N) / res.Seconds, res.Submits})
+			}
+			out := c.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"device": d.Name(), "results": rows})
+			}
+			fmt.Fprintf(out, "device: %s\n%-6s %7s %6s %9s %9s %8s\n", d.Name(), "model", "images", "steps", "seconds",
+				"images/s", "submits")
+			for _, r := range rows {
+				fmt.Fprintf(out, "%-6s %7d %6d %9.2f %9.1f %8d\n", r.Model, r.Images, r.Steps, r.Seconds, r.ImagesPerSec,
+					r.Submits)
+			}
+			return nil
+		},
+	}
+	c.Flags().IntVar(&images, "images", 100, "test images to attack")
+	c.Flags().IntVar(&steps, "steps", 40, "PGD steps")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
