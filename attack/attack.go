@@ -36,9 +36,14 @@ type Config struct {
 	// true gradient), quant.BPDAIdentity or quant.BPDASoft (forward hard, backward identity or soft surrogate).
 	Through quant.Mode
 	// Eval is how the defended model classifies the result (quant.Hard for the deployed quantizer, or Soft).
-	Eval  quant.Mode
-	Seed  uint64
-	Batch int
+	Eval quant.Mode
+	// EOT > 1 averages each step's gradient over EOT draws of uniform input noise of radius EOTNoise
+	// (Expectation over Transformation, Athalye et al.), for defences that randomise their input; every draw of
+	// every step is a different Philox stream.
+	EOT      int
+	EOTNoise float32
+	Seed     uint64
+	Batch    int
 }
 
 // FGSM returns the fast gradient sign method at radius eps: one step of η = ε from the clean image.
@@ -71,6 +76,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("attack %s: batch %d", c.Name, c.Batch)
 	case c.Through == quant.Hard:
 		return fmt.Errorf("attack %s: a hard quantizer passes no gradient; attack through it with bpda", c.Name)
+	case c.EOT < 0 || (c.EOT > 1 && !(c.EOTNoise > 0)):
+		return fmt.Errorf("attack %s: EOT over %d draws of noise radius %v", c.Name, c.EOT, c.EOTNoise)
 	}
 	return nil
 }
@@ -132,17 +139,10 @@ func Build(g *graph.Graph, net *model.Net, x0, y, step *graph.Tensor, cfg Config
 	}
 	var err error
 	g.Repeat(cfg.Steps, func() {
-		logits := net.Forward(g, adv, cfg.Through)
-		var loss *graph.Tensor
-		if cfg.Loss == "cw" {
-			loss = g.CWMargin(logits, y, cfg.Kappa)
-		} else {
-			loss = g.SoftmaxCrossEntropy(logits, y)
-		}
-		if err = g.Backward(loss, scale, adv); err != nil {
+		var grad *graph.Tensor
+		if grad, err = stepGradient(g, net, adv, y, step, cfg, scale); err != nil {
 			return
 		}
-		grad := adv.Grad
 		g.Add(&graph.Op{Name: "pgd step", In: []*graph.Tensor{adv, grad, x0}, Out: []*graph.Tensor{adv},
 			Run: func(r *vk.Recorder, at graph.Binder) error {
 				return lib.PGDStep(r, at(adv), at(grad), at(x0), n, cfg.Step, cfg.Eps)
@@ -154,8 +154,52 @@ func Build(g *graph.Graph, net *model.Net, x0, y, step *graph.Tensor, cfg Config
 	return adv, g.Err()
 }
 
-// rngStream is the Philox stream of attack random starts (training noise uses stream 0).
+// rngStream is the Philox stream of attack random starts (training noise uses stream 0); EOT's draws use the
+// streams above it.
 const rngStream = 1
+
+// lossOf adds the attack's per-example loss on logits.
+func lossOf(g *graph.Graph, logits, y *graph.Tensor, cfg Config) *graph.Tensor {
+	if cfg.Loss == "cw" {
+		return g.CWMargin(logits, y, cfg.Kappa)
+	}
+	return g.SoftmaxCrossEntropy(logits, y)
+}
+
+// stepGradient adds one step's gradient of the attack loss with respect to adv: directly, or with EOT summed over
+// cfg.EOT noisy copies (a sum has the mean's sign, which is all a PGD step uses). The gradient with respect to a
+// noisy copy stands for the one with respect to adv, as noise is added (clipping aside).
+func stepGradient(g *graph.Graph, net *model.Net, adv, y, step *graph.Tensor, cfg Config, scale float32) (*graph.Tensor, error) {
+	if cfg.EOT <= 1 {
+		if err := g.Backward(lossOf(g, net.Forward(g, adv, cfg.Through), y, cfg), scale, adv); err != nil {
+			return nil, err
+		}
+		return adv.Grad, nil
+	}
+	if step == nil {
+		return nil, fmt.Errorf("attack %s: EOT needs an RNG step tensor", cfg.Name)
+	}
+	lib, n := g.Lib(), adv.Elems()
+	sum := g.State("eot.grad", adv.Shape...)
+	for d := 0; d < cfg.EOT; d++ {
+		noisy := g.Temp(fmt.Sprintf("x_adv.eot%d", d), graph.F32, adv.Shape...)
+		g.Add(&graph.Op{Name: "eot noise", In: []*graph.Tensor{adv, step}, Out: []*graph.Tensor{noisy},
+			Run: func(r *vk.Recorder, at graph.Binder) error {
+				// A different stream for every draw of every step: the recorded loop draws fresh noise each time.
+				rng := kernels.RNG{Seed: cfg.Seed, Stream: uint32(rngStream + 1 + g.Iteration()*cfg.EOT + d)}
+				return lib.UniformNoiseDynamic(r, at(adv), at(noisy), at(step), n, cfg.EOTNoise, rng)
+			}})
+		if err := g.Backward(lossOf(g, net.Forward(g, noisy, cfg.Through), y, cfg), scale, noisy); err != nil {
+			return nil, err
+		}
+		if d == 0 {
+			g.Copy(sum, noisy.Grad)
+		} else {
+			g.AddInto(sum, noisy.Grad)
+		}
+	}
+	return sum, g.Err()
+}
 
 // New compiles the attack against a checkpoint's model on lib's device.
 func New(lib *kernels.Lib, ck *model.Checkpoint, cfg Config) (*Attacker, error) {

@@ -72,3 +72,60 @@ func TestBPDAMatchesCPUReference(t *testing.T) {
 	}
 	t.Logf("GPU and CPU BPDA attacks agree on %d of %d pixels (%d moved)", len(x)-differ, len(x), moved)
 }
+
+// TestEOT: with vanishing noise, EOT's summed gradient has the plain gradient's sign, so EOT-PGD must retrace
+// plain PGD; with real noise it must still stay in the ε-ball and [0, 1].
+func TestEOT(t *testing.T) {
+	const b = 4
+	a, _ := model.Lookup("small", 1, 8, 8, 10)
+	q := quant.Config{Levels: 2, Alpha: 5}
+	ck := &model.Checkpoint{Arch: a, Quant: &q, Weights: a.Init(&q, 5), Dataset: "synthetic"}
+	r := rand.New(rand.NewPCG(2, 3))
+	x0 := make([]float32, b*64)
+	for i := range x0 {
+		x0[i] = 0.2 + 0.6*r.Float32() // away from the box edges, where clipping would break the tie
+	}
+	labels := []uint8{0, 3, 5, 9}
+	lib := kernels.New(vktest.Open(t))
+	run := func(eot int, noise float32) *attack.Result {
+		cfg := attack.PGD(0.3, 0.05, 5, 1)
+		cfg.RandomStart, cfg.Batch, cfg.EOT, cfg.EOTNoise = false, b, eot, noise
+		at, err := attack.New(lib, ck, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer at.Close()
+		res, err := at.Run(x0, labels, nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	plain, eot := run(1, 0), run(4, 1e-6)
+	differ, moved := 0, 0
+	for i := range plain.Adv {
+		if math.Abs(float64(plain.Adv[i]-eot.Adv[i])) > 1e-5 {
+			differ++
+		}
+		if plain.Adv[i] != x0[i] {
+			moved++
+		}
+	}
+	if moved < len(x0)/2 {
+		t.Fatalf("plain PGD moved only %d of %d pixels: the comparison would prove nothing", moved, len(x0))
+	}
+	if differ > len(x0)/200 {
+		t.Fatalf("EOT with vanishing noise differs from plain PGD on %d of %d pixels", differ, len(x0))
+	}
+	noisy := run(3, 0.2)
+	for i, v := range noisy.Adv {
+		if v < 0 || v > 1 || math.Abs(float64(v-x0[i])) > 0.3+1e-6 {
+			t.Fatalf("EOT pixel %d = %v from %v: outside [0,1] or the ε-ball", i, v, x0[i])
+		}
+	}
+	cfg := attack.PGD(0.3, 0.05, 5, 1)
+	cfg.EOT = 3
+	if err := cfg.Validate(); err == nil {
+		t.Error("EOT without a noise radius was accepted")
+	}
+}

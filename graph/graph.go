@@ -100,6 +100,7 @@ type Graph struct {
 	seeds   map[*Tensor]float32 // each backward pass's seed (the loss's own gradient) and its scale
 	needs   map[*Tensor]bool    // tensors that need a gradient, set by Backward
 	loops   []loop              // op ranges recorded several times
+	iter    int                 // the loop iteration being recorded (Iteration)
 }
 
 // New starts an empty graph on a kernel library.

@@ -20,19 +20,35 @@ func (g *Graph) Repeat(n int, body func()) {
 	}
 }
 
+// scheduled is one recorded occurrence of an op: which iteration of its loop it belongs to (0 outside loops).
+type scheduled struct {
+	op   *Op
+	iter int
+}
+
 // schedule returns the ops in recording order, loop bodies unrolled.
-func (g *Graph) schedule() []*Op {
-	var out []*Op
+func (g *Graph) schedule() []scheduled {
+	var out []scheduled
+	add := func(ops []*Op, iter int) {
+		for _, op := range ops {
+			out = append(out, scheduled{op, iter})
+		}
+	}
 	i := 0
 	for _, l := range g.loops {
-		out = append(out, g.ops[i:l.start]...)
-		for range l.n {
-			out = append(out, g.ops[l.start:l.end]...)
+		add(g.ops[i:l.start], 0)
+		for it := range l.n {
+			add(g.ops[l.start:l.end], it)
 		}
 		i = l.end
 	}
-	return append(out, g.ops[i:]...)
+	add(g.ops[i:], 0)
+	return out
 }
+
+// Iteration is, while an op's Run is recording, the iteration of the repeated body it is recorded for (0 outside
+// loops): an op that must differ between iterations — EOT's noise draws — reads it into its push constants.
+func (g *Graph) Iteration() int { return g.iter }
 
 // checkLoops refuses temporaries that cross a loop's boundary.
 func (g *Graph) checkLoops() error {

@@ -4,6 +4,15 @@ import (
 	"github.com/sqnet/sqnet/vk"
 )
 
+// AddInto appends dst += src (same shapes), e.g. summing EOT's gradients.
+func (g *Graph) AddInto(dst, src *Tensor) {
+	if !same(dst, src) {
+		g.fail("add %s into %s", src, dst)
+		return
+	}
+	g.accumulate(src, dst)
+}
+
 // accumulate appends dst += src (gradients of a tensor with several consumers).
 func (g *Graph) accumulate(src, dst *Tensor) {
 	g.Add(&Op{Name: "accumulate " + dst.Name, In: []*Tensor{src, dst}, Out: []*Tensor{dst},

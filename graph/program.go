@@ -146,11 +146,13 @@ func (p *Program) record() error {
 			return err
 		}
 		at := p.bindings(s)
-		for _, op := range p.g.schedule() {
-			if err := op.Run(rec, at); err != nil {
-				return fmt.Errorf("record %s: %w", op.Name, err)
+		for _, sc := range p.g.schedule() {
+			p.g.iter = sc.iter
+			if err := sc.op.Run(rec, at); err != nil {
+				return fmt.Errorf("record %s: %w", sc.op.Name, err)
 			}
 		}
+		p.g.iter = 0
 		if err := rec.End(); err != nil {
 			return err
 		}
