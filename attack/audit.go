@@ -122,10 +122,13 @@ func Audit(lib *kernels.Lib, ck *model.Checkpoint, images []float32, labels []ui
 		Values: []Point{{"random-search", o.Eps, random}}})
 
 	if o.Surrogate != nil {
-		tr, err := transfer(lib, o.Surrogate, ck, images, labels, n, pgd(o.Eps, o.Steps), o)
+		c := pgd(o.Eps, o.Steps)
+		c.Batch, c.Seed = o.Batch, o.Seed
+		r, err := Transfer(lib, o.Surrogate, ck, c, images, labels, n)
 		if err != nil {
 			return nil, err
 		}
+		tr := r.Accuracy
 		add(Check{Name: "white-box ≥ transfer", Pass: white <= tr+0.01,
 			Detail: fmt.Sprintf("PGD leaves %s, transfer from the surrogate %s", pct(white), pct(tr)),
 			Values: []Point{{"transfer", o.Eps, tr}}})
@@ -188,29 +191,30 @@ func describeCurve(c []Point) string {
 	return s
 }
 
-// transfer crafts PGD examples on the surrogate and measures the target's accuracy on them.
-func transfer(lib *kernels.Lib, surrogate, target *model.Checkpoint, images []float32, labels []uint8, n int,
-	c Config, o AuditOptions) (float64, error) {
-	c.Batch, c.Seed = o.Batch, o.Seed
-	a, err := New(lib, surrogate, c)
+// Transfer crafts adversarial examples with cfg on the surrogate checkpoint and classifies them with the target:
+// the black-box attack a white-box attack must beat (if it does not, the target's gradients are masked).
+func Transfer(lib *kernels.Lib, surrogate, target *model.Checkpoint, cfg Config, images []float32, labels []uint8,
+	n int) (*Result, error) {
+	a, err := New(lib, surrogate, cfg)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	r, err := a.Run(images, labels, nil, n)
+	crafted, err := a.Run(images, labels, nil, n)
 	a.Close()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	clean := FGSM(0)
-	clean.Batch = o.Batch
+	clean.Batch, clean.Eval = cfg.Batch, cfg.Eval
 	e, err := New(lib, target, clean)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer e.Close()
-	tr, err := e.Run(r.Adv, labels, nil, n)
+	r, err := e.Run(crafted.Adv, labels, nil, n)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return tr.Accuracy, nil
+	r.Name, r.Eps, r.Seconds, r.Submits = "transfer-"+cfg.Name, cfg.Eps, r.Seconds+crafted.Seconds, r.Submits+crafted.Submits
+	return r, nil
 }

@@ -16,7 +16,7 @@ var Suites = []string{"standard", "quick", "smoke"}
 // quantizer):
 //
 //   - standard: clean, FGSM, PGD-40, PGD-100×10 restarts, CW-PGD-100, BPDA-100×2 (hard forward, identity
-//     backward), and random search (20 points in the ε-ball).
+//     backward) and EOT-PGD-40 over 4 noise draws for quantized models, and random search (20 points).
 //   - quick: clean, FGSM, PGD-40, BPDA-40, random search (10 points), for make run and quick reproductions.
 //   - smoke: clean, FGSM, PGD-5, BPDA-5, random search (2 points): exercises everything in seconds, for tests.
 func SuiteConfigs(name string, ck *model.Checkpoint, eps float32, batch int, seed uint64) ([]Config, error) {
@@ -44,6 +44,12 @@ func SuiteConfigs(name string, ck *model.Checkpoint, eps float32, batch int, see
 		b := pgd(spec.bpda[0], spec.bpda[1])
 		b.Name, b.Through, b.Eval = fmt.Sprintf("bpda-%d×%d", spec.bpda[0], spec.bpda[1]), quant.BPDAIdentity, quant.Hard
 		cs = append(cs, b)
+		if spec.eot[0] > 0 {
+			// EOT over noise of half the radius smooths the quantizer's steep gradient (its own form of masking).
+			e := pgd(spec.eot[0], 1)
+			e.Name, e.EOT, e.EOTNoise = fmt.Sprintf("eot-pgd-%d×%d", spec.eot[0], spec.eot[1]), spec.eot[1], eps/2
+			cs = append(cs, e)
+		}
 	}
 	rs := PGD(eps, 0, 1, spec.samples)
 	rs.Name = fmt.Sprintf("random-search×%d", spec.samples)
@@ -60,11 +66,12 @@ type suiteSpec struct {
 	pgd     [][2]int
 	cw      int
 	bpda    [2]int
+	eot     [2]int // EOT-PGD steps and noise draws (0: none), against quantized models
 	samples int
 }
 
 var suiteSpecs = map[string]suiteSpec{
-	"standard": {pgd: [][2]int{{40, 1}, {100, 10}}, cw: 100, bpda: [2]int{100, 2}, samples: 20},
+	"standard": {pgd: [][2]int{{40, 1}, {100, 10}}, cw: 100, bpda: [2]int{100, 2}, eot: [2]int{40, 4}, samples: 20},
 	"quick":    {pgd: [][2]int{{40, 1}}, bpda: [2]int{40, 1}, samples: 10},
 	"smoke":    {pgd: [][2]int{{5, 1}}, bpda: [2]int{5, 1}, samples: 2},
 }
@@ -79,14 +86,24 @@ type SuiteReport struct {
 	Seconds       float64 `json:"seconds"`
 }
 
-// RunSuite runs the attacks in order on n images and combines them per example.
-func RunSuite(lib *kernels.Lib, ck *model.Checkpoint, cs []Config, images []float32, labels []uint8, n int,
+// RunSuite runs the attacks in order on n images — and, with a surrogate checkpoint, a transfer attack (PGD-40
+// crafted on the surrogate) — and combines them per example.
+func RunSuite(lib *kernels.Lib, ck, surrogate *model.Checkpoint, cs []Config, images []float32, labels []uint8, n int,
 	progress func(*Result)) (*SuiteReport, error) {
 	start := time.Now()
 	rep := &SuiteReport{N: n}
 	worst := make([]bool, n)
 	for i := range worst {
 		worst[i] = true
+	}
+	record := func(r *Result) {
+		for i, ok := range r.Robust {
+			worst[i] = worst[i] && ok
+		}
+		rep.Results = append(rep.Results, r)
+		if progress != nil {
+			progress(r)
+		}
 	}
 	for _, c := range cs {
 		a, err := New(lib, ck, c)
@@ -98,13 +115,22 @@ func RunSuite(lib *kernels.Lib, ck *model.Checkpoint, cs []Config, images []floa
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Name, err)
 		}
-		for i, ok := range r.Robust {
-			worst[i] = worst[i] && ok
+		record(r)
+	}
+	if surrogate != nil && len(cs) > 0 {
+		c := PGD(cs[0].Eps, 0, 40, 1)
+		for _, x := range cs {
+			if x.Eps > 0 {
+				c = PGD(x.Eps, max(0.01, 2.5*x.Eps/40), 40, 1)
+				break
+			}
 		}
-		rep.Results = append(rep.Results, r)
-		if progress != nil {
-			progress(r)
+		c.Name, c.Batch, c.Seed = "pgd-40", cs[0].Batch, cs[0].Seed
+		r, err := Transfer(lib, surrogate, ck, c, images, labels, n)
+		if err != nil {
+			return nil, fmt.Errorf("transfer: %w", err)
 		}
+		record(r)
 	}
 	for _, ok := range worst {
 		if ok {

@@ -27,7 +27,7 @@ func quantString(q *quant.Config) string {
 }
 
 func newEvalCmd(g *globals) *cobra.Command {
-	var ckPath, dataDir, out, suite string
+	var ckPath, dataDir, out, suite, surrogate string
 	var limit, batch int
 	var eps float32
 	var seed uint64
@@ -59,7 +59,13 @@ func newEvalCmd(g *globals) *cobra.Command {
 			stdout := c.OutOrStdout()
 			fmt.Fprintf(stdout, "evaluating %s (%s, %s, quantizer %s) on %d %s images at ε=%g on %s\n", ckPath,
 				ck.Arch.Name, ck.Method, quantString(ck.Quant), set.N, set.Name, eps, d.Name())
-			rep, err := attack.RunSuite(kernels.New(d), ck, cs, set.Images, set.Labels, set.N, func(r *attack.Result) {
+			var sur *model.Checkpoint
+			if surrogate != "" {
+				if sur, _, err = loadTarget(surrogate, dataDir, 1); err != nil {
+					return err
+				}
+			}
+			rep, err := attack.RunSuite(kernels.New(d), ck, sur, cs, set.Images, set.Labels, set.N, func(r *attack.Result) {
 				fmt.Fprintf(stdout, "  %-18s %6.2f%%  (%.1f s)\n", r.Name, 100*r.Accuracy, r.Seconds)
 			})
 			if err != nil {
@@ -93,7 +99,8 @@ func newEvalCmd(g *globals) *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&ckPath, "model", "", "checkpoint to evaluate")
-	f.StringVar(&suite, "suite", "standard", "attack suite: standard or quick")
+	f.StringVar(&suite, "suite", "standard", "attack suite: standard, quick or smoke")
+	f.StringVar(&surrogate, "surrogate", "", "also a transfer attack: PGD-40 crafted on this checkpoint")
 	f.Float32Var(&eps, "eps", 0.3, "ℓ∞ radius ε (MNIST 0.3)")
 	f.IntVar(&limit, "limit", 1000, "evaluate on the first N test images (0: all)")
 	f.IntVar(&batch, "batch", 100, "images per attack batch")

@@ -268,9 +268,15 @@ func TestAttackEvalAuditCLI(t *testing.T) {
 		}
 	}
 	stdout, stderr, code = sqnet(t, nil, "eval", "--model", ck, "--suite", "quick", "--limit", "40", "--out",
-		filepath.Join(dir, "eval"))
-	if code != 0 || !strings.Contains(stdout, "worst case") || !strings.Contains(stdout, "bpda-40×1") {
+		filepath.Join(dir, "eval"), "--surrogate", ck)
+	if code != 0 || !strings.Contains(stdout, "worst case") || !strings.Contains(stdout, "bpda-40×1") ||
+		!strings.Contains(stdout, "transfer-pgd-40") {
 		t.Fatalf("eval: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"eval.json", "eval.md", "examples.png", "accuracy-vs-eps.png"} {
+		if _, err := os.Stat(filepath.Join(dir, "eval", f)); err != nil {
+			t.Errorf("eval --out: %v", err)
+		}
 	}
 	lie := filepath.Join(dir, "lie.safetensors")
 	raw, _ := os.ReadFile(ck)

@@ -154,7 +154,7 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 		if err != nil {
 			return err
 		}
-		mr.Suite, err = attack.RunSuite(lib, ck, cs, evalSet.Images, evalSet.Labels, evalSet.N, func(r *attack.Result) {
+		mr.Suite, err = attack.RunSuite(lib, ck, nil, cs, evalSet.Images, evalSet.Labels, evalSet.N, func(r *attack.Result) {
 			fmt.Fprintf(w, "  %s %-18s %6.2f%%\n", p.Method, r.Name, 100*r.Accuracy)
 		})
 		if err != nil {
