@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/sqnet/sqnet/vk"
@@ -227,4 +228,38 @@ func TestBiasGradGradient(t *testing.T) {
 		return s
 	}
 	gradCheck(t, "bias grad", download(t, bdb, ch), numericGrad(loss, to64s(bias), 1e-3), tol{Abs: 1e-5, Rel: 1e-4})
+}
+
+// TestConv2DFilterGEMMGradient checks the large-layer weight-gradient path (conv_filter_gemm, used when a layer
+// has enough output blocks) against central differences of the float64 forward reference, on a sample of weight
+// coordinates (the loss is linear in w, so differences are exact up to float64 rounding).
+func TestConv2DFilterGEMMGradient(t *testing.T) {
+	l := openLib(t)
+	s := ConvShape{B: 2, Cin: 16, H: 12, W: 12, Cout: 64, KH: 3, KW: 3, PadH: 1, PadW: 1}
+	rows, cols := s.Cout, s.Cin*s.KH*s.KW
+	if !l.filterAsGEMM(rows, cols, l.convTile(rows, cols, s.B*s.OH()*s.OW())) {
+		t.Fatalf("shape %+v no longer takes the GEMM weight-gradient path on %s: pick a larger one", s, l.dev.Name())
+	}
+	r := rng(77)
+	x, w, rw := uniform(r, s.InLen(), -2, 2), uniform(r, s.WLen(), -2, 2), uniform(r, s.OutLen(), -1, 1)
+	bx, brw, bdw := upload(t, l, x), upload(t, l, rw), zeros(t, l, s.WLen())
+	run(t, l, func(rec *vk.Recorder) error {
+		return l.Conv2DBackwardFilter(rec, bx.All(), brw.All(), bdw.All(), s, ConvOpts{})
+	})
+	dw := download(t, bdw, s.WLen())
+	x64, w64, r64 := to64s(x), to64s(w), to64s(rw)
+	for n := 0; n < 24; n++ {
+		i := r.IntN(len(w64))
+		const h = 1e-3
+		old := w64[i]
+		w64[i] = old + h
+		fp := convLoss64(x64, w64, r64, s)
+		w64[i] = old - h
+		fm := convLoss64(x64, w64, r64, s)
+		w64[i] = old
+		want := (fp - fm) / (2 * h)
+		if d := float64(dw[i]) - want; d > 1e-3+1e-3*math.Abs(want) || -d > 1e-3+1e-3*math.Abs(want) {
+			t.Fatalf("dw[%d] = %v, finite differences give %v", i, dw[i], want)
+		}
+	}
 }
