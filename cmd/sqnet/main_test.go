@@ -314,8 +314,8 @@ func TestReproduceSmoke(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("reproduce: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	for _, f := range []string{"results.md", "results.json", "robust-vs-time.png", "small-noisy-sq.safetensors",
-		"small-pgd-at.safetensors"} {
+	for _, f := range []string{"results.md", "results.json", "robust-vs-time.png", "checkpoints/small-noisy-sq.safetensors",
+		"checkpoints/small-pgd-at.safetensors"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("missing %s: %v", f, err)
 		}

@@ -117,7 +117,7 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 	for _, p := range b.plans {
 		cfg := train.Defaults()
 		cfg.Model, cfg.Method, cfg.Epochs, cfg.Limit = arch, p.Method, p.Epochs, p.Limit
-		cfg.Out = filepath.Join(out, fmt.Sprintf("%s-%s.safetensors", arch, p.Method))
+		cfg.Out = filepath.Join(out, "checkpoints", fmt.Sprintf("%s-%s.safetensors", arch, p.Method))
 		mr := &methodResult{Plan: p, Checkpoint: cfg.Out}
 		// Robust accuracy along the way: PGD against each epoch's checkpoint.
 		cfg.OnEpoch = func(e train.EpochResult, path string) error {
