@@ -72,7 +72,7 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "attack",
-		Short: "PGD attack speed (images/s, seconds, queue submits) on small and madry, batch 100",
+		Short: "PGD attack speed (images/s, seconds, queue submits) on small and madry, batches of up to 100",
 		Long: "bench attack times PGD (ε=0.3, η=0.01, random start) on freshly initialised small and madry models\n" +
 			"(the speed does not depend on the weights) over real MNIST test images, one batch of 100 images per\n" +
 			"submit, and reports images/s, seconds and queue submits per attack.",
@@ -107,6 +107,7 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 				a, _ := model.Lookup(name, 1, 28, 28, 10)
 				ck := &model.Checkpoint{Arch: a, Weights: a.Init(nil, 1)}
 				cfg := attack.PGD(0.3, 0.01, steps, 1)
+				cfg.Batch = min(cfg.Batch, set.N) // 50 images run as one batch of 50, not a padded 100
 				at, err := attack.New(lib, ck, cfg)
 				if err != nil {
 					return err
