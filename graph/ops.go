@@ -5,21 +5,20 @@ import (
 )
 
 // AddInto appends dst += src (same shapes), e.g. summing EOT's gradients.
-func (g *Graph) AddInto(dst, src *Tensor) {
+func (g *Graph) AddInto(dst, src *Tensor) { g.Axpy(dst, src, 1) }
+
+// Axpy appends dst += a·src (same shapes).
+func (g *Graph) Axpy(dst, src *Tensor, a float32) {
 	if !same(dst, src) {
-		g.fail("add %s into %s", src, dst)
+		g.fail("axpy %s into %s", src, dst)
 		return
 	}
-	g.accumulate(src, dst)
+	g.Add(&Op{Name: "axpy into " + dst.Name, In: []*Tensor{src, dst}, Out: []*Tensor{dst},
+		Run: func(r *vk.Recorder, at Binder) error { return g.lib.Axpy(r, at(src), at(dst), dst.Elems(), a) }})
 }
 
 // accumulate appends dst += src (gradients of a tensor with several consumers).
-func (g *Graph) accumulate(src, dst *Tensor) {
-	g.Add(&Op{Name: "accumulate " + dst.Name, In: []*Tensor{src, dst}, Out: []*Tensor{dst},
-		Run: func(r *vk.Recorder, at Binder) error {
-			return g.lib.Axpy(r, at(src), at(dst), dst.Elems(), 1)
-		}})
-}
+func (g *Graph) accumulate(src, dst *Tensor) { g.Axpy(dst, src, 1) }
 
 // ReLU returns max(x, 0).
 func (g *Graph) ReLU(x *Tensor) *Tensor {

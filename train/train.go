@@ -32,7 +32,8 @@ import (
 //   - fgsm-rs: Wong et al.'s fast adversarial training: one FGSM step of 1.25ε from a random start, with their
 //     guard against catastrophic overfitting (training stops, keeping the best epoch, when PGD accuracy on held-out
 //     images collapses).
-var Methods = []string{"natural", "noisy-sq", "noise", "pgd-at", "fgsm-rs"}
+//   - gradreg: the paper's reformulated objective made explicit, loss + ε·‖∇ₓ loss‖₁ (see gradRegStep).
+var Methods = []string{"natural", "noisy-sq", "noise", "pgd-at", "fgsm-rs", "gradreg"}
 
 // Config is everything a training run needs. Zero values mean the defaults in Defaults.
 type Config struct {
@@ -45,6 +46,7 @@ type Config struct {
 	Eps       float32       // pgd-at and fgsm-rs: the threat model's ε (default 0.3, MNIST)
 	PGDSteps  int           // pgd-at: inner steps k (default 40)
 	PGDStep   float32       // pgd-at: inner step η (default 0.01)
+	GradRegH  float32       // gradreg: finite-difference step h along sign(∇ₓ loss) (default ε/10)
 	Epochs    int
 	Batch     int
 	Optimizer Optimizer
@@ -135,9 +137,14 @@ func (c *Config) validate() error {
 	if c.NoiseEps == 0 {
 		c.NoiseEps = c.Eps
 	}
+	if c.Method == "gradreg" && c.GradRegH == 0 {
+		c.GradRegH = c.Eps / 10
+	}
 	switch {
 	case !(c.Eps >= 0) || !(c.NoiseEps >= 0):
 		return fmt.Errorf("--eps %v / --noise-eps %v: must be ≥ 0", c.Eps, c.NoiseEps)
+	case c.Method == "gradreg" && !(c.GradRegH > 0):
+		return fmt.Errorf("--gradreg-h %v: must be > 0", c.GradRegH)
 	case c.PGDSteps < 1 || !(c.PGDStep > 0):
 		return fmt.Errorf("--pgd-steps %d / --pgd-step %v: need at least one step of positive size", c.PGDSteps,
 			c.PGDStep)
@@ -353,7 +360,8 @@ func adoptCheckpoint(cfg *Config, ck *model.Checkpoint) error {
 	if b := ck.Extra["batch"]; b != "" && b != fmt.Sprint(cfg.Batch) {
 		return fmt.Errorf("resume %s: trained with --batch %s, not %d", cfg.Resume, b, cfg.Batch)
 	}
-	for key, dst := range map[string]*float32{"noise_eps": &cfg.NoiseEps, "eps": &cfg.Eps, "pgd_step": &cfg.PGDStep} {
+	for key, dst := range map[string]*float32{"noise_eps": &cfg.NoiseEps, "eps": &cfg.Eps, "pgd_step": &cfg.PGDStep,
+		"gradreg_h": &cfg.GradRegH} {
 		if v, ok := ck.Extra[key]; ok {
 			f, err := strconv.ParseFloat(v, 32)
 			if err != nil {
@@ -403,7 +411,11 @@ func compile(lib *kernels.Lib, cfg Config, a model.Arch) (*session, error) {
 	s.loss = g.SoftmaxCrossEntropy(logits, s.y)
 	g.Keep(s.loss)
 	s.correct = g.Correct(logits, s.y)
-	if err := g.Backward(s.loss, 1/float32(cfg.Batch), s.net.Order...); err != nil {
+	if cfg.Method == "gradreg" {
+		if err := gradRegStep(g, s, cfg); err != nil {
+			return nil, err
+		}
+	} else if err := g.Backward(s.loss, 1/float32(cfg.Batch), s.net.Order...); err != nil {
 		return nil, err
 	}
 	s.upd = addOptimizer(g, s.net.Order, cfg.Optimizer)
@@ -413,6 +425,53 @@ func compile(lib *kernels.Lib, cfg Config, a model.Arch) (*session, error) {
 	}
 	s.prog = p
 	return s, nil
+}
+
+// gradRegStep builds gradreg's parameter gradient, the paper's objective J = L(x) + ε·‖∇ₓL(x)‖₁ made explicit
+// without second-order autodiff. With s = sign(∇ₓL(x)) (constant almost everywhere), ‖∇ₓL‖₁ = s·∇ₓL, so
+//
+//	∇_θ‖∇ₓL‖₁ = ∇_θ (s·∇ₓL(x)) = ∂/∂h ∇_θL(x + h·s) |_(h=0) ≈ (∇_θL(x + h·s) − ∇_θL(x)) / h,
+//
+// a finite difference along the gradient's sign, and ∇_θJ ≈ (1 − ε/h)·∇_θL(x) + (ε/h)·∇_θL(x + h·s). Two forward
+// and backward passes per step; x + h·s is clipped to [0, 1]. With h = ε this is exactly FGSM adversarial training
+// (without random start): the paper's observation that the two objectives agree to first order.
+func gradRegStep(g *graph.Graph, s *session, cfg Config) error {
+	scale := 1 / float32(cfg.Batch)
+	if err := g.Backward(s.loss, scale, append(append([]*graph.Tensor(nil), s.net.Order...), s.x)...); err != nil {
+		return err
+	}
+	g1 := map[*graph.Tensor]*graph.Tensor{}
+	for _, p := range s.net.Order {
+		g1[p] = p.Grad
+	}
+	gx := s.x.Grad
+	lib, n := g.Lib(), s.x.Elems()
+	shifted := g.State("x.shifted", s.x.Shape...)
+	g.Copy(shifted, s.x)
+	h := cfg.GradRegH
+	g.Add(&graph.Op{Name: "shift along sign(∇x)", In: []*graph.Tensor{shifted, gx, s.x}, Out: []*graph.Tensor{shifted},
+		Run: func(r *vk.Recorder, at graph.Binder) error {
+			return lib.PGDStep(r, at(shifted), at(gx), at(s.x), n, h, h)
+		}})
+	loss2 := g.SoftmaxCrossEntropy(s.net.Forward(g, shifted, quant.Soft), s.y)
+	if err := g.Backward(loss2, scale, s.net.Order...); err != nil {
+		return err
+	}
+	c := cfg.Eps / h
+	for _, p := range s.net.Order {
+		a, b := g1[p], p.Grad
+		if a == nil || b == nil {
+			p.Grad = nil
+			continue
+		}
+		comb := g.State(p.Name+".gradreg", p.Shape...)
+		// comb = a + c·(b − a) = (1 − c)·a + c·b
+		g.Copy(comb, a)
+		g.Axpy(comb, b, c)
+		g.Axpy(comb, a, -c)
+		p.Grad = comb
+	}
+	return g.Err()
 }
 
 // innerAttack is the attack adversarial training trains on: PGD-k from a random start (pgd-at), or one FGSM step
@@ -455,7 +514,8 @@ func (s *session) save(cfg Config, epoch, step int) error {
 func (s *session) extra(cfg Config) map[string]string {
 	return map[string]string{"optimizer": cfg.Optimizer.Kind, "batch": fmt.Sprint(cfg.Batch),
 		"lr": fmt.Sprint(cfg.Optimizer.LR), "noise_eps": fmt.Sprint(cfg.NoiseEps), "eps": fmt.Sprint(cfg.Eps),
-		"pgd_steps": fmt.Sprint(cfg.PGDSteps), "pgd_step": fmt.Sprint(cfg.PGDStep)}
+		"pgd_steps": fmt.Sprint(cfg.PGDSteps), "pgd_step": fmt.Sprint(cfg.PGDStep),
+		"gradreg_h": fmt.Sprint(cfg.GradRegH)}
 }
 
 // overfitGuard is Wong et al.'s guard against catastrophic overfitting in FGSM training: after each epoch it
