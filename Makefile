@@ -15,15 +15,17 @@ run: build
 ## test: install what is missing, check shaders are fresh, vet, run every test under the validation layer
 test: setup check-shaders vet build
 	@echo "== driver: $$($(BIN) devices --json | sed -n 's/^ *"name": "\(.*\)",$$/\1/p' | head -1) (VK_ICD_FILENAMES=$${VK_ICD_FILENAMES:-default})"
-	SQNET_VALIDATION=1 $(GO) test -count=1 ./...
+	SQNET_VALIDATION=1 $(GO) test -count=1 -timeout 30m ./...
 
-## test-swiftshader: the same suite on SwiftShader ($(SWIFTSHADER_ICD)); SQNET_SWIFTSHADER=optional skips it when absent
+## test-swiftshader: the same suite on SwiftShader ($(SWIFTSHADER_ICD)); SQNET_SWIFTSHADER=optional skips it when absent.
+## -short: SwiftShader runs GEMMs ~20× slower than lavapipe, so the end-to-end tests (training, attacks, the CLI) run
+## on fewer images and steps there — every test still runs and asserts.
 test-swiftshader: setup build
 	@if [ ! -f "$(SWIFTSHADER_ICD)" ]; then \
 	  echo "test-swiftshader: no SwiftShader ICD at $(SWIFTSHADER_ICD) (set SQNET_SWIFTSHADER_ICD)"; \
 	  [ "$$SQNET_SWIFTSHADER" = optional ]; exit $$?; fi
 	@echo "== driver: SwiftShader ($(SWIFTSHADER_ICD))"
-	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) SQNET_VALIDATION=1 $(GO) test -count=1 ./...
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) SQNET_VALIDATION=1 $(GO) test -count=1 -short -timeout 30m ./...
 
 setup:
 	@scripts/setup

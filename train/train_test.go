@@ -20,20 +20,26 @@ func quick(t *testing.T, out string) Config {
 	return c
 }
 
-// TestNaturalLearns trains small on 3000 real MNIST images for 2 epochs and expects far-above-chance accuracy.
+// TestNaturalLearns trains small on 3000 real MNIST images for 2 epochs (1000 with -short, as test-swiftshader
+// runs) and expects far-above-chance accuracy.
 func TestNaturalLearns(t *testing.T) {
 	lib := kernels.New(vktest.Open(t))
 	cfg := quick(t, filepath.Join(t.TempDir(), "m.safetensors"))
 	cfg.Limit, cfg.TestLimit = 3000, 1000
+	minAcc := 0.85
+	if testing.Short() {
+		cfg.Limit, cfg.TestLimit, minAcc = 1000, 300, 0.7
+	}
 	res, err := Run(context.Background(), lib, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	last := res.Epochs[len(res.Epochs)-1]
-	t.Logf("small, 3000 images × 2 epochs: train loss %.3f, test accuracy %.1f%% (%.0f images/s)", last.TrainLoss,
-		100*last.TestAcc, last.ImagesPerSec)
-	if last.TestAcc < 0.85 {
-		t.Fatalf("test accuracy %.1f%% after 2 epochs on 3000 images; want ≥ 85%%", 100*last.TestAcc)
+	t.Logf("small, %d images × 2 epochs: train loss %.3f, test accuracy %.1f%% (%.0f images/s)", cfg.Limit,
+		last.TrainLoss, 100*last.TestAcc, last.ImagesPerSec)
+	if last.TestAcc < minAcc {
+		t.Fatalf("test accuracy %.1f%% after 2 epochs on %d images; want ≥ %.0f%%", 100*last.TestAcc, cfg.Limit,
+			100*minAcc)
 	}
 	if res.Epochs[0].TrainLoss <= last.TrainLoss {
 		t.Errorf("training loss did not fall: %v then %v", res.Epochs[0].TrainLoss, last.TrainLoss)

@@ -93,8 +93,12 @@ func newEvalCmd(g *globals) *cobra.Command {
 				set.Labels, rep, eps); err != nil {
 				return err
 			}
+			curveSteps := 20
+			if suite == "smoke" {
+				curveSteps = 3
+			}
 			return writeCurve(filepath.Join(out, "accuracy-vs-eps.png"), kernels.New(d), ck, set.Images, set.Labels,
-				set.N, eps, batch, seed)
+				set.N, eps, batch, seed, curveSteps)
 		},
 	}
 	f := c.Flags()
@@ -214,12 +218,12 @@ func writeExamples(path string, h, w, c int, images []float32, labels []uint8, r
 	return report.Grid(path, ex, h, w, 3, eps)
 }
 
-// writeCurve measures PGD-20 robust accuracy at five radii up to 4/3·ε and plots it.
+// writeCurve measures PGD robust accuracy at five radii up to 4/3·ε and plots it.
 func writeCurve(path string, lib *kernels.Lib, ck *model.Checkpoint, images []float32, labels []uint8, n int,
-	eps float32, batch int, seed uint64) error {
+	eps float32, batch int, seed uint64, steps int) error {
 	var xs, ys []float64
 	for _, f := range []float32{0, 1.0 / 3, 2.0 / 3, 1, 4.0 / 3} {
-		c := attack.PGD(eps*f, max(0.01, 2.5*eps*f/20), 20, 1)
+		c := attack.PGD(eps*f, max(0.01, 2.5*eps*f/float32(steps)), steps, 1)
 		c.Batch, c.Seed = batch, seed
 		if f == 0 {
 			c = attack.FGSM(0)
@@ -236,6 +240,6 @@ func writeCurve(path string, lib *kernels.Lib, ck *model.Checkpoint, images []fl
 		}
 		xs, ys = append(xs, float64(eps*f)), append(ys, r.Accuracy)
 	}
-	return report.LinePlot(path, "robust accuracy under PGD-20", "ε (ℓ∞)", "accuracy",
+	return report.LinePlot(path, fmt.Sprintf("robust accuracy under PGD-%d", steps), "ε (ℓ∞)", "accuracy",
 		[]report.Series{{Name: ck.Method, X: xs, Y: ys}})
 }

@@ -33,10 +33,10 @@ type plan struct {
 // budgets are the reproduction budgets. quick fits a coffee break on a 2-core lavapipe machine: PGD-AT costs 41
 // forward/backward passes per step, so it sees a tenth of an epoch there — which is the point the paper makes.
 var budgets = map[string]budgetPlan{
-	"quick": {[]plan{{"natural", 1, 0}, {"noisy-sq", 2, 0}, {"fgsm-rs", 1, 0}, {"pgd-at", 1, 6000}}, "quick", 500, 200, 20},
-	"full":  {[]plan{{"natural", 3, 0}, {"noisy-sq", 3, 0}, {"fgsm-rs", 3, 0}, {"pgd-at", 1, 0}}, "standard", 1000, 500, 20},
+	"quick": {[]plan{{"natural", 1, 0}, {"noisy-sq", 2, 0}, {"fgsm-rs", 1, 0}, {"pgd-at", 1, 6000}}, "quick", 500, 200, 20, 0},
+	"full":  {[]plan{{"natural", 3, 0}, {"noisy-sq", 3, 0}, {"fgsm-rs", 3, 0}, {"pgd-at", 1, 0}}, "standard", 1000, 500, 20, 0},
 	// smoke exercises the whole pipeline in seconds (tests); its numbers mean nothing.
-	"smoke": {[]plan{{"natural", 1, 100}, {"noisy-sq", 1, 100}, {"fgsm-rs", 1, 100}, {"pgd-at", 1, 100}}, "smoke", 20, 20, 3},
+	"smoke": {[]plan{{"natural", 1, 100}, {"noisy-sq", 1, 100}, {"fgsm-rs", 1, 100}, {"pgd-at", 1, 100}}, "smoke", 20, 20, 3, 3},
 }
 
 // budgetPlan is a reproduction budget: what each method trains on, the evaluation suite and its image count, and
@@ -46,6 +46,7 @@ type budgetPlan struct {
 	suite              string
 	evalLimit, curveAt int
 	curveSteps         int
+	pgdSteps           int // pgd-at's inner steps (0: the default 40)
 }
 
 // methodResult is one method's row of the reproduction.
@@ -117,6 +118,9 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 	for _, p := range b.plans {
 		cfg := train.Defaults()
 		cfg.Model, cfg.Method, cfg.Epochs, cfg.Limit = arch, p.Method, p.Epochs, p.Limit
+		if b.pgdSteps > 0 {
+			cfg.PGDSteps = b.pgdSteps
+		}
 		cfg.Out = filepath.Join(out, "checkpoints", fmt.Sprintf("%s-%s.safetensors", arch, p.Method))
 		mr := &methodResult{Plan: p, Checkpoint: cfg.Out}
 		// Robust accuracy along the way: PGD against each epoch's checkpoint.
