@@ -80,11 +80,7 @@ func TestArgmaxBadInput(t *testing.T) {
 	l := openLib(t)
 	small, x, lab, p, c := zeros(t, l, 4), zeros(t, l, 64), uploadU32(t, l, make([]uint32, 8)),
 		uploadU32(t, l, make([]uint32, 8)), uploadU32(t, l, []uint32{0})
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	X, L, P, C := x.All(), lab.All(), p.All(), c.All()
 	for _, tc := range []struct {
 		what string

@@ -22,11 +22,7 @@ func TestAxpy(t *testing.T) {
 		}
 	}
 	b := zeros(t, l, 8)
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	expectErr(t, "zero size", l.Axpy(rec, b.All(), zeros(t, l, 8).All(), 0, 1))
 	expectErr(t, "aliasing", l.Axpy(rec, b.All(), b.All(), 8, 1))
 	expectErr(t, "y too small", l.Axpy(rec, zeros(t, l, 16).All(), b.All(), 16, 1))

@@ -153,11 +153,7 @@ func TestConv2DDeterministic(t *testing.T) {
 func TestConv2DBadInput(t *testing.T) {
 	l := openLib(t)
 	small, big := zeros(t, l, 4), zeros(t, l, 4096)
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	B := big.All()
 	ok := ConvShape{B: 2, Cin: 2, H: 5, W: 5, Cout: 3, KH: 3, KW: 3, PadH: 1, PadW: 1}
 	for _, c := range []struct {

@@ -5,27 +5,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sqnet/sqnet/vk"
 	"github.com/sqnet/sqnet/vk/vktest"
 )
 
-var printBenchDevice sync.Once
-
-// openBenchLib opens the device without validation (the layer would dominate every timing) and prints its name
-// once, so every benchmark report says which device it measured.
-func openBenchLib(b *testing.B) *Lib {
-	opts := vktest.Options()
-	opts.Instance.Validation = vk.ValidationOff
-	d := vktest.OpenWith(b, opts)
-	printBenchDevice.Do(func() {
-		i := d.Info()
-		fmt.Printf("device: %s (%s, %s %s, Vulkan %s)\n", i.Name, i.Type, i.Driver, i.DriverVer, i.APIVersion)
-	})
-	return New(d)
-}
+// openBenchLib opens the benchmark device (no validation, its name printed once).
+func openBenchLib(b *testing.B) *Lib { return New(vktest.OpenBench(b)) }
 
 // benchRecorded records once with fn, then replays the command buffer b.N times and reports GFLOP/s.
 func benchRecorded(b *testing.B, l *Lib, flops float64, fn func(r *vk.Recorder) error) {

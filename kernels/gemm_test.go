@@ -105,11 +105,7 @@ func TestGemmDeterministic(t *testing.T) {
 func TestGemmBadInput(t *testing.T) {
 	l := openLib(t)
 	small, big := zeros(t, l, 4), zeros(t, l, 64)
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	B := big.All()
 	expectErr(t, "zero M", l.Gemm(rec, B, B, B, 0, 4, 4, GemmOpts{}))
 	expectErr(t, "zero N", l.Gemm(rec, B, B, B, 4, 0, 4, GemmOpts{}))

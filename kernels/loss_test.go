@@ -246,11 +246,7 @@ func TestLossBadLabel(t *testing.T) {
 func TestLossBadInput(t *testing.T) {
 	l := openLib(t)
 	small, z, lab, out := zeros(t, l, 4), zeros(t, l, 64), uploadU32(t, l, make([]uint32, 8)), zeros(t, l, 64)
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	nan := float32(math.NaN())
 	Z, L, O, none := z.All(), lab.All(), out.All(), vk.Range{}
 	for _, c := range []struct {

@@ -100,11 +100,7 @@ func TestNoiseDeterministic(t *testing.T) {
 func TestNoiseBadInput(t *testing.T) {
 	l := openLib(t)
 	small, big := zeros(t, l, 4), zeros(t, l, 64)
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	g := RNG{}
 	expectErr(t, "zero size", l.UniformNoise(rec, big.All(), big.All(), 0, 0.1, g))
 	expectErr(t, "negative size", l.GaussianNoise(rec, big.All(), big.All(), -1, 0.1, g))
@@ -124,11 +120,7 @@ func TestNoiseDynamic(t *testing.T) {
 	x := uniform(rng(51), n, 0, 1)
 	bx, by, step := upload(t, l, x), zeros(t, l, n), uploadU32(t, l, []uint32{0})
 	g := RNG{Seed: 99, Stream: 3}
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	if err := l.UniformNoiseDynamic(rec, bx.All(), by.All(), step.All(), n, 0.3, g); err != nil {
 		t.Fatal(err)
 	}

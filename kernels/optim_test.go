@@ -127,11 +127,7 @@ func TestOptimizersBadInput(t *testing.T) {
 	l := openLib(t)
 	small, big := zeros(t, l, 4), zeros(t, l, 64)
 	b, s := big.All(), small.All()
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
 	sgd := SGDParams{LR: 0.1, Momentum: 0.9}
 	adam := DefaultAdam(0.01)
@@ -163,11 +159,7 @@ func TestAdamDynamic(t *testing.T) {
 	w0, g := uniform(rng(41), n, -2, 2), uniform(rng(42), n, -2, 2)
 	bw, bm, bv, bg := upload(t, l, w0), zeros(t, l, n), zeros(t, l, n), upload(t, l, g)
 	corr := zeros(t, l, 2)
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	if err := l.AdamStepDynamic(rec, bw.All(), bg.All(), bm.All(), bv.All(), corr.All(), n, p); err != nil {
 		t.Fatal(err)
 	}

@@ -132,11 +132,7 @@ func TestPGDBadInput(t *testing.T) {
 	l := openLib(t)
 	small, big := zeros(t, l, 4), zeros(t, l, 64)
 	b, s := big.All(), small.All()
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	nan := float32(math.NaN())
 	expectErr(t, "zero size", l.PGDStep(rec, b, b, b, 0, 0.01, 0.3))
 	expectErr(t, "negative size", l.FGSM(rec, b, b, b, -2, 0.3))

@@ -82,11 +82,7 @@ func TestPhiloxUniformStats(t *testing.T) {
 func TestPhiloxBadInput(t *testing.T) {
 	l := openLib(t)
 	small := uploadU32(t, l, make([]uint32, 4))
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	expectErr(t, "zero words", l.PhiloxBits(rec, small.All(), 0, [4]uint32{}, [2]uint32{}))
 	expectErr(t, "negative words", l.PhiloxBits(rec, small.All(), -1, [4]uint32{}, [2]uint32{}))
 	expectErr(t, "buffer too small", l.PhiloxBits(rec, small.All(), 5, [4]uint32{}, [2]uint32{}))

@@ -105,11 +105,7 @@ func TestMaxPoolGradient(t *testing.T) {
 func TestMaxPoolBadInput(t *testing.T) {
 	l := openLib(t)
 	small, big, big2 := zeros(t, l, 4), zeros(t, l, 256), zeros(t, l, 256)
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	x, y, i := big.All(), big2.Range(0, 512), big2.Range(512, 512)
 	for _, c := range []struct {
 		what string

@@ -187,11 +187,7 @@ func TestQuantBadInput(t *testing.T) {
 	big, small, thr := zeros(t, l, n), zeros(t, l, 4), zeros(t, l, 16)
 	b, sm, tr := big.All(), small.All(), thr.All()
 	scratch := zeros(t, l, l.SoftQuantScratch(good)).All()
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	nan := float32(math.NaN())
 	for _, c := range []struct {
 		what string

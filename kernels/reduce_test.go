@@ -148,11 +148,7 @@ func TestSumPlan(t *testing.T) {
 func TestReduceBadInput(t *testing.T) {
 	l := openLib(t)
 	small, big := zeros(t, l, 4), zeros(t, l, 1<<16)
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	n := 1 << 16
 	s := zeros(t, l, max(l.SumScratch(n), 1)).All()
 	for _, c := range []struct {

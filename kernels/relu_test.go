@@ -53,11 +53,7 @@ func TestReLUGradient(t *testing.T) {
 func TestReLUBadInput(t *testing.T) {
 	l := openLib(t)
 	small, big := zeros(t, l, 4), zeros(t, l, 64)
-	rec, err := l.dev.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
+	rec := newRecorder(t, l)
 	expectErr(t, "zero size", l.ReLU(rec, big.All(), big.All(), 0))
 	expectErr(t, "negative size", l.ReLU(rec, big.All(), big.All(), -3))
 	expectErr(t, "x too small", l.ReLU(rec, small.All(), big.All(), 64))

@@ -76,6 +76,17 @@ func downloadU32(t testing.TB, b *vk.Buffer, n int) []uint32 {
 	return out
 }
 
+// newRecorder opens a recorder on the test device, closed at cleanup (the bad-input tables record into it).
+func newRecorder(t testing.TB, l *Lib) *vk.Recorder {
+	t.Helper()
+	rec, err := l.dev.NewRecorder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rec.Close)
+	return rec
+}
+
 // run records with fn, submits and waits, failing the test on error.
 func run(t testing.TB, l *Lib, fn func(r *vk.Recorder) error) {
 	t.Helper()

@@ -60,8 +60,8 @@ func LinePlot(path, title, xlabel, ylabel string, series []Series) error {
 
 // Example is one row group of a grid: a clean image, its adversarial version, their predictions and the label.
 type Example struct {
-	Clean, Adv         []float32 // H×W grey values in [0, 1] (the first channel of a multi-channel image)
-	Label, Clean1, Adv1 int      // true label, prediction on the clean and on the adversarial image
+	Clean, Adv          []float32 // H×W grey values in [0, 1] (the first channel of a multi-channel image)
+	Label, Clean1, Adv1 int       // true label, prediction on the clean and on the adversarial image
 }
 
 // Grid writes a PNG with one column per example and three rows — clean, adversarial, and the perturbation

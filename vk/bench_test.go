@@ -1,28 +1,11 @@
 package vk_test
 
 import (
-	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/sqnet/sqnet/vk"
 	"github.com/sqnet/sqnet/vk/vktest"
 )
-
-var printDevice sync.Once
-
-// openBench opens the device without validation (the layer would dominate every timing) and prints its name once,
-// so every benchmark report says which device it measured.
-func openBench(b *testing.B) *vk.Device {
-	opts := vktest.Options()
-	opts.Instance.Validation = vk.ValidationOff
-	d := vktest.OpenWith(b, opts)
-	printDevice.Do(func() {
-		i := d.Info()
-		fmt.Printf("device: %s (%s, %s %s, Vulkan %s)\n", i.Name, i.Type, i.Driver, i.DriverVer, i.APIVersion)
-	})
-	return d
-}
 
 // emptyDispatches records n dispatches of addscalar over zero elements: the shader returns at once, so the time
 // is the cost of a dispatch itself. The binding is declared read-only (true for n = 0), so no barriers are
@@ -58,7 +41,7 @@ func BenchmarkDispatch(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			const n = 1000
-			d := openBench(b)
+			d := vktest.OpenBench(b)
 			r := emptyDispatches(b, d, n, barriers)
 			b.ResetTimer()
 			for b.Loop() {
@@ -73,7 +56,7 @@ func BenchmarkDispatch(b *testing.B) {
 
 // BenchmarkSubmitWait reports µs per submit + fence wait of a command buffer holding one empty dispatch.
 func BenchmarkSubmitWait(b *testing.B) {
-	d := openBench(b)
+	d := vktest.OpenBench(b)
 	r := emptyDispatches(b, d, 1, false)
 	b.ResetTimer()
 	for b.Loop() {

@@ -4,8 +4,10 @@
 package vktest
 
 import (
+	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sqnet/sqnet/vk"
@@ -61,4 +63,20 @@ func CheckMessages(tb testing.TB, msgs []vk.Message) {
 		lines[i] = m.String()
 	}
 	tb.Errorf("%d validation message(s):\n%s", len(msgs), strings.Join(lines, "\n"))
+}
+
+var printDevice sync.Once
+
+// OpenBench opens the device for benchmarks: without validation (the layer would dominate every timing), and
+// printing the device's name once per process, so every benchmark report says which device it measured.
+func OpenBench(tb testing.TB) *vk.Device {
+	tb.Helper()
+	opts := Options()
+	opts.Instance.Validation = vk.ValidationOff
+	d := OpenWith(tb, opts)
+	printDevice.Do(func() {
+		i := d.Info()
+		fmt.Printf("device: %s (%s, %s %s, Vulkan %s)\n", i.Name, i.Type, i.Driver, i.DriverVer, i.APIVersion)
+	})
+	return d
 }
