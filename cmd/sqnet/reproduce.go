@@ -182,9 +182,16 @@ func writeReproduction(w io.Writer, out, arch, budget, dev string, eps float32, 
 	fmt.Fprintf(&md, "# sqnet reproduce mnist — %s, budget %s\n\n", arch, budget)
 	fmt.Fprintf(&md, "Device: %s. ε = %g (ℓ∞). Adam 1e-3, batch 50, seed 1. Evaluated on the first %d test images; "+
 		"worst case = per example over every attack.\n\n", dev, eps, rs[0].Suite.N)
-	// Columns: every attack any method faced (BPDA only applies to the quantized model), in first-seen order.
+	// Columns: every attack any method faced (BPDA only applies to the quantized model), in the order of the
+	// method that faced the most, then any others.
 	names, seen := []string{}, map[string]bool{}
+	longest := rs[0]
 	for _, r := range rs {
+		if len(r.Suite.Results) > len(longest.Suite.Results) {
+			longest = r
+		}
+	}
+	for _, r := range append([]*methodResult{longest}, rs...) {
 		for _, a := range r.Suite.Results {
 			if !seen[a.Name] {
 				seen[a.Name] = true
