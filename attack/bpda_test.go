@@ -33,15 +33,7 @@ func TestBPDAMatchesCPUReference(t *testing.T) {
 	labels := []uint8{1, 4, 7, 2}
 	cfg := attack.PGD(eps, eta, steps, 1)
 	cfg.RandomStart, cfg.Through, cfg.Eval, cfg.Batch, cfg.Name = false, quant.BPDAIdentity, quant.Hard, b, "bpda"
-	at, err := attack.New(kernels.New(vktest.Open(t)), ck, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer at.Close()
-	res, err := at.Run(x0, labels, nil, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := attackOnce(t, kernels.New(vktest.Open(t)), ck, cfg, x0, labels)
 
 	x := append([]float32(nil), x0...)
 	lbl := make([]uint32, b)
@@ -90,16 +82,7 @@ func TestEOT(t *testing.T) {
 	run := func(eot int, noise float32) *attack.Result {
 		cfg := attack.PGD(0.3, 0.05, 5, 1)
 		cfg.RandomStart, cfg.Batch, cfg.EOT, cfg.EOTNoise = false, b, eot, noise
-		at, err := attack.New(lib, ck, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer at.Close()
-		res, err := at.Run(x0, labels, nil, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
+		return attackOnce(t, lib, ck, cfg, x0, labels)
 	}
 	plain, eot := run(1, 0), run(4, 1e-6)
 	differ, moved := 0, 0
@@ -128,4 +111,20 @@ func TestEOT(t *testing.T) {
 	if err := cfg.Validate(); err == nil {
 		t.Error("EOT without a noise radius was accepted")
 	}
+}
+
+// attackOnce compiles cfg against ck, attacks every image once and returns the result.
+func attackOnce(t *testing.T, lib *kernels.Lib, ck *model.Checkpoint, cfg attack.Config, x0 []float32,
+	labels []uint8) *attack.Result {
+	t.Helper()
+	at, err := attack.New(lib, ck, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer at.Close()
+	res, err := at.Run(x0, labels, nil, len(labels))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
