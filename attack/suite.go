@@ -20,11 +20,7 @@ var Suites = []string{"standard", "quick", "smoke"}
 //   - quick: clean, FGSM, PGD-40, BPDA-40, random search (10 points), for make run and quick reproductions.
 //   - smoke: clean, FGSM, PGD-5, BPDA-5, random search (2 points): exercises everything in seconds, for tests.
 func SuiteConfigs(name string, ck *model.Checkpoint, eps float32, batch int, seed uint64) ([]Config, error) {
-	pgd := func(steps, restarts int) Config {
-		c := PGD(eps, max(0.01, 2.5*eps/float32(steps)), steps, restarts)
-		c.Name = fmt.Sprintf("pgd-%d×%d", steps, restarts)
-		return c
-	}
+	pgd := func(steps, restarts int) Config { return PGDk(eps, steps, restarts) }
 	clean := FGSM(0)
 	clean.Name = "clean"
 	spec, ok := suiteSpecs[name]
@@ -118,13 +114,12 @@ func RunSuite(lib *kernels.Lib, ck, surrogate *model.Checkpoint, cs []Config, im
 		record(r)
 	}
 	if surrogate != nil && len(cs) > 0 {
-		c := PGD(cs[0].Eps, 0, 40, 1)
+		// The suite's radius: every attack but the clean pass uses it.
+		var eps float32
 		for _, x := range cs {
-			if x.Eps > 0 {
-				c = PGD(x.Eps, max(0.01, 2.5*x.Eps/40), 40, 1)
-				break
-			}
+			eps = max(eps, x.Eps)
 		}
+		c := PGDk(eps, 40, 1)
 		c.Name, c.Batch, c.Seed = "pgd-40", cs[0].Batch, cs[0].Seed
 		r, err := Transfer(lib, surrogate, ck, c, images, labels, n)
 		if err != nil {

@@ -134,9 +134,9 @@ func newAttackCmd(g *globals) *cobra.Command {
 // quantDesc says how the quantizer takes part in an attack.
 func quantDesc(ck *model.Checkpoint, cfg attack.Config) string {
 	if ck.Quant == nil {
-		return "none"
+		return quantString(nil)
 	}
-	return fmt.Sprintf("%s, gradient %s, classifying %s", ck.Quant, cfg.Through, cfg.Eval)
+	return fmt.Sprintf("%s, gradient %s, classifying %s", quantString(ck.Quant), cfg.Through, cfg.Eval)
 }
 
 // writeAttackReport writes result.json and result.md into dir, each atomically.

@@ -51,6 +51,12 @@ func newEvalCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			var sur *model.Checkpoint
+			if surrogate != "" {
+				if sur, _, err = loadTarget(surrogate, dataDir, 1); err != nil {
+					return err
+				}
+			}
 			d, err := vk.Open(g.vkOptions())
 			if err != nil {
 				return err
@@ -59,12 +65,6 @@ func newEvalCmd(g *globals) *cobra.Command {
 			stdout := c.OutOrStdout()
 			fmt.Fprintf(stdout, "evaluating %s (%s, %s, quantizer %s) on %d %s images at ε=%g on %s\n", ckPath,
 				ck.Arch.Name, ck.Method, quantString(ck.Quant), set.N, set.Name, eps, d.Name())
-			var sur *model.Checkpoint
-			if surrogate != "" {
-				if sur, _, err = loadTarget(surrogate, dataDir, 1); err != nil {
-					return err
-				}
-			}
 			rep, err := attack.RunSuite(kernels.New(d), ck, sur, cs, set.Images, set.Labels, set.N, func(r *attack.Result) {
 				fmt.Fprintf(stdout, "  %-18s %6.2f%%  (%.1f s)\n", r.Name, 100*r.Accuracy, r.Seconds)
 			})
@@ -223,7 +223,7 @@ func writeCurve(path string, lib *kernels.Lib, ck *model.Checkpoint, images []fl
 	eps float32, batch int, seed uint64, steps int) error {
 	var xs, ys []float64
 	for _, f := range []float32{0, 1.0 / 3, 2.0 / 3, 1, 4.0 / 3} {
-		c := attack.PGD(eps*f, max(0.01, 2.5*eps*f/float32(steps)), steps, 1)
+		c := attack.PGDk(eps*f, steps, 1)
 		c.Batch, c.Seed = batch, seed
 		if f == 0 {
 			c = attack.FGSM(0)

@@ -129,7 +129,7 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 			if err != nil {
 				return err
 			}
-			c := attack.PGD(eps, 2.5*eps/float32(b.curveSteps), b.curveSteps, 1)
+			c := attack.PGDk(eps, b.curveSteps, 1)
 			a, err := attack.New(lib, ck, c)
 			if err != nil {
 				return err
