@@ -145,9 +145,7 @@ func TestConv2DDeterministic(t *testing.T) {
 		outs[i] = append(append(append(download(t, by, s.OutLen()), download(t, bdx, s.InLen())...),
 			download(t, bdw, s.WLen())...), download(t, bdb, s.Cout)...)
 	}
-	if i := bitsEqual(outs[0], outs[1]); i >= 0 {
-		t.Fatalf("two runs differ at %d: %v vs %v", i, outs[0][i], outs[1][i])
-	}
+	sameBits(t, "", outs[0], outs[1])
 }
 
 func TestConv2DBadInput(t *testing.T) {

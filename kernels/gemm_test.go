@@ -96,9 +96,7 @@ func TestGemmDeterministic(t *testing.T) {
 			})
 			outs[i] = download(t, bc, m*n)
 		}
-		if i := bitsEqual(outs[0], outs[1]); i >= 0 {
-			t.Fatalf("transB=%v: two runs differ at %d: %v vs %v", tb, i, outs[0][i], outs[1][i])
-		}
+		sameBits(t, fmt.Sprintf("transB=%v: ", tb), outs[0], outs[1])
 	}
 }
 

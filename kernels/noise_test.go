@@ -92,9 +92,7 @@ func TestNoiseDeterministic(t *testing.T) {
 		run(t, l, func(r *vk.Recorder) error { return l.GaussianNoise(r, bx.All(), by.All(), n, 0.1, RNG{Seed: 9}) })
 		outs[i] = download(t, by, n)
 	}
-	if i := bitsEqual(outs[0], outs[1]); i >= 0 {
-		t.Fatalf("two runs differ at %d: %v vs %v", i, outs[0][i], outs[1][i])
-	}
+	sameBits(t, "", outs[0], outs[1])
 }
 
 func TestNoiseBadInput(t *testing.T) {

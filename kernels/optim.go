@@ -101,10 +101,8 @@ func AdamCorrections(p AdamParams, t int) [2]float32 {
 // Nesterov, w ← w − lr·(g' + μ·v)). With μ = 0 v still holds g' afterwards. It equals SGDStepRef bit for bit.
 func (l *Lib) SGDStep(r *vk.Recorder, w, g, v vk.Range, n int, p SGDParams) error {
 	const op = "sgd step"
-	for _, b := range []named{{"w", w}, {"g", g}, {"v", v}} {
-		if err := need(op, b.name, b.r, n); err != nil {
-			return err
-		}
+	if err := needEach(op, sized{"w", w, n}, sized{"g", g, n}, sized{"v", v, n}); err != nil {
+		return err
 	}
 	if err := p.check(op); err != nil {
 		return err
@@ -122,10 +120,8 @@ func (l *Lib) SGDStep(r *vk.Recorder, w, g, v vk.Range, n int, p SGDParams) erro
 // AdamStepRef bit for bit; w agrees to within the GPU's sqrt and division error (Vulkan allows 2.5-3 ulps).
 func (l *Lib) AdamStep(r *vk.Recorder, w, g, m, v vk.Range, n, t int, p AdamParams) error {
 	const op = "adam step"
-	for _, b := range []named{{"w", w}, {"g", g}, {"m", m}, {"v", v}} {
-		if err := need(op, b.name, b.r, n); err != nil {
-			return err
-		}
+	if err := needEach(op, sized{"w", w, n}, sized{"g", g, n}, sized{"m", m, n}, sized{"v", v, n}); err != nil {
+		return err
 	}
 	if err := p.check(op, t); err != nil {
 		return err
@@ -139,12 +135,8 @@ func (l *Lib) AdamStep(r *vk.Recorder, w, g, m, v vk.Range, n, t int, p AdamPara
 // same t bit for bit.
 func (l *Lib) AdamStepDynamic(r *vk.Recorder, w, g, m, v, corr vk.Range, n int, p AdamParams) error {
 	const op = "adam step (dynamic)"
-	for _, b := range []named{{"w", w}, {"g", g}, {"m", m}, {"v", v}} {
-		if err := need(op, b.name, b.r, n); err != nil {
-			return err
-		}
-	}
-	if err := need(op, "corr", corr, 2); err != nil {
+	if err := needEach(op, sized{"w", w, n}, sized{"g", g, n}, sized{"m", m, n}, sized{"v", v, n},
+		sized{"corr", corr, 2}); err != nil {
 		return err
 	}
 	if err := p.check(op, 1); err != nil {

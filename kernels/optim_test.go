@@ -118,9 +118,7 @@ func TestOptimizersDeterministic(t *testing.T) {
 		})
 		outs[i] = download(t, bw, n)
 	}
-	if i := bitsEqual(outs[0], outs[1]); i >= 0 {
-		t.Fatalf("two runs differ at %d: %v vs %v", i, outs[0][i], outs[1][i])
-	}
+	sameBits(t, "", outs[0], outs[1])
 }
 
 func TestOptimizersBadInput(t *testing.T) {

@@ -123,9 +123,7 @@ func TestPGDDeterministic(t *testing.T) {
 		})
 		outs[i] = download(t, bx, n)
 	}
-	if i := bitsEqual(outs[0], outs[1]); i >= 0 {
-		t.Fatalf("two runs differ at %d: %v vs %v", i, outs[0][i], outs[1][i])
-	}
+	sameBits(t, "", outs[0], outs[1])
 }
 
 func TestPGDBadInput(t *testing.T) {

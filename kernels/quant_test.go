@@ -175,9 +175,7 @@ func TestQuantDeterministic(t *testing.T) {
 		})
 		outs[i] = append(download(t, bdt, s.Thresholds()), download(t, bdx, n)...)
 	}
-	if i := bitsEqual(outs[0], outs[1]); i >= 0 {
-		t.Fatalf("two runs differ at %d: %v vs %v", i, outs[0][i], outs[1][i])
-	}
+	sameBits(t, "", outs[0], outs[1])
 }
 
 func TestQuantBadInput(t *testing.T) {

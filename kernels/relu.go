@@ -8,10 +8,7 @@ type reluPush struct{ N uint32 }
 // ReLU records y = max(x, 0) over n elements. y may alias x (in place).
 func (l *Lib) ReLU(r *vk.Recorder, x, y vk.Range, n int) error {
 	const op = "relu"
-	if err := need(op, "x", x, n); err != nil {
-		return err
-	}
-	if err := need(op, "y", y, n); err != nil {
+	if err := needEach(op, sized{"x", x, n}, sized{"y", y, n}); err != nil {
 		return err
 	}
 	access := []vk.Access{vk.Read, vk.Write}
@@ -21,13 +18,8 @@ func (l *Lib) ReLU(r *vk.Recorder, x, y vk.Range, n int) error {
 // ReLUBackward records dx = dy · [x > 0] over n elements, x being the forward input.
 func (l *Lib) ReLUBackward(r *vk.Recorder, x, dy, dx vk.Range, n int) error {
 	const op = "relu backward"
-	for _, b := range []struct {
-		name string
-		r    vk.Range
-	}{{"x", x}, {"dy", dy}, {"dx", dx}} {
-		if err := need(op, b.name, b.r, n); err != nil {
-			return err
-		}
+	if err := needEach(op, sized{"x", x, n}, sized{"dy", dy, n}, sized{"dx", dx, n}); err != nil {
+		return err
 	}
 	access := []vk.Access{vk.Read, vk.Read, vk.Write}
 	return l.dispatch1D(r, "relu_bwd", n, reluPush{uint32(n)}, access, x, dy, dx)

@@ -72,7 +72,5 @@ func TestReLUDeterministic(t *testing.T) {
 		run(t, l, func(r *vk.Recorder) error { return l.ReLU(r, bx.All(), by.All(), n) })
 		outs[i] = download(t, by, n)
 	}
-	if i := bitsEqual(outs[0], outs[1]); i >= 0 {
-		t.Fatalf("two runs differ at %d: %v vs %v", i, outs[0][i], outs[1][i])
-	}
+	sameBits(t, "", outs[0], outs[1])
 }

@@ -172,6 +172,14 @@ func bitsEqual(a, b []float32) int {
 	return -1
 }
 
+// sameBits fails the test unless two runs produced identical bits (no float atomics, fixed reduction order).
+func sameBits(t testing.TB, what string, a, b []float32) {
+	t.Helper()
+	if i := bitsEqual(a, b); i >= 0 {
+		t.Fatalf("%stwo runs differ at %d: %v vs %v", what, i, a[i], b[i])
+	}
+}
+
 // expectErr fails unless err is non-nil; used for the bad-input tables.
 func expectErr(t testing.TB, what string, err error) {
 	t.Helper()
