@@ -1,6 +1,8 @@
 package vk
 
 import (
+	"runtime"
+
 	vulkan "github.com/vulkan-go/vulkan"
 )
 
@@ -37,7 +39,7 @@ type setEntry struct {
 func (c *descriptorCache) init() { c.sets = map[setKey]setEntry{} }
 
 // get returns the set for key, writing a new one on first use.
-func (c *descriptorCache) get(dev vulkan.Device, key setKey) (vulkan.DescriptorSet, error) {
+func (c *descriptorCache) get(dev vulkan.Device, t procs, key setKey) (vulkan.DescriptorSet, error) {
 	if e, ok := c.sets[key]; ok {
 		return e.set, nil
 	}
@@ -59,23 +61,17 @@ func (c *descriptorCache) get(dev vulkan.Device, key setKey) (vulkan.DescriptorS
 	}
 	pool := c.pools[len(c.pools)-1]
 	sets := make([]vulkan.DescriptorSet, 1)
-	if err := resultError("vkAllocateDescriptorSets", vulkan.AllocateDescriptorSets(dev, &vulkan.DescriptorSetAllocateInfo{
+	layouts := []vulkan.DescriptorSetLayout{key.layout}
+	err := resultError("vkAllocateDescriptorSets", vulkan.AllocateDescriptorSets(dev, &vulkan.DescriptorSetAllocateInfo{
 		SType: vulkan.StructureTypeDescriptorSetAllocateInfo, DescriptorPool: pool, DescriptorSetCount: 1,
-		PSetLayouts: []vulkan.DescriptorSetLayout{key.layout},
-	}, &sets[0])); err != nil {
+		PSetLayouts: layouts,
+	}, &sets[0]))
+	runtime.KeepAlive(layouts) // only vulkan-go's C copy points at it during the call
+	if err != nil {
 		return nil, err
 	}
 	c.left--
-	writes := make([]vulkan.WriteDescriptorSet, key.n)
-	for i := 0; i < key.n; i++ {
-		writes[i] = vulkan.WriteDescriptorSet{
-			SType: vulkan.StructureTypeWriteDescriptorSet, DstSet: sets[0], DstBinding: uint32(i),
-			DescriptorCount: 1, DescriptorType: vulkan.DescriptorTypeStorageBuffer,
-			PBufferInfo: []vulkan.DescriptorBufferInfo{{Buffer: key.b[i].buf,
-				Offset: vulkan.DeviceSize(key.b[i].off), Range: vulkan.DeviceSize(key.b[i].size)}},
-		}
-	}
-	vulkan.UpdateDescriptorSets(dev, uint32(key.n), writes, 0, nil)
+	t.writeStorageBuffers(dev, sets[0], key.b[:key.n])
 	c.sets[key] = setEntry{set: sets[0], pool: pool}
 	return sets[0], nil
 }

@@ -2,6 +2,7 @@ package vk
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 
 	vulkan "github.com/vulkan-go/vulkan"
@@ -80,13 +81,8 @@ func (in *Instance) OpenDevice(info DeviceInfo, opts Options) (*Device, error) {
 	if !info.Usable {
 		return nil, fmt.Errorf("%w: device %d (%s) cannot run sqnet: %s", ErrNoSuchDevice, info.Index, info.Name, info.Why)
 	}
-	fam := computeFamily(info.handle)
-	var n uint32
-	vulkan.GetPhysicalDeviceQueueFamilyProperties(info.handle, &n, nil)
-	fams := make([]vulkan.QueueFamilyProperties, n)
-	vulkan.GetPhysicalDeviceQueueFamilyProperties(info.handle, &n, fams)
-	fams[fam].Deref()
-	d := &Device{inst: in, info: info, family: uint32(fam), tsBits: fams[fam].TimestampValidBits,
+	fam := computeFamily(in.procs, info.handle)
+	d := &Device{inst: in, info: info, family: uint32(fam), tsBits: in.procs.queueFamilies(info.handle)[fam].tsBits,
 		pipes: map[string]*Pipeline{}, recorders: map[*Recorder]struct{}{}}
 	qci := []vulkan.DeviceQueueCreateInfo{{
 		SType: vulkan.StructureTypeDeviceQueueCreateInfo, QueueFamilyIndex: d.family, QueueCount: 1,
@@ -98,6 +94,7 @@ func (in *Instance) OpenDevice(info DeviceInfo, opts Options) (*Device, error) {
 	}, nil, &handle)); err != nil {
 		return nil, fmt.Errorf("open %s: %w", info.Name, err)
 	}
+	runtime.KeepAlive(qci) // the queue priorities are Go memory that only vulkan-go's C copy pointed to
 	var queue vulkan.Queue
 	vulkan.GetDeviceQueue(handle, d.family, 0, &queue)
 	d.handle, d.queue = handle, queue

@@ -142,12 +142,13 @@ func (in *Instance) Devices() ([]DeviceInfo, error) {
 	}
 	out := make([]DeviceInfo, 0, n)
 	for i, pd := range pds[:n] {
-		out = append(out, describe(in.handle, i, pd))
+		out = append(out, describe(in, i, pd))
 	}
 	return out, nil
 }
 
-func describe(inst vulkan.Instance, index int, pd vulkan.PhysicalDevice) DeviceInfo {
+func describe(in *Instance, index int, pd vulkan.PhysicalDevice) DeviceInfo {
+	inst := in.handle
 	var p vulkan.PhysicalDeviceProperties
 	vulkan.GetPhysicalDeviceProperties(pd, &p)
 	p.Deref()
@@ -211,7 +212,7 @@ func describe(inst vulkan.Instance, index int, pd vulkan.PhysicalDevice) DeviceI
 	switch {
 	case p.ApiVersion < vulkan.MakeVersion(1, 1, 0):
 		d.Usable, d.Why = false, "Vulkan "+d.APIVersion+" < 1.1"
-	case computeFamily(pd) < 0:
+	case computeFamily(in.procs, pd) < 0:
 		d.Usable, d.Why = false, "no compute queue"
 	}
 	return d
@@ -219,18 +220,13 @@ func describe(inst vulkan.Instance, index int, pd vulkan.PhysicalDevice) DeviceI
 
 // computeFamily returns the queue family sqnet submits to: one with compute and timestamps if there is one,
 // else any with compute, else -1.
-func computeFamily(pd vulkan.PhysicalDevice) int {
-	var n uint32
-	vulkan.GetPhysicalDeviceQueueFamilyProperties(pd, &n, nil)
-	fams := make([]vulkan.QueueFamilyProperties, n)
-	vulkan.GetPhysicalDeviceQueueFamilyProperties(pd, &n, fams)
+func computeFamily(t procs, pd vulkan.PhysicalDevice) int {
 	best := -1
-	for i := range fams[:n] {
-		fams[i].Deref()
-		if fams[i].QueueFlags&vulkan.QueueFlags(vulkan.QueueComputeBit) == 0 {
+	for i, f := range t.queueFamilies(pd) {
+		if f.flags&vulkan.QueueFlags(vulkan.QueueComputeBit) == 0 {
 			continue
 		}
-		if fams[i].TimestampValidBits > 0 {
+		if f.tsBits > 0 {
 			return i
 		}
 		if best < 0 {

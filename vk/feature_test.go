@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -533,5 +534,53 @@ func TestPipelineCachePersisted(t *testing.T) {
 	files, _ := filepathGlob(dir, "pipelines-*.bin")
 	if len(files) != 1 {
 		t.Fatalf("pipeline cache files in %s: %v, want one", dir, files)
+	}
+}
+
+// TestPipelinesUnderGC creates pipelines while another goroutine forces garbage collections back to back. The
+// structs a driver reads during vkCreateComputePipelines, vkUpdateDescriptorSets and vkQueueSubmit must not be
+// memory the Go collector can free mid-call (vulkan-go's converters hand it to a finalizer; CI crashed inside
+// SwiftShader's pipeline compiler that way): every pipeline must see exactly its own specialization constants.
+func TestPipelinesUnderGC(t *testing.T) {
+	d := vktest.Open(t)
+	out := mustAlloc(t, d, 6*4)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	n := 48
+	if testing.Short() {
+		n = 16
+	}
+	for i := range n {
+		v := uint32(1000 + i)
+		p := mustPipeline(t, d, vk.PipelineSpec{Shader: "specconst", Bindings: []vk.Access{vk.Write},
+			Local: [3]uint32{uint32(1 + i%4), 1, 1}, Consts: []vk.SpecConst{vk.SpecU32(3, v), vk.SpecF32(4, float32(i)),
+				vk.SpecI32(5, -int32(i))}})
+		r := mustRecorder(t, d)
+		if err := r.Dispatch(p, [3]uint32{1, 1, 1}, nil, out.All()); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Run(); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]uint32, 6)
+		if err := vk.Download(out, got); err != nil {
+			t.Fatal(err)
+		}
+		want := []uint32{v, math.Float32bits(float32(i)), uint32(-int32(i)), uint32(1 + i%4), 1, 1}
+		if j := firstMismatch(got, want); j >= 0 {
+			t.Fatalf("pipeline %d, word %d: got %#x, want %#x", i, j, got[j], want[j])
+		}
 	}
 }

@@ -56,6 +56,7 @@ type Instance struct {
 	callback   vulkan.DebugReportCallback
 	validation bool
 	key        unsafe.Pointer // C memory whose address identifies this instance to the debug callback
+	procs      procs          // the functions called without vulkan-go (shim.go)
 	log        *messageLog
 	closed     bool
 }
@@ -105,44 +106,16 @@ func validationWanted(m ValidationMode) bool {
 	return os.Getenv(ValidationEnv) == "1"
 }
 
-func instanceLayers() ([]string, error) {
-	var n uint32
-	if err := resultError("vkEnumerateInstanceLayerProperties", vulkan.EnumerateInstanceLayerProperties(&n, nil)); err != nil {
-		return nil, err
-	}
-	props := make([]vulkan.LayerProperties, n)
-	if n > 0 {
-		if err := resultError("vkEnumerateInstanceLayerProperties", vulkan.EnumerateInstanceLayerProperties(&n, props)); err != nil {
-			return nil, err
-		}
-	}
-	names := make([]string, 0, n)
-	for i := range props[:n] {
-		props[i].Deref()
-		names = append(names, vulkan.ToString(props[i].LayerName[:]))
-	}
-	return names, nil
-}
+func instanceLayers() ([]string, error) { return enumerateNames(true, "") }
 
 func instanceExtensions(layer string) (map[string]bool, error) {
-	var cl string
-	if layer != "" {
-		cl = layer + "\x00"
-	}
-	var n uint32
-	if err := resultError("vkEnumerateInstanceExtensionProperties", vulkan.EnumerateInstanceExtensionProperties(cl, &n, nil)); err != nil {
+	names, err := enumerateNames(false, layer)
+	if err != nil {
 		return nil, err
 	}
-	props := make([]vulkan.ExtensionProperties, n)
-	if n > 0 {
-		if err := resultError("vkEnumerateInstanceExtensionProperties", vulkan.EnumerateInstanceExtensionProperties(cl, &n, props)); err != nil {
-			return nil, err
-		}
-	}
-	out := map[string]bool{}
-	for i := range props[:n] {
-		props[i].Deref()
-		out[vulkan.ToString(props[i].ExtensionName[:])] = true
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
 	}
 	return out, nil
 }
@@ -239,6 +212,13 @@ func NewInstance(opts InstanceOptions) (*Instance, error) {
 		return nil, fmt.Errorf("load instance functions: %v", err)
 	}
 	in.handle = h
+	t, err := loadProcs(h)
+	if err != nil {
+		vulkan.DestroyInstance(h, nil)
+		in.forget()
+		return nil, err
+	}
+	in.procs = t
 	if validation {
 		var callback vulkan.DebugReportCallback
 		if err := resultError("vkCreateDebugReportCallbackEXT",
@@ -272,6 +252,7 @@ func (in *Instance) Close() {
 		vulkan.DestroyDebugReportCallback(in.handle, in.callback, nil)
 	}
 	vulkan.DestroyInstance(in.handle, nil)
+	in.procs.free()
 	in.forget()
 }
 

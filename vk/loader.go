@@ -134,6 +134,9 @@ func loadVulkan() error {
 	return loadErr
 }
 
+// gipaPtr is the loader's vkGetInstanceProcAddr (nil before loadVulkan succeeds).
+func gipaPtr() unsafe.Pointer { return C.sq_gipa_ptr() }
+
 // props2 is the part of a device's properties that needs vkGetPhysicalDeviceProperties2.
 type props2 struct {
 	ok                      bool

@@ -189,36 +189,19 @@ func (p *Pipeline) create(d *Device, code []byte) error {
 			StageFlags: vulkan.ShaderStageFlags(vulkan.ShaderStageComputeBit), Size: p.spec.PushSize}}
 	}
 	var layout vulkan.PipelineLayout
-	if err := resultError("vkCreatePipelineLayout", vulkan.CreatePipelineLayout(d.handle, &pl, nil, &layout)); err != nil {
+	err := resultError("vkCreatePipelineLayout", vulkan.CreatePipelineLayout(d.handle, &pl, nil, &layout))
+	runtime.KeepAlive(pl) // vulkan-go's C copy points at pl's Go slices; keep them until the call returns
+	if err != nil {
 		return err
 	}
 	p.layout = layout
 	consts := append([]SpecConst{SpecU32(0, p.local[0]), SpecU32(1, p.local[1]), SpecU32(2, p.local[2])},
 		p.spec.Consts...)
-	entries := make([]vulkan.SpecializationMapEntry, len(consts))
-	data := make([]uint32, len(consts))
-	for i, c := range consts {
-		entries[i] = vulkan.SpecializationMapEntry{ConstantID: c.ID, Offset: uint32(4 * i), Size: 4}
-		data[i] = c.Bits
-	}
-	// The specialization data is Go memory referenced from C structs for the duration of the call; pin it so the
-	// cgo pointer rules hold.
-	var pin runtime.Pinner
-	pin.Pin(&data[0])
-	defer pin.Unpin()
-	si := vulkan.SpecializationInfo{MapEntryCount: uint32(len(entries)), PMapEntries: entries,
-		DataSize: uint(4 * len(data)), PData: unsafe.Pointer(&data[0])}
-	pipes := make([]vulkan.Pipeline, 1)
-	if err := resultError("vkCreateComputePipelines", vulkan.CreateComputePipelines(d.handle, d.pcache, 1,
-		[]vulkan.ComputePipelineCreateInfo{{
-			SType: vulkan.StructureTypeComputePipelineCreateInfo,
-			Stage: vulkan.PipelineShaderStageCreateInfo{SType: vulkan.StructureTypePipelineShaderStageCreateInfo,
-				Stage: vulkan.ShaderStageComputeBit, Module: p.module, PName: "main\x00", PSpecializationInfo: []vulkan.SpecializationInfo{si}},
-			Layout: p.layout,
-		}}, nil, pipes)); err != nil {
+	pipe, r := d.inst.procs.createComputePipeline(d.handle, d.pcache, p.module, p.layout, consts)
+	if err := resultError("vkCreateComputePipelines", r); err != nil {
 		return err
 	}
-	p.handle = pipes[0]
+	p.handle = pipe
 	return nil
 }
 

@@ -140,12 +140,10 @@ func (r *Recorder) Barrier() error {
 
 func (r *Recorder) barrier() {
 	const stages = vulkan.PipelineStageFlags(vulkan.PipelineStageComputeShaderBit | vulkan.PipelineStageTransferBit)
-	vulkan.CmdPipelineBarrier(r.cb, stages, stages, 0, 1, []vulkan.MemoryBarrier{{
-		SType:         vulkan.StructureTypeMemoryBarrier,
-		SrcAccessMask: vulkan.AccessFlags(vulkan.AccessShaderWriteBit | vulkan.AccessTransferWriteBit),
-		DstAccessMask: vulkan.AccessFlags(vulkan.AccessShaderReadBit | vulkan.AccessShaderWriteBit |
-			vulkan.AccessTransferReadBit | vulkan.AccessTransferWriteBit),
-	}}, 0, nil, 0, nil)
+	r.dev.inst.procs.memoryBarrier(r.cb, stages, stages,
+		vulkan.AccessFlags(vulkan.AccessShaderWriteBit|vulkan.AccessTransferWriteBit),
+		vulkan.AccessFlags(vulkan.AccessShaderReadBit|vulkan.AccessShaderWriteBit|
+			vulkan.AccessTransferReadBit|vulkan.AccessTransferWriteBit))
 	r.pending = r.pending[:0]
 	r.barriers++
 }
@@ -207,7 +205,7 @@ func (r *Recorder) Dispatch(p *Pipeline, groups [3]uint32, push any, bufs ...Ran
 		acc[i] = access{blk: b.Buf.blk, off: b.abs(), size: b.Size, write: p.spec.Bindings[i]&Write != 0}
 	}
 	d.mu.Lock()
-	set, err := d.descs.get(d.handle, key)
+	set, err := d.descs.get(d.handle, d.inst.procs, key)
 	d.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("dispatch %s: %w", name, err)
@@ -259,9 +257,7 @@ func (r *Recorder) Copy(dst, src Range) error {
 	}
 	r.track([]access{{blk: src.Buf.blk, off: src.abs(), size: src.Size},
 		{blk: dst.Buf.blk, off: dst.abs(), size: src.Size, write: true}})
-	vulkan.CmdCopyBuffer(r.cb, src.Buf.blk.buf, dst.Buf.blk.buf, 1, []vulkan.BufferCopy{{
-		SrcOffset: vulkan.DeviceSize(src.abs()), DstOffset: vulkan.DeviceSize(dst.abs()),
-		Size: vulkan.DeviceSize(src.Size)}})
+	r.dev.inst.procs.copyBuffer(r.cb, src.Buf.blk.buf, dst.Buf.blk.buf, src.abs(), dst.abs(), src.Size)
 	return nil
 }
 
@@ -302,13 +298,11 @@ func (r *Recorder) End() error {
 	if err := r.usable(); err != nil {
 		return err
 	}
-	vulkan.CmdPipelineBarrier(r.cb,
+	r.dev.inst.procs.memoryBarrier(r.cb,
 		vulkan.PipelineStageFlags(vulkan.PipelineStageComputeShaderBit|vulkan.PipelineStageTransferBit),
-		vulkan.PipelineStageFlags(vulkan.PipelineStageHostBit), 0, 1, []vulkan.MemoryBarrier{{
-			SType:         vulkan.StructureTypeMemoryBarrier,
-			SrcAccessMask: vulkan.AccessFlags(vulkan.AccessShaderWriteBit | vulkan.AccessTransferWriteBit),
-			DstAccessMask: vulkan.AccessFlags(vulkan.AccessHostReadBit),
-		}}, 0, nil, 0, nil)
+		vulkan.PipelineStageFlags(vulkan.PipelineStageHostBit),
+		vulkan.AccessFlags(vulkan.AccessShaderWriteBit|vulkan.AccessTransferWriteBit),
+		vulkan.AccessFlags(vulkan.AccessHostReadBit))
 	r.recording = false
 	return resultError("vkEndCommandBuffer", vulkan.EndCommandBuffer(r.cb))
 }
@@ -333,9 +327,7 @@ func (r *Recorder) Submit() error {
 	if err := resultError("vkResetFences", vulkan.ResetFences(d.handle, 1, []vulkan.Fence{r.fence})); err != nil {
 		return err
 	}
-	if err := resultError("vkQueueSubmit", vulkan.QueueSubmit(d.queue, 1, []vulkan.SubmitInfo{{
-		SType: vulkan.StructureTypeSubmitInfo, CommandBufferCount: 1, PCommandBuffers: []vulkan.CommandBuffer{r.cb},
-	}}, r.fence)); err != nil {
+	if err := resultError("vkQueueSubmit", d.inst.procs.queueSubmit(d.queue, r.cb, r.fence)); err != nil {
 		return err
 	}
 	r.inFlight = true

@@ -1,0 +1,318 @@
+package vk
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include <vulkan/vulkan.h>
+
+// Why this file exists: vulkan-go converts a Go slice of structs (VkSubmitInfo, VkWriteDescriptorSet,
+// VkComputePipelineCreateInfo, VkMemoryBarrier, VkBufferCopy, and the output arrays of the vkEnumerate* and
+// vkGet*Properties calls) into C memory whose only owner is a finalizer set on a local variable of its converter.
+// That variable is unreachable as soon as the converter returns, so a garbage collection that finishes while the
+// driver is still inside the call frees the memory under it. SwiftShader spends milliseconds compiling in
+// vkCreateComputePipelines, and CI crashed there (SIGSEGV inside the driver, ~1 run in 6). These wrappers build the
+// same structs on the C stack instead, so nothing the driver reads is owned by Go.
+
+typedef struct {
+	PFN_vkCreateComputePipelines createComputePipelines;
+	PFN_vkQueueSubmit queueSubmit;
+	PFN_vkUpdateDescriptorSets updateDescriptorSets;
+	PFN_vkCmdPipelineBarrier cmdPipelineBarrier;
+	PFN_vkCmdCopyBuffer cmdCopyBuffer;
+	PFN_vkGetPhysicalDeviceQueueFamilyProperties getQueueFamilyProperties;
+} sq_procs;
+
+// sq_load_procs fills p through vkGetInstanceProcAddr; the loader's trampolines dispatch on the object passed, so
+// one table serves every device of the instance. It returns the name of the first missing function, or NULL.
+static const char* sq_load_procs(void* gipa, void* instance, sq_procs* p) {
+	PFN_vkGetInstanceProcAddr g = (PFN_vkGetInstanceProcAddr)gipa;
+	VkInstance in = (VkInstance)instance;
+#define SQ_LOAD(field, name) if (!(p->field = (void*)g(in, name))) return name;
+	SQ_LOAD(createComputePipelines, "vkCreateComputePipelines")
+	SQ_LOAD(queueSubmit, "vkQueueSubmit")
+	SQ_LOAD(updateDescriptorSets, "vkUpdateDescriptorSets")
+	SQ_LOAD(cmdPipelineBarrier, "vkCmdPipelineBarrier")
+	SQ_LOAD(cmdCopyBuffer, "vkCmdCopyBuffer")
+	SQ_LOAD(getQueueFamilyProperties, "vkGetPhysicalDeviceQueueFamilyProperties")
+#undef SQ_LOAD
+	return NULL;
+}
+
+#define SQ_MAX_SPEC 64
+
+// sq_create_compute_pipeline creates one pipeline from module's "main" with n 4-byte specialization constants.
+static VkResult sq_create_compute_pipeline(const sq_procs* p, void* device, uint64_t cache, uint64_t module,
+		uint64_t layout, uint32_t n, const uint32_t* ids, const uint32_t* data, uint64_t* out) {
+	if (n > SQ_MAX_SPEC) return VK_ERROR_INITIALIZATION_FAILED;
+	VkSpecializationMapEntry entries[SQ_MAX_SPEC];
+	uint32_t values[SQ_MAX_SPEC];
+	for (uint32_t i = 0; i < n; i++) {
+		entries[i].constantID = ids[i];
+		entries[i].offset = 4 * i;
+		entries[i].size = 4;
+		values[i] = data[i];
+	}
+	VkSpecializationInfo si;
+	memset(&si, 0, sizeof(si));
+	si.mapEntryCount = n;
+	si.pMapEntries = entries;
+	si.dataSize = 4 * (size_t)n;
+	si.pData = values;
+	VkComputePipelineCreateInfo ci;
+	memset(&ci, 0, sizeof(ci));
+	ci.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO;
+	ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+	ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+	ci.stage.module = (VkShaderModule)module;
+	ci.stage.pName = "main";
+	ci.stage.pSpecializationInfo = n ? &si : NULL;
+	ci.layout = (VkPipelineLayout)layout;
+	VkPipeline pipe = VK_NULL_HANDLE;
+	VkResult r = p->createComputePipelines((VkDevice)device, (VkPipelineCache)cache, 1, &ci, NULL, &pipe);
+	*out = (uint64_t)pipe;
+	return r;
+}
+
+// sq_queue_submit submits one command buffer, signalling fence.
+static VkResult sq_queue_submit(const sq_procs* p, void* queue, void* cb, uint64_t fence) {
+	VkCommandBuffer cmd = (VkCommandBuffer)cb;
+	VkSubmitInfo si;
+	memset(&si, 0, sizeof(si));
+	si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+	si.commandBufferCount = 1;
+	si.pCommandBuffers = &cmd;
+	return p->queueSubmit((VkQueue)queue, 1, &si, (VkFence)fence);
+}
+
+#define SQ_MAX_BINDINGS 16
+
+// sq_write_storage_buffers points bindings 0..n-1 of set at the given buffer ranges.
+static void sq_write_storage_buffers(const sq_procs* p, void* device, uint64_t set, uint32_t n,
+		const uint64_t* bufs, const uint64_t* offs, const uint64_t* sizes) {
+	if (n > SQ_MAX_BINDINGS) return;
+	VkDescriptorBufferInfo infos[SQ_MAX_BINDINGS];
+	VkWriteDescriptorSet writes[SQ_MAX_BINDINGS];
+	memset(writes, 0, sizeof(writes));
+	for (uint32_t i = 0; i < n; i++) {
+		infos[i].buffer = (VkBuffer)bufs[i];
+		infos[i].offset = offs[i];
+		infos[i].range = sizes[i];
+		writes[i].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
+		writes[i].dstSet = (VkDescriptorSet)set;
+		writes[i].dstBinding = i;
+		writes[i].descriptorCount = 1;
+		writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+		writes[i].pBufferInfo = &infos[i];
+	}
+	p->updateDescriptorSets((VkDevice)device, n, writes, 0, NULL);
+}
+
+// sq_memory_barrier records one global memory barrier.
+static void sq_memory_barrier(const sq_procs* p, void* cb, uint32_t srcStages, uint32_t dstStages,
+		uint32_t srcAccess, uint32_t dstAccess) {
+	VkMemoryBarrier b;
+	memset(&b, 0, sizeof(b));
+	b.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+	b.srcAccessMask = srcAccess;
+	b.dstAccessMask = dstAccess;
+	p->cmdPipelineBarrier((VkCommandBuffer)cb, srcStages, dstStages, 0, 1, &b, 0, NULL, 0, NULL);
+}
+
+// sq_copy_buffer records one buffer-to-buffer copy.
+static void sq_copy_buffer(const sq_procs* p, void* cb, uint64_t src, uint64_t dst, uint64_t srcOff,
+		uint64_t dstOff, uint64_t size) {
+	VkBufferCopy c;
+	c.srcOffset = srcOff;
+	c.dstOffset = dstOff;
+	c.size = size;
+	p->cmdCopyBuffer((VkCommandBuffer)cb, (VkBuffer)src, (VkBuffer)dst, 1, &c);
+}
+
+#define SQ_MAX_FAMILIES 64
+
+// sq_queue_families writes, for each queue family (at most SQ_MAX_FAMILIES), its flags and timestamp bits, and
+// returns how many there are.
+static uint32_t sq_queue_families(const sq_procs* p, void* physical, uint32_t* flags, uint32_t* tsBits) {
+	VkQueueFamilyProperties props[SQ_MAX_FAMILIES];
+	uint32_t n = SQ_MAX_FAMILIES;
+	p->getQueueFamilyProperties((VkPhysicalDevice)physical, &n, props);
+	for (uint32_t i = 0; i < n; i++) {
+		flags[i] = props[i].queueFlags;
+		tsBits[i] = props[i].timestampValidBits;
+	}
+	return n;
+}
+
+// sq_instance_layers copies up to max layer names (each VK_MAX_EXTENSION_NAME_SIZE bytes) into names and returns
+// the count, or a negative VkResult.
+static int64_t sq_instance_layers(void* gipa, char* names, uint32_t max) {
+	PFN_vkEnumerateInstanceLayerProperties f = (PFN_vkEnumerateInstanceLayerProperties)
+		((PFN_vkGetInstanceProcAddr)gipa)(NULL, "vkEnumerateInstanceLayerProperties");
+	if (!f) return VK_ERROR_INITIALIZATION_FAILED;
+	uint32_t n = 0;
+	VkResult r = f(&n, NULL);
+	if (r != VK_SUCCESS) return r;
+	VkLayerProperties* props = calloc(n ? n : 1, sizeof(*props));
+	if (!props) return VK_ERROR_OUT_OF_HOST_MEMORY;
+	r = f(&n, props);
+	if (r != VK_SUCCESS && r != VK_INCOMPLETE) { free(props); return r; }
+	if (n > max) n = max;
+	for (uint32_t i = 0; i < n; i++) memcpy(names + i * VK_MAX_EXTENSION_NAME_SIZE, props[i].layerName, VK_MAX_EXTENSION_NAME_SIZE);
+	free(props);
+	return n;
+}
+
+// sq_instance_extensions does the same for the extensions of layer (NULL: the loader's and drivers').
+static int64_t sq_instance_extensions(void* gipa, const char* layer, char* names, uint32_t max) {
+	PFN_vkEnumerateInstanceExtensionProperties f = (PFN_vkEnumerateInstanceExtensionProperties)
+		((PFN_vkGetInstanceProcAddr)gipa)(NULL, "vkEnumerateInstanceExtensionProperties");
+	if (!f) return VK_ERROR_INITIALIZATION_FAILED;
+	uint32_t n = 0;
+	VkResult r = f(layer, &n, NULL);
+	if (r != VK_SUCCESS) return r;
+	VkExtensionProperties* props = calloc(n ? n : 1, sizeof(*props));
+	if (!props) return VK_ERROR_OUT_OF_HOST_MEMORY;
+	r = f(layer, &n, props);
+	if (r != VK_SUCCESS && r != VK_INCOMPLETE) { free(props); return r; }
+	if (n > max) n = max;
+	for (uint32_t i = 0; i < n; i++) memcpy(names + i * VK_MAX_EXTENSION_NAME_SIZE, props[i].extensionName, VK_MAX_EXTENSION_NAME_SIZE);
+	free(props);
+	return n;
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+
+	vulkan "github.com/vulkan-go/vulkan"
+)
+
+// procs is an instance's table of the Vulkan functions sqnet calls without vulkan-go (see the comment at the top
+// of this file). It lives in C memory so the wrappers can read it without Go pointers crossing the boundary.
+type procs struct{ p *C.sq_procs }
+
+func loadProcs(inst vulkan.Instance) (procs, error) {
+	p := (*C.sq_procs)(C.calloc(1, C.size_t(unsafe.Sizeof(C.sq_procs{}))))
+	if p == nil {
+		return procs{}, fmt.Errorf("load Vulkan functions: out of host memory")
+	}
+	if missing := C.sq_load_procs(gipaPtr(), unsafe.Pointer(inst), p); missing != nil {
+		C.free(unsafe.Pointer(p))
+		return procs{}, fmt.Errorf("load Vulkan functions: the loader has no %s", C.GoString(missing))
+	}
+	return procs{p}, nil
+}
+
+func (t *procs) free() {
+	if t.p != nil {
+		C.free(unsafe.Pointer(t.p))
+		t.p = nil
+	}
+}
+
+// maxSpecConsts bounds the specialization constants of one pipeline (the C wrapper's stack array).
+const maxSpecConsts = C.SQ_MAX_SPEC
+
+// createComputePipeline creates a pipeline running module's "main" with the given specialization constants.
+func (t procs) createComputePipeline(dev vulkan.Device, cache vulkan.PipelineCache, module vulkan.ShaderModule,
+	layout vulkan.PipelineLayout, consts []SpecConst) (vulkan.Pipeline, vulkan.Result) {
+	if len(consts) > maxSpecConsts {
+		return vulkan.NullPipeline, vulkan.ErrorInitializationFailed
+	}
+	var ids, data [maxSpecConsts]C.uint32_t
+	for i, c := range consts {
+		ids[i], data[i] = C.uint32_t(c.ID), C.uint32_t(c.Bits)
+	}
+	var out C.uint64_t
+	r := C.sq_create_compute_pipeline(t.p, unsafe.Pointer(dev), C.uint64_t(handleBits(cache)),
+		C.uint64_t(handleBits(module)), C.uint64_t(handleBits(layout)), C.uint32_t(len(consts)), &ids[0], &data[0], &out)
+	return fromBits[vulkan.Pipeline](uint64(out)), vulkan.Result(r)
+}
+
+func (t procs) queueSubmit(q vulkan.Queue, cb vulkan.CommandBuffer, fence vulkan.Fence) vulkan.Result {
+	return vulkan.Result(C.sq_queue_submit(t.p, unsafe.Pointer(q), unsafe.Pointer(cb), C.uint64_t(handleBits(fence))))
+}
+
+// writeStorageBuffers points bindings 0..len(b)-1 of set at b (at most MaxBindings).
+func (t procs) writeStorageBuffers(dev vulkan.Device, set vulkan.DescriptorSet, b []bindKey) {
+	var bufs, offs, sizes [C.SQ_MAX_BINDINGS]C.uint64_t
+	n := min(len(b), len(bufs))
+	for i := range n {
+		bufs[i], offs[i], sizes[i] = C.uint64_t(handleBits(b[i].buf)), C.uint64_t(b[i].off), C.uint64_t(b[i].size)
+	}
+	C.sq_write_storage_buffers(t.p, unsafe.Pointer(dev), C.uint64_t(handleBits(set)), C.uint32_t(n), &bufs[0],
+		&offs[0], &sizes[0])
+}
+
+func (t procs) memoryBarrier(cb vulkan.CommandBuffer, src, dst vulkan.PipelineStageFlags, srcAccess,
+	dstAccess vulkan.AccessFlags) {
+	C.sq_memory_barrier(t.p, unsafe.Pointer(cb), C.uint32_t(src), C.uint32_t(dst), C.uint32_t(srcAccess),
+		C.uint32_t(dstAccess))
+}
+
+func (t procs) copyBuffer(cb vulkan.CommandBuffer, src, dst vulkan.Buffer, srcOff, dstOff, size uint64) {
+	C.sq_copy_buffer(t.p, unsafe.Pointer(cb), C.uint64_t(handleBits(src)), C.uint64_t(handleBits(dst)),
+		C.uint64_t(srcOff), C.uint64_t(dstOff), C.uint64_t(size))
+}
+
+// queueFamily is what sqnet reads of a queue family.
+type queueFamily struct {
+	flags  vulkan.QueueFlags
+	tsBits uint32
+}
+
+func (t procs) queueFamilies(pd vulkan.PhysicalDevice) []queueFamily {
+	var flags, ts [C.SQ_MAX_FAMILIES]C.uint32_t
+	n := int(C.sq_queue_families(t.p, unsafe.Pointer(pd), &flags[0], &ts[0]))
+	out := make([]queueFamily, n)
+	for i := range out {
+		out[i] = queueFamily{flags: vulkan.QueueFlags(flags[i]), tsBits: uint32(ts[i])}
+	}
+	return out
+}
+
+// maxNames bounds the layers or extensions listed (far more than any loader reports).
+const maxNames = 512
+
+// enumerateNames returns the instance layers (layer == nil, layers true), or the instance extensions of layer
+// ("" = the loader's and drivers').
+func enumerateNames(layers bool, layer string) ([]string, error) {
+	const w = C.VK_MAX_EXTENSION_NAME_SIZE
+	buf := (*C.char)(C.calloc(maxNames, w))
+	if buf == nil {
+		return nil, fmt.Errorf("enumerate: out of host memory")
+	}
+	defer C.free(unsafe.Pointer(buf))
+	var n C.int64_t
+	what := "vkEnumerateInstanceLayerProperties"
+	if layers {
+		n = C.sq_instance_layers(gipaPtr(), buf, maxNames)
+	} else {
+		what = "vkEnumerateInstanceExtensionProperties"
+		var cl *C.char
+		if layer != "" {
+			cl = C.CString(layer)
+			defer C.free(unsafe.Pointer(cl))
+		}
+		n = C.sq_instance_extensions(gipaPtr(), cl, buf, maxNames)
+	}
+	if n < 0 {
+		return nil, resultError(what, vulkan.Result(n))
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = C.GoString((*C.char)(unsafe.Add(unsafe.Pointer(buf), i*w)))
+	}
+	return names, nil
+}
+
+// handleBits is the 64-bit value of a Vulkan handle as vulkan-go stores it: every handle, dispatchable or not, is
+// a pointer-sized C value on the 64-bit platforms sqnet builds for (vk_null64.go in vulkan-go).
+func handleBits[H any](h H) uint64 {
+	return *(*uint64)(unsafe.Pointer(&h))
+}
+
+// fromBits is handleBits' inverse.
+func fromBits[H any](v uint64) H { return *(*H)(unsafe.Pointer(&v)) }
