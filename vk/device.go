@@ -22,6 +22,9 @@ type Options struct {
 	// ForceStaging makes transfers go through staging buffers even where device memory is host-visible, so the
 	// discrete-GPU path can be exercised on unified-memory devices.
 	ForceStaging bool
+	// Present enables VK_KHR_swapchain, for showing pictures in a window (NewPresenter). The instance must have
+	// been created with the window system's surface extensions (InstanceOptions.Extensions).
+	Present bool
 }
 
 // Device is an opened logical device with one compute queue, a memory suballocator, a pipeline cache and a
@@ -44,6 +47,7 @@ type Device struct {
 	staging    *Buffer // reused bounce buffer for devices whose memory the host cannot map
 	xfer       *Recorder
 	xferMu     sync.Mutex // serialises transfers through staging and xfer
+	present    bool       // VK_KHR_swapchain is enabled
 	closed     bool
 }
 
@@ -88,9 +92,18 @@ func (in *Instance) OpenDevice(info DeviceInfo, opts Options) (*Device, error) {
 		SType: vulkan.StructureTypeDeviceQueueCreateInfo, QueueFamilyIndex: d.family, QueueCount: 1,
 		PQueuePriorities: []float32{1},
 	}}
+	var exts []string
+	if opts.Present {
+		if !in.procs.deviceHasExtension(info.handle, SwapchainExtension) {
+			return nil, fmt.Errorf("%w: %s has no %s", ErrNoPresent, info.Name, SwapchainExtension)
+		}
+		exts = append(exts, SwapchainExtension+"\x00")
+		d.present = true
+	}
 	var handle vulkan.Device
 	if err := resultError("vkCreateDevice", vulkan.CreateDevice(info.handle, &vulkan.DeviceCreateInfo{
 		SType: vulkan.StructureTypeDeviceCreateInfo, QueueCreateInfoCount: 1, PQueueCreateInfos: qci,
+		EnabledExtensionCount: uint32(len(exts)), PpEnabledExtensionNames: exts,
 	}, nil, &handle)); err != nil {
 		return nil, fmt.Errorf("open %s: %w", info.Name, err)
 	}

@@ -38,6 +38,9 @@ const (
 type InstanceOptions struct {
 	// Validation says whether to enable VK_LAYER_KHRONOS_validation and record its messages.
 	Validation ValidationMode
+	// Extensions are instance extensions to enable besides the validation layer's, e.g. the surface extensions a
+	// window library needs for presentation (GLFW's GetRequiredInstanceExtensions). A missing one is an error.
+	Extensions []string
 }
 
 // Message is one message the validation layer (or the driver) reported through VK_EXT_debug_report.
@@ -157,6 +160,18 @@ func NewInstance(opts InstanceOptions) (*Instance, error) {
 		syncVal = layerExts["VK_EXT_validation_features"]
 		if syncVal {
 			exts = append(exts, "VK_EXT_validation_features\x00")
+		}
+	}
+	if len(opts.Extensions) > 0 {
+		have, err := instanceExtensions("")
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range opts.Extensions {
+			if !have[e] {
+				return nil, fmt.Errorf("%w: the Vulkan loader offers no instance extension %s", ErrNoPresent, e)
+			}
+			exts = append(exts, e+"\x00")
 		}
 	}
 	app := vulkan.ApplicationInfo{

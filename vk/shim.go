@@ -20,6 +20,7 @@ typedef struct {
 	PFN_vkCmdPipelineBarrier cmdPipelineBarrier;
 	PFN_vkCmdCopyBuffer cmdCopyBuffer;
 	PFN_vkGetPhysicalDeviceQueueFamilyProperties getQueueFamilyProperties;
+	PFN_vkEnumerateDeviceExtensionProperties deviceExtensions;
 } sq_procs;
 
 // sq_load_procs fills p through vkGetInstanceProcAddr; the loader's trampolines dispatch on the object passed, so
@@ -34,6 +35,7 @@ static const char* sq_load_procs(void* gipa, void* instance, sq_procs* p) {
 	SQ_LOAD(cmdPipelineBarrier, "vkCmdPipelineBarrier")
 	SQ_LOAD(cmdCopyBuffer, "vkCmdCopyBuffer")
 	SQ_LOAD(getQueueFamilyProperties, "vkGetPhysicalDeviceQueueFamilyProperties")
+	SQ_LOAD(deviceExtensions, "vkEnumerateDeviceExtensionProperties")
 #undef SQ_LOAD
 	return NULL;
 }
@@ -141,6 +143,20 @@ static uint32_t sq_queue_families(const sq_procs* p, void* physical, uint32_t* f
 		tsBits[i] = props[i].timestampValidBits;
 	}
 	return n;
+}
+
+// sq_device_has_extension reports whether physical offers the device extension name.
+static int sq_device_has_extension(const sq_procs* p, void* physical, const char* name) {
+	uint32_t n = 0;
+	if (p->deviceExtensions((VkPhysicalDevice)physical, NULL, &n, NULL) != VK_SUCCESS) return 0;
+	VkExtensionProperties* props = calloc(n ? n : 1, sizeof(*props));
+	if (!props) return 0;
+	VkResult r = p->deviceExtensions((VkPhysicalDevice)physical, NULL, &n, props);
+	int found = 0;
+	if (r == VK_SUCCESS || r == VK_INCOMPLETE)
+		for (uint32_t i = 0; i < n && !found; i++) found = strcmp(props[i].extensionName, name) == 0;
+	free(props);
+	return found;
 }
 
 // sq_instance_layers copies up to max layer names (each VK_MAX_EXTENSION_NAME_SIZE bytes) into names and returns
@@ -271,6 +287,12 @@ func (t procs) queueFamilies(pd vulkan.PhysicalDevice) []queueFamily {
 		out[i] = queueFamily{flags: vulkan.QueueFlags(flags[i]), tsBits: uint32(ts[i])}
 	}
 	return out
+}
+
+func (t procs) deviceHasExtension(pd vulkan.PhysicalDevice, name string) bool {
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	return C.sq_device_has_extension(t.p, unsafe.Pointer(pd), cn) != 0
 }
 
 // maxNames bounds the layers or extensions listed (far more than any loader reports).
