@@ -45,7 +45,9 @@ func TestViewGrid(t *testing.T) {
 			bc, ba, bi := upload(t, l, clean), upload(t, l, adv), uploadU32(t, l, info)
 			px := c.width * c.height
 			bo := uploadU32(t, l, make([]uint32, px))
-			run(t, l, func(r *vk.Recorder) error { return l.ViewGrid(r, bc.All(), ba.All(), bi.All(), bo.All(), g, c.bgra, c.eps) })
+			run(t, l, func(r *vk.Recorder) error {
+				return l.ViewGrid(r, bc.All(), ba.All(), bi.All(), bo.All(), g, c.bgra, c.eps)
+			})
 			got, want := downloadU32(t, bo, px), ViewGridRef(clean, adv, info, g, c.bgra, c.eps)
 			for i := range want {
 				for s := 0; s < 32; s += 8 {
