@@ -141,26 +141,31 @@ func Build(g *graph.Graph, net *model.Net, x0, y, step *graph.Tensor, cfg Config
 	} else {
 		g.Copy(adv, x0)
 	}
+	var err error
+	g.Repeat(cfg.Steps, func() { err = addStep(g, net, x0, adv, y, step, cfg) })
+	if err != nil {
+		return nil, fmt.Errorf("attack %s: %w", cfg.Name, err)
+	}
+	return adv, g.Err()
+}
+
+// addStep adds one projected gradient step of adv (State) on net's loss against y, inside the ε-ball around x0.
+func addStep(g *graph.Graph, net *model.Net, x0, adv, y, step *graph.Tensor, cfg Config) error {
 	// Untargeted attacks ascend the loss of the true label; targeted ones descend the loss of the target.
 	scale := float32(1)
 	if cfg.Targeted {
 		scale = -1
 	}
-	var err error
-	g.Repeat(cfg.Steps, func() {
-		var grad *graph.Tensor
-		if grad, err = stepGradient(g, net, adv, y, step, cfg, scale); err != nil {
-			return
-		}
-		g.Add(&graph.Op{Name: "pgd step", In: []*graph.Tensor{adv, grad, x0}, Out: []*graph.Tensor{adv},
-			Run: func(r *vk.Recorder, at graph.Binder) error {
-				return lib.PGDStep(r, at(adv), at(grad), at(x0), n, cfg.Step, cfg.Eps)
-			}})
-	})
+	grad, err := stepGradient(g, net, adv, y, step, cfg, scale)
 	if err != nil {
-		return nil, fmt.Errorf("attack %s: %w", cfg.Name, err)
+		return err
 	}
-	return adv, g.Err()
+	lib, n := g.Lib(), adv.Elems()
+	g.Add(&graph.Op{Name: "pgd step", In: []*graph.Tensor{adv, grad, x0}, Out: []*graph.Tensor{adv},
+		Run: func(r *vk.Recorder, at graph.Binder) error {
+			return lib.PGDStep(r, at(adv), at(grad), at(x0), n, cfg.Step, cfg.Eps)
+		}})
+	return nil
 }
 
 // rngStream is the Philox stream of attack random starts (training noise uses stream 0); EOT's draws use the
