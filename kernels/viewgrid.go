@@ -36,7 +36,7 @@ func (g GridLayout) Cell(e, cell int) (x, y int) {
 // all of them fit, and the fewest grid rows at that scale; a picture too small for even scale 1 is clipped.
 func FitGrid(n, h, w, width, height int) GridLayout {
 	for s := 8; s >= 1; s-- {
-		g := GridLayout{N: n, H: h, W: w, Scale: s, Glyph: max(1, s/2), Width: width, Height: height}
+		g := GridLayout{N: n, H: h, W: w, Scale: s, Glyph: glyphFor(s), Width: width, Height: height}
 		for cols := n; cols >= 1; cols-- {
 			rows := (n + cols - 1) / cols
 			if GridPad+cols*(g.CellWidth()+GridPad) <= width && GridPad+rows*(3*g.CellHeight()+GridPad) <= height {
@@ -51,7 +51,7 @@ func FitGrid(n, h, w, width, height int) GridLayout {
 
 // GridSize is the smallest picture that holds n examples at scale, cols per row.
 func GridSize(n, h, w, cols, scale int) (width, height int) {
-	g := GridLayout{N: n, H: h, W: w, Cols: cols, Scale: scale, Glyph: max(1, scale/2)}
+	g := GridLayout{N: n, H: h, W: w, Cols: cols, Scale: scale, Glyph: glyphFor(scale)}
 	rows := (n + cols - 1) / cols
 	return GridPad + cols*(g.CellWidth()+GridPad), GridPad + rows*(3*g.CellHeight()+GridPad)
 }
@@ -173,3 +173,6 @@ func ViewGridRef(clean, adv []float32, info []uint32, g GridLayout, bgra bool, e
 	}
 	return out
 }
+
+// glyphFor is the font pixel size that goes with an image scale: digits about as tall as a third of a cell.
+func glyphFor(scale int) int { return max(1, (scale+1)/2) }

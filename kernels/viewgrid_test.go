@@ -35,7 +35,7 @@ func TestViewGrid(t *testing.T) {
 		{1, 28, 28, 40, 120, false, 0.3},
 		{3, 28, 28, 300, 200, true, 0.3},
 		{17, 5, 3, 257, 64, false, 0.1}, // clipped: not every example fits
-		{8, 28, 28, 708, 281, true, 0},
+		{8, 28, 28, 708, 302, true, 0},
 		{31, 1, 1, 31, 17, true, 0.5},
 	}
 	for _, c := range cases {
@@ -65,7 +65,7 @@ func TestViewGrid(t *testing.T) {
 // TestFitGrid checks the layout against the reference drawing: every example that FitGrid says fits has its clean
 // cell where Cell says, showing its pixels, and the adversarial cell below it.
 func TestFitGrid(t *testing.T) {
-	for _, c := range []struct{ n, width, height int }{{8, 708, 281}, {8, 708, 323}, {16, 800, 600}, {1, 100, 300}, {5, 2000, 300}} {
+	for _, c := range []struct{ n, width, height int }{{8, 708, 302}, {8, 708, 323}, {16, 800, 600}, {1, 100, 300}, {5, 2000, 300}} {
 		g := FitGrid(c.n, 28, 28, c.width, c.height)
 		w, h := GridSize(c.n, 28, 28, g.Cols, g.Scale)
 		if w > c.width || h > c.height {
@@ -86,11 +86,11 @@ func TestFitGrid(t *testing.T) {
 			}
 		}
 	}
-	if w, h := GridSize(8, 28, 28, 8, 3); w != 708 || h != 281 {
-		t.Fatalf("8 examples at scale 3 in one row: %d×%d, want 708×281", w, h)
+	if w, h := GridSize(8, 28, 28, 8, 3); w != 708 || h != 302 {
+		t.Fatalf("8 examples at scale 3 in one row: %d×%d, want 708×302", w, h)
 	}
-	if g := FitGrid(8, 28, 28, 708, 281); g.Scale != 3 || g.Cols != 8 {
-		t.Fatalf("8 examples on a 708×281 picture: scale %d, %d per row; want 3 and 8", g.Scale, g.Cols)
+	if g := FitGrid(8, 28, 28, 708, 302); g.Scale != 3 || g.Cols != 8 {
+		t.Fatalf("8 examples on a 708×302 picture: scale %d, %d per row; want 3 and 8", g.Scale, g.Cols)
 	}
 }
 

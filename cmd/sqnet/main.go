@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -56,7 +57,8 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.validate, "validate", false,
 		"enable VK_LAYER_KHRONOS_validation and fail on any message (also SQNET_VALIDATION=1)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDevicesCmd(g), newSelftestCmd(g), newTrainCmd(g), newBenchCmd(g), newAttackCmd(g), newEvalCmd(g), newAuditCmd(g), newReproduceCmd(g))
+	root.AddCommand(newDevicesCmd(g), newSelftestCmd(g), newTrainCmd(g), newBenchCmd(g), newAttackCmd(g), newEvalCmd(g), newAuditCmd(g), newReproduceCmd(g),
+		newViewCmd(g))
 	return root
 }
 
@@ -75,6 +77,10 @@ func exitCode(err error) int {
 	}
 	return 1
 }
+
+// GLFW (sqnet view) must be called from the process's main thread; main's goroutine starts there, and this keeps
+// it there.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	err := newRoot().Execute()
