@@ -55,9 +55,11 @@ type Options struct {
 	// Log receives one line per event (key presses, screenshots, the final state); nil for silence.
 	Log io.Writer
 
-	// resizeAt and resizeTo make frame resizeAt ask the window system for a new size (tests).
-	resizeAt int
-	resizeTo [2]int
+	// Test hooks: frame resizeAt asks the window system for size resizeTo, frame closeAt closes the window as its
+	// close button would, and script presses keys at the frames it names.
+	resizeAt, closeAt int
+	resizeTo          [2]int
+	script            map[int][]glfw.Key
 }
 
 // ErrNoDisplay reports that no window can be opened (no X server or Wayland compositor, or no Vulkan surface
@@ -70,6 +72,9 @@ type Stats struct {
 	Width, Height int // the last picture's size
 	Robust        int // examples still classified correctly on their adversarial image, last batch
 	Shown         int // examples in the last batch
+	Offset        int // the last batch's first example
+	Eps           float32
+	BPDA          bool
 	Device        string
 }
 
@@ -362,6 +367,11 @@ func (s *session) loop(ctx context.Context, st *Stats) error {
 		if frame == s.opts.resizeAt && s.opts.resizeTo[0] > 0 {
 			s.win.SetSize(s.opts.resizeTo[0], s.opts.resizeTo[1])
 		}
+		if frame > 0 && frame == s.opts.closeAt {
+			s.win.SetShouldClose(true)
+			continue
+		}
+		s.keys = append(s.keys, s.opts.script[frame]...)
 		quit, err := s.handleKeys()
 		if err != nil {
 			return err
@@ -384,7 +394,7 @@ func (s *session) loop(ctx context.Context, st *Stats) error {
 	}
 	st.Steps = s.stepper.Steps()
 	st.Width, st.Height = s.layout.Width, s.layout.Height
-	st.Shown = s.opts.N
+	st.Shown, st.Offset, st.Eps, st.BPDA = s.opts.N, s.offset, s.eps, s.bpda
 	for e := range s.opts.N {
 		if s.predAd[e] == uint32(s.opts.Labels[s.offset+e]) {
 			st.Robust++

@@ -3,10 +3,13 @@ package viewer
 import (
 	"context"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/go-gl/glfw/v3.3/glfw"
 
 	"github.com/sqnet/sqnet/data"
 	"github.com/sqnet/sqnet/internal/xvfb"
@@ -73,5 +76,42 @@ func TestBadOptions(t *testing.T) {
 		if err := o.defaults(); err == nil {
 			t.Errorf("%+v was accepted", o)
 		}
+	}
+}
+
+// TestKeysAndClose drives the keys the way a person would — ε up, BPDA on, next batch, a screenshot — then closes
+// the window with its close button, all under the validation layer; and q quits early.
+func TestKeysAndClose(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	x := xvfb.Start(t)
+	t.Setenv("DISPLAY", x.Display)
+	t.Chdir(t.TempDir()) // the s key writes sqnet-view-001.png here
+	a, _ := model.Lookup("small", 1, 28, 28, 10)
+	q := quant.Config{Levels: 2, Alpha: 50}
+	test, err := data.Load("mnist", "", data.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := Options{Checkpoint: &model.Checkpoint{Arch: a, Quant: &q, Weights: a.Init(&q, 3), Dataset: "mnist"},
+		Images: test.Images[:12*784], Labels: test.Labels[:12], N: 4, Steps: 5, Frames: 40,
+		VK: vk.Options{Instance: vk.InstanceOptions{Validation: vk.ValidationOn}}}
+	o := base
+	o.script = map[int][]glfw.Key{3: {glfw.KeyRight, glfw.KeyB}, 6: {glfw.KeySpace}, 8: {glfw.KeyS}}
+	o.closeAt = 12
+	st, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Frames != 12 || st.Steps == 0 || st.Offset != 4 || !st.BPDA || math.Abs(float64(st.Eps)-0.35) > 1e-6 {
+		t.Fatalf("after →, b, space and closing at frame 12: %+v; want 12 frames, offset 4, BPDA on, ε 0.35", st)
+	}
+	if _, err := os.Stat("sqnet-view-001.png"); err != nil {
+		t.Fatalf("the s key wrote no screenshot: %v", err)
+	}
+	o = base
+	o.script = map[int][]glfw.Key{5: {glfw.KeyQ}}
+	if st, err = Run(context.Background(), o); err != nil || st.Frames != 5 {
+		t.Fatalf("q at frame 5: %+v, %v", st, err)
 	}
 }
