@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/sqnet/sqnet/kernels"
 	"github.com/sqnet/sqnet/model"
@@ -136,6 +137,7 @@ func TestConfigErrors(t *testing.T) {
 		func(c *Config) { c.Dataset = "imagenet" },
 		func(c *Config) { c.Batch = 10000; c.Limit = 100 },
 		func(c *Config) { c.Resume = "/nonexistent.safetensors" },
+		func(c *Config) { c.TimeBudget = -time.Second },
 	} {
 		c := quick(t, filepath.Join(t.TempDir(), "m.safetensors"))
 		mutate(&c)
@@ -165,6 +167,26 @@ func TestMethodsRun(t *testing.T) {
 				t.Errorf("%s: quantizer %v", m, ck.Quant)
 			}
 		})
+	}
+}
+
+// TestTimeBudget: a run whose budget is spent after its first step stops there, evaluates and saves like a whole
+// epoch, and says why; the checkpoint records the one step.
+func TestTimeBudget(t *testing.T) {
+	lib := kernels.New(vktest.Open(t))
+	c := quick(t, filepath.Join(t.TempDir(), "m.safetensors"))
+	c.Epochs, c.TimeBudget = 3, time.Nanosecond
+	res, err := Run(context.Background(), lib, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := model.Load(c.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 1 || len(res.Epochs) != 1 || res.Stopped == "" || ck.Step != 1 || res.Epochs[0].TestAcc <= 0 {
+		t.Fatalf("1 ns budget: %d steps, %d epochs, stopped %q, checkpoint at step %d, test accuracy %v", res.Steps,
+			len(res.Epochs), res.Stopped, ck.Step, res.Epochs[0].TestAcc)
 	}
 }
 
