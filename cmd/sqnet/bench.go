@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -45,9 +44,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 			}
 			out := c.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
+				return printJSON(out, rep)
 			}
 			fmt.Fprintf(out, "device: %s (%s)\n", rep.Device, rep.Driver)
 			fmt.Fprintf(out, "%-26s %-34s %10s %9s %12s %7s\n", "kernel", "shape", "GFLOP/s", "ms", "gonum GFLOP/s", "ratio")
@@ -126,9 +123,7 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 			}
 			out := c.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"device": d.Name(), "results": rows})
+				return printJSON(out, map[string]any{"device": d.Name(), "results": rows})
 			}
 			fmt.Fprintf(out, "device: %s\n%-6s %7s %6s %9s %9s %8s\n", d.Name(), "model", "images", "steps", "seconds",
 				"images/s", "submits")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -59,9 +58,7 @@ func writeDevicesJSON(w io.Writer, devs []vk.DeviceInfo, pick int) error {
 	if pick >= 0 {
 		doc.Picked = &pick
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return printJSON(w, doc)
 }
 
 func writeDevicesTable(w io.Writer, devs []vk.DeviceInfo, pick int) {

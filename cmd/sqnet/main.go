@@ -8,8 +8,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -93,3 +95,10 @@ func main() {
 
 // writeFileAtomic writes a result file so that an interruption never leaves half of it.
 func writeFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data, 0o644) }
+
+// printJSON writes v as indented JSON, the form every --json flag prints.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
