@@ -1,8 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,6 +20,7 @@ import (
 	"github.com/sqnet/sqnet/kernels"
 	"github.com/sqnet/sqnet/kernels/kbench"
 	"github.com/sqnet/sqnet/model"
+	"github.com/sqnet/sqnet/train"
 	"github.com/sqnet/sqnet/vk"
 )
 
@@ -60,7 +69,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	}
 	kern.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	kern.Flags().BoolVar(&quick, "quick", false, "fewer repeats (for smoke tests)")
-	c.AddCommand(kern, newBenchAttackCmd(g))
+	c.AddCommand(kern, newBenchAttackCmd(g), newBenchTrainCmd(g))
 	return c
 }
 
@@ -138,4 +147,141 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 	c.Flags().IntVar(&steps, "steps", 40, "PGD steps")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// trainBenchRow is one method's line of bench train.
+type trainBenchRow struct {
+	Method       string  `json:"method"`
+	Images       int     `json:"train_images"` // images actually trained on (whole batches)
+	Seconds      float64 `json:"train_seconds"`
+	ImagesPerSec float64 `json:"images_per_second"`
+	// CostVsNoisySQ is the training time per image relative to noisy-sq's (absent when noisy-sq was not run).
+	CostVsNoisySQ float64 `json:"cost_vs_noisy_sq,omitempty"`
+}
+
+func newBenchTrainCmd(g *globals) *cobra.Command {
+	var methods []string
+	var arch string
+	var images, pgdSteps int
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "train",
+		Short: "Training speed of each method (images/s, cost per image relative to noisy-sq) in one run",
+		Long: "bench train trains each method for one epoch on the first --images MNIST training images, on one device\n" +
+			"in one run, and reports the training time (evaluation excluded), images/s and the cost per training\n" +
+			"image relative to noisy-sq. pgd-at runs PGD-k inside every step (k = --pgd-steps), so it trains on a\n" +
+			"tenth of the images (at least two batches); per-image costs compare fairly across the counts.",
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			batch := train.Defaults().Batch
+			if err := checkTrainBench(methods, arch, images, pgdSteps, batch); err != nil {
+				return usageError{err}
+			}
+			opts := g.vkOptions()
+			opts.Instance.Validation = vk.ValidationOff // the layer would dominate every timing
+			d, err := vk.Open(opts)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			tmp, err := os.MkdirTemp("", "sqnet-bench-train-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			lib := kernels.New(d)
+			var rows []trainBenchRow
+			for _, m := range methods {
+				cfg := train.Defaults()
+				cfg.Model, cfg.Method, cfg.Epochs, cfg.TestLimit, cfg.PGDSteps = arch, m, 1, 100, pgdSteps
+				cfg.Limit = benchTrainImages(m, images, batch)
+				cfg.Out = filepath.Join(tmp, m+".safetensors")
+				fmt.Fprintf(os.Stderr, "bench: training %s on %d images\n", m, cfg.Limit)
+				res, err := train.Run(ctx, lib, cfg)
+				if errors.Is(err, train.ErrInterrupted) {
+					// Not train's message: the checkpoint it saved is in tmp, about to be removed.
+					return fmt.Errorf("interrupted while training %s; nothing measured", m)
+				}
+				if err != nil {
+					return fmt.Errorf("%s: %w", m, err)
+				}
+				secs := res.Epochs[len(res.Epochs)-1].TrainSeconds
+				n := res.Steps * cfg.Batch
+				rows = append(rows, trainBenchRow{Method: m, Images: n, Seconds: secs, ImagesPerSec: float64(n) / secs})
+			}
+			if i := slices.IndexFunc(rows, func(r trainBenchRow) bool { return r.Method == "noisy-sq" }); i >= 0 {
+				ref := rows[i].Seconds / float64(rows[i].Images)
+				for j := range rows {
+					rows[j].CostVsNoisySQ = rows[j].Seconds / float64(rows[j].Images) / ref
+				}
+			}
+			out := c.OutOrStdout()
+			if asJSON {
+				return printJSON(out, map[string]any{"device": d.Name(), "model": arch, "batch": batch,
+					"pgd_steps": pgdSteps, "results": rows})
+			}
+			writeTrainBench(out, d.Name(), arch, batch, pgdSteps, rows)
+			return nil
+		},
+	}
+	c.Flags().StringSliceVar(&methods, "methods", []string{"natural", "noisy-sq", "pgd-at", "fgsm-rs"},
+		"training methods to time, comma-separated (any of "+strings.Join(train.Methods, ", ")+")")
+	c.Flags().StringVar(&arch, "model", "small", "architecture: small or madry")
+	c.Flags().IntVar(&images, "images", 2000, "training images per method (pgd-at: a tenth, at least two batches)")
+	c.Flags().IntVar(&pgdSteps, "pgd-steps", train.Defaults().PGDSteps, "pgd-at: inner PGD steps per training step")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+// checkTrainBench validates bench train's flags before any device work.
+func checkTrainBench(methods []string, arch string, images, pgdSteps, batch int) error {
+	if len(methods) == 0 {
+		return fmt.Errorf("--methods: name at least one of %s", strings.Join(train.Methods, ", "))
+	}
+	for i, m := range methods {
+		if !slices.Contains(train.Methods, m) {
+			return fmt.Errorf("--methods: unknown method %q (known: %s)", m, strings.Join(train.Methods, ", "))
+		}
+		if slices.Contains(methods[:i], m) {
+			return fmt.Errorf("--methods: %s is listed twice", m)
+		}
+	}
+	if arch != "small" && arch != "madry" {
+		return fmt.Errorf("--model %q: want small or madry", arch)
+	}
+	if images < batch {
+		return fmt.Errorf("--images %d: must be at least one batch (%d)", images, batch)
+	}
+	if pgdSteps < 1 {
+		return fmt.Errorf("--pgd-steps %d: must be ≥ 1", pgdSteps)
+	}
+	return nil
+}
+
+// benchTrainImages is how many images a method trains on in bench train: pgd-at costs about 25 times as much per
+// image (PGD-40 inside every step), so it gets a tenth of them — but at least two batches (or all of them, if
+// fewer), so that its time is not a single step's.
+func benchTrainImages(method string, images, batch int) int {
+	if method != "pgd-at" {
+		return images
+	}
+	return max(images/10, min(images, 2*batch))
+}
+
+// writeTrainBench prints bench train's table.
+func writeTrainBench(w io.Writer, dev, arch string, batch, pgdSteps int, rows []trainBenchRow) {
+	fmt.Fprintf(w, "device: %s\n", dev)
+	fmt.Fprintf(w, "%s, batch %d, one epoch over the first N MNIST training images each (pgd-at: PGD-%d inside every "+
+		"step); training time only, evaluation excluded\n", arch, batch, pgdSteps)
+	fmt.Fprintf(w, "%-9s %7s %9s %9s %9s  %s\n", "method", "images", "seconds", "images/s", "ms/image", "cost per image")
+	for _, r := range rows {
+		cost := "—"
+		if r.CostVsNoisySQ > 0 {
+			cost = fmt.Sprintf("%.1f× noisy-sq", r.CostVsNoisySQ)
+		}
+		fmt.Fprintf(w, "%-9s %7d %9.2f %9.1f %9.3f  %s\n", r.Method, r.Images, r.Seconds, r.ImagesPerSec,
+			1000*r.Seconds/float64(r.Images), cost)
+	}
 }

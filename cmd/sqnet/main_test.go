@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -332,5 +333,69 @@ func TestReproduceSmoke(t *testing.T) {
 	}
 	if _, _, code := sqnet(t, nil, "reproduce", "cifar10"); code != 2 {
 		t.Errorf("reproduce cifar10: exit %d, want 2", code)
+	}
+}
+
+// TestBenchTrainCLI times natural, noisy-sq and pgd-at on two batches each: the table names the device and every
+// method with its image count, and pgd-at's inner attack must show in its cost per image (about 6× noisy-sq with
+// PGD-10 on lavapipe, 4× with PGD-5; 2× leaves room for a busy machine, and a pgd-at that skipped its attack
+// would measure about 1×). --json is checked on one cheap method, and bad flags are one line and exit 2.
+func TestBenchTrainCLI(t *testing.T) {
+	steps := "10"
+	if testing.Short() { // SwiftShader: PGD-10 on two batches takes 20 s there
+		steps = "5"
+	}
+	stdout, stderr, code := sqnet(t, nil, "bench", "train", "--images", "100", "--methods", "natural,noisy-sq,pgd-at",
+		"--pgd-steps", steps)
+	if code != 0 {
+		t.Fatalf("bench train: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
+	if len(lines) != 6 || !strings.HasPrefix(lines[0], "device: ") || !strings.Contains(lines[1], "PGD-"+steps) ||
+		!strings.HasPrefix(lines[2], "method") {
+		t.Fatalf("bench train: want device, settings, header and 3 rows:\n%s", stdout)
+	}
+	ratio := map[string]float64{}
+	for _, l := range lines[3:] {
+		var method, cost string
+		var images int
+		var secs, ips, ms, r float64
+		if _, err := fmt.Sscanf(l, "%s %d %f %f %f %f× %s", &method, &images, &secs, &ips, &ms, &r, &cost); err != nil ||
+			images != 100 || secs <= 0 || cost != "noisy-sq" {
+			t.Fatalf("row %q: %v (want method, 100 images, seconds, images/s, ms/image, N× noisy-sq)", l, err)
+		}
+		ratio[method] = r
+	}
+	if ratio["noisy-sq"] != 1 || ratio["pgd-at"] < 2 {
+		t.Errorf("cost per image relative to noisy-sq %v: want noisy-sq 1.0× and pgd-at > 2×\n%s", ratio, stdout)
+	}
+
+	stdout, stderr, code = sqnet(t, nil, "bench", "train", "--images", "50", "--methods", "natural", "--json")
+	var doc struct {
+		Device  string           `json:"device"`
+		Results []map[string]any `json:"results"`
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &doc) != nil || doc.Device == "" || len(doc.Results) != 1 ||
+		doc.Results[0]["train_images"] != 50.0 || doc.Results[0]["cost_vs_noisy_sq"] != nil {
+		t.Fatalf("bench train --json: exit %d, want one natural row of 50 images and no noisy-sq ratio\n%s\n%s",
+			code, stdout, stderr)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--methods", "natural,magic"}, `unknown method "magic"`},
+		{[]string{"--methods", "natural,natural"}, "listed twice"},
+		{[]string{"--images", "10"}, "--images 10"},
+		{[]string{"--model", "resnet"}, "--model"},
+		{[]string{"--pgd-steps", "0"}, "--pgd-steps 0"},
+	} {
+		_, stderr, code := sqnet(t, nil, append([]string{"bench", "train"}, c.args...)...)
+		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+		if code != 2 || len(lines) != 1 || !strings.Contains(stderr, c.want) {
+			t.Errorf("bench train %v: exit %d, stderr %q; want exit 2 and one line containing %q", c.args, code, stderr,
+				c.want)
+		}
 	}
 }
