@@ -334,6 +334,10 @@ func TestReproduceSmoke(t *testing.T) {
 	if _, _, code := sqnet(t, nil, "reproduce", "cifar10"); code != 2 {
 		t.Errorf("reproduce cifar10: exit %d, want 2", code)
 	}
+	if _, stderr, code := sqnet(t, nil, "reproduce", "mnist", "--budget", "huge"); code != 2 ||
+		!strings.Contains(stderr, "mini, quick, full, smoke") {
+		t.Errorf("reproduce --budget huge: exit %d, stderr %q; want 2 and the budgets listed", code, stderr)
+	}
 }
 
 // TestBenchTrainCLI times natural, noisy-sq and pgd-at on two batches each: the table names the device and every
