@@ -6,11 +6,12 @@ SWIFTSHADER_ICD ?= $(or $(SQNET_SWIFTSHADER_ICD),$(abspath ../shared/swiftshader
 
 .PHONY: run test setup build shaders check-shaders vet test-swiftshader bench
 
-## run: install what is missing, build, list the Vulkan devices, self-test the chosen one, train small on MNIST
+## run: install what is missing, build, list the Vulkan devices, self-test the chosen one, then the paper in
+## miniature: train small naturally and with noisy-sq on MNIST, attack both (clean, FGSM, PGD, BPDA), write the report
 run: build
 	$(BIN) devices
 	$(BIN) selftest --validate
-	$(BIN) train --out out/small-natural.safetensors --json out/small-natural.json
+	$(BIN) reproduce mnist --budget mini --out out/paper-mini
 
 ## test: install what is missing, check shaders are fresh, vet, run every test under the validation layer
 test: setup check-shaders vet build
