@@ -313,6 +313,10 @@ const (
 // the one raw Vulkan handle vk/ hands out: a surface can only be made by the window system's library.
 func (in *Instance) Handle() unsafe.Pointer { return unsafe.Pointer(in.handle) }
 
+// SurfaceFromPointer reads a VkSurfaceKHR handle from the address a window library returned it at (GLFW's
+// CreateWindowSurface returns the address of its handle variable, not the handle).
+func SurfaceFromPointer(p uintptr) uint64 { return handleBits(vulkan.SurfaceFromPointer(p)) }
+
 // Presenter shows pictures in a window: a swapchain on a surface, fed by copying a buffer of 4-byte pixels into
 // each image. It is not safe for concurrent use.
 type Presenter struct {
@@ -326,11 +330,11 @@ type Presenter struct {
 
 // NewPresenter takes ownership of surface (a VkSurfaceKHR made from this device's instance, e.g. by GLFW) and
 // creates a swapchain of width×height pixels on it. The device must have been opened with Options.Present.
-func (d *Device) NewPresenter(surface uintptr, width, height int) (*Presenter, error) {
+func (d *Device) NewPresenter(surface uint64, width, height int) (*Presenter, error) {
 	if d.closed {
 		return nil, ErrClosed
 	}
-	p := &Presenter{d: d, surface: uint64(surface)}
+	p := &Presenter{d: d, surface: surface}
 	p.wsi = (*C.sq_wsi)(C.calloc(1, C.size_t(unsafe.Sizeof(C.sq_wsi{}))))
 	p.sc = (*C.sq_swapchain)(C.calloc(1, C.size_t(unsafe.Sizeof(C.sq_swapchain{}))))
 	if p.wsi == nil || p.sc == nil {
@@ -363,7 +367,7 @@ func (d *Device) NewPresenter(surface uintptr, width, height int) (*Presenter, e
 	}
 	p.sc.device = C.VkDevice(unsafe.Pointer(d.handle))
 	p.sc.queue = C.VkQueue(unsafe.Pointer(d.queue))
-	p.sc.surface = fromBits[C.VkSurfaceKHR](uint64(surface))
+	p.sc.surface = fromBits[C.VkSurfaceKHR](surface)
 	p.sc.format = format
 	if err := p.Resize(width, height); err != nil {
 		p.Close()
