@@ -248,9 +248,8 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 			if err := s.prog.Submit(); err != nil {
 				return nil, err
 			}
-			outOfTime = cfg.TimeBudget > 0 && time.Duration((trainSecs+time.Since(epochStart).Seconds())*1e9) >= cfg.TimeBudget
 			// The next batch is uploaded into the other input set while this step runs.
-			if i+1 < spe && !outOfTime {
+			if i+1 < spe {
 				if err := stage(i + 1); err != nil {
 					return nil, err
 				}
@@ -259,6 +258,7 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 				return nil, err
 			}
 			step++
+			outOfTime = cfg.TimeBudget > 0 && time.Duration((trainSecs+time.Since(epochStart).Seconds())*1e9) >= cfg.TimeBudget
 			if err := graph.Read(s.prog, s.loss, lossb); err != nil {
 				return nil, err
 			}
@@ -310,9 +310,11 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 				return res, nil
 			}
 		}
+		// Out of time with work left: cut the run here (the budget running out on the very last step is no cut).
+		outOfTime = outOfTime && (step < total)
 		if outOfTime {
-			er.Note = fmt.Sprintf("time budget of %s reached after %d of %d steps of this epoch", cfg.TimeBudget,
-				step-epoch*spe, spe)
+			er.Note = fmt.Sprintf("time budget of %.1f s reached after %d of %d steps of epoch %d", cfg.TimeBudget.Seconds(),
+				step-epoch*spe, spe, epoch+1)
 			res.Stopped = er.Note
 		}
 		res.Epochs = append(res.Epochs, er)
