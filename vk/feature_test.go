@@ -54,6 +54,24 @@ func mustRecorder(t testing.TB, d *vk.Device) *vk.Recorder {
 	return r
 }
 
+// dispatchOnce records one single-workgroup dispatch of p with push constants push (nil for none), runs it and
+// returns the first n words of out.
+func dispatchOnce(t testing.TB, d *vk.Device, p *vk.Pipeline, push any, out *vk.Buffer, n int) []uint32 {
+	t.Helper()
+	r := mustRecorder(t, d)
+	if err := r.Dispatch(p, [3]uint32{1, 1, 1}, push, out.All()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]uint32, n)
+	if err := vk.Download(out, got); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // firstMismatch returns the first index where got and want differ, or -1.
 func firstMismatch[T comparable](got, want []T) int {
 	for i := range want {
@@ -116,17 +134,7 @@ func TestSpecializationConstants(t *testing.T) {
 			if p.Local() != [3]uint32{max(c.local[0], 1), max(c.local[1], 1), max(c.local[2], 1)} {
 				t.Fatalf("Local() = %v", p.Local())
 			}
-			r := mustRecorder(t, d)
-			if err := r.Dispatch(p, [3]uint32{1, 1, 1}, nil, out.All()); err != nil {
-				t.Fatal(err)
-			}
-			if err := r.Run(); err != nil {
-				t.Fatal(err)
-			}
-			got := make([]uint32, 6)
-			if err := vk.Download(out, got); err != nil {
-				t.Fatal(err)
-			}
+			got := dispatchOnce(t, d, p, nil, out, 6)
 			if i := firstMismatch(got, c.want); i >= 0 {
 				t.Fatalf("word %d: got %#x, want %#x (all: %v)", i, got[i], c.want[i], got)
 			}
@@ -567,17 +575,7 @@ func TestPipelinesUnderGC(t *testing.T) {
 		p := mustPipeline(t, d, vk.PipelineSpec{Shader: "specconst", Bindings: []vk.Access{vk.Write},
 			Local: [3]uint32{uint32(1 + i%4), 1, 1}, Consts: []vk.SpecConst{vk.SpecU32(3, v), vk.SpecF32(4, float32(i)),
 				vk.SpecI32(5, -int32(i))}})
-		r := mustRecorder(t, d)
-		if err := r.Dispatch(p, [3]uint32{1, 1, 1}, nil, out.All()); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Run(); err != nil {
-			t.Fatal(err)
-		}
-		got := make([]uint32, 6)
-		if err := vk.Download(out, got); err != nil {
-			t.Fatal(err)
-		}
+		got := dispatchOnce(t, d, p, nil, out, 6)
 		want := []uint32{v, math.Float32bits(float32(i)), uint32(-int32(i)), uint32(1 + i%4), 1, 1}
 		if j := firstMismatch(got, want); j >= 0 {
 			t.Fatalf("pipeline %d, word %d: got %#x, want %#x", i, j, got[j], want[j])
