@@ -46,6 +46,11 @@ func LinePlot(path, title, xlabel, ylabel string, series []Series) error {
 	if err := plotutil.AddLinePoints(p, args...); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
+	// sqnet plots accuracies against a non-negative quantity (ε, seconds): both axes from 0, y up to at least 1,
+	// and some room on the right, so a series of one point (a run cut short) is not drawn on the frame's edge.
+	p.X.Min, p.Y.Min = min(p.X.Min, 0), min(p.Y.Min, 0)
+	p.Y.Max = max(p.Y.Max, 1)
+	p.X.Max += 0.05 * (p.X.Max - p.X.Min)
 	p.Legend.Top = true
 	w, err := p.WriterTo(6*vg.Inch, 4*vg.Inch, "png")
 	if err != nil {
