@@ -69,9 +69,7 @@ func TestBPDAMatchesCPUReference(t *testing.T) {
 // plain PGD; with real noise it must still stay in the ε-ball and [0, 1].
 func TestEOT(t *testing.T) {
 	const b = 4
-	a, _ := model.Lookup("small", 1, 8, 8, 10)
-	q := quant.Config{Levels: 2, Alpha: 5}
-	ck := &model.Checkpoint{Arch: a, Quant: &q, Weights: a.Init(&q, 5), Dataset: "synthetic"}
+	ck := tinyQuantized(5)
 	r := rand.New(rand.NewPCG(2, 3))
 	x0 := make([]float32, b*64)
 	for i := range x0 {
@@ -111,6 +109,13 @@ func TestEOT(t *testing.T) {
 	if err := cfg.Validate(); err == nil {
 		t.Error("EOT without a noise radius was accepted")
 	}
+}
+
+// tinyQuantized is a freshly initialised small model on 8×8 images behind a soft quantizer (L = 2, α = 5).
+func tinyQuantized(seed uint64) *model.Checkpoint {
+	a, _ := model.Lookup("small", 1, 8, 8, 10)
+	q := quant.Config{Levels: 2, Alpha: 5}
+	return &model.Checkpoint{Arch: a, Quant: &q, Weights: a.Init(&q, seed), Dataset: "synthetic"}
 }
 
 // attackOnce compiles cfg against ck, attacks every image once and returns the result.

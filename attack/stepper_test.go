@@ -6,8 +6,6 @@ import (
 
 	"github.com/sqnet/sqnet/attack"
 	"github.com/sqnet/sqnet/kernels"
-	"github.com/sqnet/sqnet/model"
-	"github.com/sqnet/sqnet/quant"
 	"github.com/sqnet/sqnet/vk/vktest"
 )
 
@@ -15,9 +13,7 @@ import (
 // attack without random start (same kernels, same order), and Reset starts over from the clean images.
 func TestStepperRetracesPGD(t *testing.T) {
 	const b, k = 3, 6
-	a, _ := model.Lookup("small", 1, 8, 8, 10)
-	q := quant.Config{Levels: 2, Alpha: 5}
-	ck := &model.Checkpoint{Arch: a, Quant: &q, Weights: a.Init(&q, 7), Dataset: "synthetic"}
+	ck := tinyQuantized(7)
 	r := rand.New(rand.NewPCG(4, 5))
 	x0 := make([]float32, b*64)
 	for i := range x0 {
