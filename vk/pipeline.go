@@ -150,6 +150,10 @@ func (d *Device) checkSpec(s PipelineSpec) error {
 		return fmt.Errorf("push constants of %d bytes (must be a multiple of 4, at most %d)", s.PushSize,
 			lim.MaxPushConstants)
 	}
+	if len(s.Consts)+3 > maxSpecConsts {
+		return fmt.Errorf("%d specialization constants (at most %d besides the workgroup size)", len(s.Consts),
+			maxSpecConsts-3)
+	}
 	seen := map[uint32]bool{0: true, 1: true, 2: true}
 	for _, c := range s.Consts {
 		if seen[c.ID] {

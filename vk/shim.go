@@ -251,6 +251,9 @@ func (t procs) queueSubmit(q vulkan.Queue, cb vulkan.CommandBuffer, fence vulkan
 	return vulkan.Result(C.sq_queue_submit(t.p, unsafe.Pointer(q), unsafe.Pointer(cb), C.uint64_t(handleBits(fence))))
 }
 
+// The C wrapper's arrays must hold every binding a pipeline may have.
+var _ [C.SQ_MAX_BINDINGS - MaxBindings]struct{}
+
 // writeStorageBuffers points bindings 0..len(b)-1 of set at b (at most MaxBindings).
 func (t procs) writeStorageBuffers(dev vulkan.Device, set vulkan.DescriptorSet, b []bindKey) {
 	var bufs, offs, sizes [C.SQ_MAX_BINDINGS]C.uint64_t
