@@ -39,7 +39,7 @@ type Options struct {
 	Offset int
 	N      int // examples per batch (default 8)
 
-	Eps    float32 // ℓ∞ radius (default 0.3)
+	Eps    float32 // ℓ∞ radius (0 means the default 0.3: an attack of radius 0 shows nothing; ← reaches it live)
 	Attack string  // "pgd" (default), "bpda" (hard forward, identity backward) or "fgsm"
 	Steps  int     // PGD steps before the attack stops (default 40); its step size is η = 2.5ε/Steps
 	// PerFrame is the number of gradient steps per frame (default 1).
