@@ -18,7 +18,7 @@ type Server struct {
 }
 
 // Start runs Xvfb on a free display (it picks one itself and reports it through -displayfd) with a 1280×1024
-// 24-bit screen, and stops it when the test ends. A machine without Xvfb fails the test: scripts/setup installs
+// 24-bit screen that outlives its clients, and stops it when the test ends. A machine without Xvfb fails the test: scripts/setup installs
 // it (package xvfb), and a window test that silently skipped would prove nothing in CI.
 func Start(t testing.TB) *Server {
 	t.Helper()
@@ -30,7 +30,9 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-displayfd", "3", "-screen", "0", "1280x1024x24", "-nolisten", "tcp")
+	// -noreset: by default the server resets when its last client disconnects, and a client connecting during
+	// the reset fails ("failed to open display") — a second window in the same test would be flaky.
+	cmd := exec.Command(bin, "-displayfd", "3", "-screen", "0", "1280x1024x24", "-nolisten", "tcp", "-noreset")
 	cmd.ExtraFiles = []*os.File{w}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start Xvfb: %v", err)
