@@ -258,7 +258,7 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 				return nil, err
 			}
 			step++
-			outOfTime = cfg.TimeBudget > 0 && time.Duration((trainSecs+time.Since(epochStart).Seconds())*1e9) >= cfg.TimeBudget
+			outOfTime = cfg.TimeBudget > 0 && trainSecs+time.Since(epochStart).Seconds() >= cfg.TimeBudget.Seconds()
 			if err := graph.Read(s.prog, s.loss, lossb); err != nil {
 				return nil, err
 			}

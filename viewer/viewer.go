@@ -394,12 +394,7 @@ func (s *session) loop(ctx context.Context, st *Stats) error {
 	}
 	st.Steps = s.stepper.Steps()
 	st.Width, st.Height = s.layout.Width, s.layout.Height
-	st.Shown, st.Offset, st.Eps, st.BPDA = s.opts.N, s.offset, s.eps, s.bpda
-	for e := range s.opts.N {
-		if s.predAd[e] == uint32(s.opts.Labels[s.offset+e]) {
-			st.Robust++
-		}
-	}
+	st.Shown, st.Offset, st.Eps, st.BPDA, st.Robust = s.opts.N, s.offset, s.eps, s.bpda, s.stillRight()
 	if s.opts.Screenshot != "" {
 		if err := s.screenshot(s.opts.Screenshot); err != nil {
 			return err
@@ -495,14 +490,19 @@ func (s *session) title() string {
 	if s.bpda {
 		mode = " +BPDA"
 	}
-	robust := 0
+	return fmt.Sprintf("sqnet view — %s%s ε=%.2f step %d/%d — %d/%d still right — space next, ←→ ε, b BPDA, s save, q quit",
+		s.opts.Attack, mode, s.eps, s.stepper.Steps(), s.total(), s.stillRight(), s.opts.N)
+}
+
+// stillRight counts the examples of the batch whose adversarial image is still classified correctly.
+func (s *session) stillRight() int {
+	n := 0
 	for e := range s.opts.N {
 		if s.predAd[e] == uint32(s.opts.Labels[s.offset+e]) {
-			robust++
+			n++
 		}
 	}
-	return fmt.Sprintf("sqnet view — %s%s ε=%.2f step %d/%d — %d/%d still right — space next, ←→ ε, b BPDA, s save, q quit",
-		s.opts.Attack, mode, s.eps, s.stepper.Steps(), s.total(), robust, s.opts.N)
+	return n
 }
 
 // screenshot writes the current picture as a PNG, atomically.

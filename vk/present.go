@@ -427,8 +427,10 @@ func (p *Presenter) Present(src Range) error {
 	if p.sc.swapchain == nil {
 		return nil // minimised
 	}
-	need := uint64(p.sc.width) * uint64(p.sc.height) * 4
-	if src.Size < need || src.Off+src.Size > src.Buf.size {
+	if err := src.check(p.d); err != nil {
+		return fmt.Errorf("present: %w", err)
+	}
+	if need := uint64(p.sc.width) * uint64(p.sc.height) * 4; src.Size < need {
 		return fmt.Errorf("present: %d bytes for a %d×%d picture that needs %d", src.Size, p.sc.width, p.sc.height, need)
 	}
 	r := vulkan.Result(C.sq_present(p.wsi, p.sc, C.uint64_t(handleBits(src.Buf.blk.buf)), C.uint64_t(src.abs())))

@@ -133,13 +133,14 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 	const eps = 0.3
 	dev := lib.Device().Name()
 	evalSet, curveSet := test.Subset(b.evalLimit), test.Subset(b.curveAt)
+	pgdSteps := b.pgdSteps
+	if pgdSteps == 0 {
+		pgdSteps = train.Defaults().PGDSteps
+	}
 	var results []*methodResult
 	for _, p := range b.plans {
 		cfg := train.Defaults()
-		cfg.Model, cfg.Method, cfg.Epochs, cfg.Limit = arch, p.Method, p.Epochs, p.Limit
-		if b.pgdSteps > 0 {
-			cfg.PGDSteps = b.pgdSteps
-		}
+		cfg.Model, cfg.Method, cfg.Epochs, cfg.Limit, cfg.PGDSteps = arch, p.Method, p.Epochs, p.Limit, pgdSteps
 		cfg.Out = filepath.Join(out, "checkpoints", fmt.Sprintf("%s-%s.safetensors", arch, p.Method))
 		mr := &methodResult{Plan: p, Checkpoint: cfg.Out}
 		// Robust accuracy along the way: PGD against each epoch's checkpoint.
@@ -165,16 +166,11 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 		}
 		budgetDesc := ""
 		if p.TimesNoisySQ > 0 {
-			nsq := 0.0
-			for _, r := range results {
-				if r.Plan.Method == "noisy-sq" {
-					nsq = r.TrainSeconds
-				}
-			}
-			if nsq == 0 {
+			nsq := find(results, "noisy-sq")
+			if nsq == nil {
 				return fmt.Errorf("%s: its time budget is a multiple of noisy-sq's, which has not run", p.Method)
 			}
-			cfg.TimeBudget = time.Duration(p.TimesNoisySQ * nsq * float64(time.Second))
+			cfg.TimeBudget = time.Duration(p.TimesNoisySQ * nsq.TrainSeconds * float64(time.Second))
 			budgetDesc = fmt.Sprintf(", at most %.0f s = %g× noisy-sq's time", cfg.TimeBudget.Seconds(), p.TimesNoisySQ)
 		}
 		fmt.Fprintf(w, "training %s (%s%s%s) on %s\n", p.Method, plural(p.Epochs, "epoch"), limitDesc(p.Limit),
@@ -205,11 +201,7 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 		}
 		results = append(results, mr)
 	}
-	steps := b.pgdSteps
-	if steps == 0 {
-		steps = train.Defaults().PGDSteps
-	}
-	return writeReproduction(w, out, arch, budget, dev, eps, steps, results)
+	return writeReproduction(w, out, arch, budget, dev, eps, pgdSteps, results)
 }
 
 // plural writes n and a noun, with an s unless n is 1.
@@ -252,16 +244,14 @@ func writeReproduction(w io.Writer, out, arch, budget, dev string, eps float32, 
 	}
 	fmt.Fprintf(&md, "| method | epochs | train images seen | train time (s) | %s | worst case |\n", strings.Join(names, " | "))
 	fmt.Fprintf(&md, "|---|---|---|---|%s---|\n", strings.Repeat("---|", len(names)))
-	var nsq, pgd float64
 	for _, r := range rs {
-		per := 60000 // images per epoch
-		if r.Plan.Limit > 0 {
-			per = r.Plan.Limit
-		}
 		epochs := fmt.Sprint(r.Plan.Epochs)
-		batch := train.Defaults().Batch // reproductions train with the defaults; a last partial batch is dropped
-		if r.TrainImages != r.Plan.Epochs*(per/batch)*batch {
-			epochs = fmt.Sprintf("%.2f", float64(r.TrainImages)/float64(per)) // cut short by a time budget
+		if r.Stopped != "" { // cut short (a time budget, fgsm-rs's guard): the fraction of epochs it did
+			per := 60000
+			if r.Plan.Limit > 0 {
+				per = r.Plan.Limit
+			}
+			epochs = fmt.Sprintf("%.2f", float64(r.TrainImages)/float64(per))
 		}
 		cells := map[string]string{}
 		for _, a := range r.Suite.Results {
@@ -277,23 +267,18 @@ func writeReproduction(w io.Writer, out, arch, budget, dev string, eps float32, 
 		}
 		fmt.Fprintf(&md, "| %s | %s | %d | %.0f | %s | **%.1f** |\n", r.Plan.Method, epochs, r.TrainImages,
 			r.TrainSeconds, strings.Join(row, " | "), 100*r.Suite.WorstAccuracy)
-		switch r.Plan.Method {
-		case "noisy-sq":
-			nsq = r.TrainSeconds
-		case "pgd-at":
-			pgd = r.TrainSeconds
-		}
 	}
-	if nsq > 0 && pgd > 0 {
+	nsq, pgd := find(rs, "noisy-sq"), find(rs, "pgd-at")
+	if nsq != nil && pgd != nil {
 		fmt.Fprintf(&md, "\nTraining time: noisy-sq %.0f s, pgd-at %.0f s. Per training image seen, pgd-at costs "+
-			"%.1f× noisy-sq's time (its %d inner PGD steps).\n", nsq, pgd, perImage(rs, "pgd-at")/perImage(rs, "noisy-sq"),
-			pgdSteps)
+			"%.1f× noisy-sq's time (its %d inner PGD steps).\n", nsq.TrainSeconds, pgd.TrainSeconds,
+			pgd.perImage()/nsq.perImage(), pgdSteps)
 		for _, r := range rs {
 			if r.Stopped != "" {
 				fmt.Fprintf(&md, "%s stopped early: %s.\n", r.Plan.Method, r.Stopped)
 			}
 		}
-	} else if nsq > 0 {
+	} else if nsq != nil {
 		fmt.Fprintf(&md, "\nNo PGD adversarial training in this budget: `sqnet bench train` measures its cost per "+
 			"training image against noisy-sq's in seconds.\n")
 	}
@@ -325,12 +310,15 @@ func writeReproduction(w io.Writer, out, arch, budget, dev string, eps float32, 
 	return nil
 }
 
-// perImage is a method's training seconds per training image processed.
-func perImage(rs []*methodResult, method string) float64 {
+// find returns the result of method, or nil when the budget did not train it.
+func find(rs []*methodResult, method string) *methodResult {
 	for _, r := range rs {
-		if r.Plan.Method == method && r.TrainImages > 0 {
-			return r.TrainSeconds / float64(r.TrainImages)
+		if r.Plan.Method == method {
+			return r
 		}
 	}
-	return 0
+	return nil
 }
+
+// perImage is the training seconds per training image processed.
+func (r *methodResult) perImage() float64 { return r.TrainSeconds / float64(max(r.TrainImages, 1)) }
