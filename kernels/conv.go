@@ -200,7 +200,11 @@ func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvSha
 		return fmt.Errorf("%s: bias and ReLU apply to the forward pass only", op)
 	}
 	rows, cols := s.Cout, s.Cin*s.KH*s.KW
-	if t := l.convTile(rows, cols, s.B*s.OH()*s.OW()); l.filterAsGEMM(rows, cols, t) {
+	t := l.convTile(rows, cols, s.B*s.OH()*s.OW())
+	// conv_filter_gemm's reduction is long (B·OH·OW) and its output small: 16-row blocks keep enough workgroups
+	// for every core (a 32-row block halves them, and madry conv2's weight gradient then fell to the split kernel).
+	t.RM = min(t.RM, 16)
+	if l.filterAsGEMM(rows, cols, t) {
 		p := s.push(o.flags())
 		gx := (cols + 4*int(t.CN)*int(t.LX) - 1) / (4 * int(t.CN) * int(t.LX))
 		gy := (rows + int(t.RM) - 1) / int(t.RM)
@@ -214,7 +218,7 @@ func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvSha
 	}
 	// The reduction is split over the workgroup's invocations, so a workgroup is one output block; 64
 	// invocations (8 SIMD rows on lavapipe) keep every core busy even for a 32×25 weight.
-	t := GemmTile{RM: 8, CN: 2, LX: 64}
+	t = GemmTile{RM: 8, CN: 2, LX: 64}
 	if rows >= 32 && cols >= 32 && s.Flops() >= 1<<25 {
 		t = GemmTile{RM: 16, CN: 4, LX: 64} // worth its longer compile on big layers (see convTile)
 	}

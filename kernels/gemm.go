@@ -41,15 +41,20 @@ type GemmOpts struct {
 // workgroup is LX invocations along N.
 type GemmTile struct{ RM, CN, LX uint32 }
 
-// gemmTile picks the tile for an m×n×k product. On lavapipe (8-wide SIMD over invocations) a 16×16 block per
-// invocation with 8 invocations per workgroup measured fastest at 1024³ (≈26 GFLOP/s on a busy 2-core machine,
-// against 18 for 8×16 or 16×8 and 14 for 8×8; see BenchmarkGemmTiles), but LLVM needs ≈6 s to compile it
-// (0.6 s for 8×8), so it is kept for products big enough to repay that once; smaller row and column blocks serve
+// gemmTile picks the tile for an m×n×k product. On lavapipe (8-wide SIMD over invocations) a 32×16 block per
+// invocation with 8 invocations per workgroup measures fastest at 1024³ (≈36 GFLOP/s on the 2-core machine,
+// against 30 for 16×16, 33 for 32×32, 32 for 24×16, 23 for 32×8, 11 for 64×8; see BenchmarkGemmTiles): each
+// invocation's column values are loaded lane by lane (Mesa 22.3 turns a load whose address differs per invocation
+// into a loop over the 8 lanes), so taller blocks reuse each of them for more rows. Big blocks take LLVM seconds
+// to compile, so they are kept for products big enough to repay that once; smaller row and column blocks serve
 // short products so that clamped duplicate rows and columns do not waste work. GPUs get more invocations per
-// workgroup and smaller blocks per invocation.
+// workgroup and smaller blocks per invocation: on an NVIDIA H200, 4×4 with 64–256 invocations measured 11–12
+// TFLOP/s at 1024³ (plain B), 8×4 9.8, 8×8 5.3, 16×4 3.1.
 func (l *Lib) gemmTile(m, n, k int) GemmTile {
 	t := GemmTile{RM: 8, CN: 2, LX: 8}
-	if m >= 32 && n >= 64 && float64(m)*float64(n)*float64(k) >= 1<<24 {
+	if big := n >= 64 && float64(m)*float64(n)*float64(k) >= 1<<24; big && m >= 64 {
+		t = GemmTile{RM: 32, CN: 4, LX: 8}
+	} else if big && m >= 32 {
 		t = GemmTile{RM: 16, CN: 4, LX: 8}
 	}
 	if l.dev.Info().Type != vk.TypeCPU {
