@@ -15,7 +15,7 @@ var Suites = []string{"standard", "quick", "smoke"}
 // SuiteConfigs returns the attacks of an evaluation suite at radius eps for a model (BPDA only where it has a
 // quantizer):
 //
-//   - standard: clean, FGSM, PGD-40, PGD-100×10 restarts, CW-PGD-100, BPDA-100×2 (hard forward, identity
+//   - standard: clean, FGSM, PGD-40, PGD-100×10 restarts, CW-PGD-100, BPDA-100×10 (hard forward, identity
 //     backward) and EOT-PGD-40 over 4 noise draws for quantized models, and random search (20 points).
 //   - quick: clean, FGSM, PGD-40, BPDA-40, random search (10 points), for make run and quick reproductions.
 //   - smoke: clean, FGSM, PGD-5, BPDA-5, random search (2 points): exercises everything in seconds, for tests.
@@ -67,7 +67,7 @@ type suiteSpec struct {
 }
 
 var suiteSpecs = map[string]suiteSpec{
-	"standard": {pgd: [][2]int{{40, 1}, {100, 10}}, cw: 100, bpda: [2]int{100, 2}, eot: [2]int{40, 4}, samples: 20},
+	"standard": {pgd: [][2]int{{40, 1}, {100, 10}}, cw: 100, bpda: [2]int{100, 10}, eot: [2]int{40, 4}, samples: 20},
 	"quick":    {pgd: [][2]int{{40, 1}}, bpda: [2]int{40, 1}, samples: 10},
 	"smoke":    {pgd: [][2]int{{5, 1}}, bpda: [2]int{5, 1}, samples: 2},
 }

@@ -34,7 +34,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "eval",
 		Short: "Evaluate a checkpoint under a suite of attacks and report per-attack and worst-case robust accuracy",
-		Long: "eval runs a suite of attacks (standard: clean, FGSM, PGD-40, PGD-100×10, CW-PGD-100, BPDA-100×2 when the\n" +
+		Long: "eval runs a suite of attacks (standard: clean, FGSM, PGD-40, PGD-100×10, CW-PGD-100, BPDA-100×10 when the\n" +
 			"model has a quantizer, random search) and reports each attack's robust accuracy and the per-example worst\n" +
 			"case: an example counts only if it survives every attack. With --out DIR it writes eval.json, eval.md,\n" +
 			"examples.png (clean / adversarial / amplified perturbation of the strongest attack) and accuracy-vs-eps.png.",

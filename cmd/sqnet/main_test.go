@@ -343,6 +343,27 @@ func TestReproduceSmoke(t *testing.T) {
 		!strings.Contains(stderr, "mini, quick, paper, full, smoke") {
 		t.Errorf("reproduce --budget huge: exit %d, stderr %q; want 2 and the budgets listed", code, stderr)
 	}
+	if _, stderr, code := sqnet(t, nil, "reproduce", "mnist", "--epochs", "0"); code != 2 ||
+		!strings.Contains(stderr, "--epochs 0") {
+		t.Errorf("reproduce --epochs 0: exit %d, stderr %q; want 2 naming the flag", code, stderr)
+	}
+}
+
+// TestNoisySQEpochs checks that --epochs changes noisy-sq's plan only, in a copy: the budgets table stays as it is.
+func TestNoisySQEpochs(t *testing.T) {
+	b := budgets["paper"].withNoisySQEpochs(3)
+	for i, p := range b.plans {
+		want := budgets["paper"].plans[i].Epochs
+		if p.Method == "noisy-sq" {
+			want = 3
+		}
+		if p.Epochs != want {
+			t.Errorf("%s: %d epochs, want %d", p.Method, p.Epochs, want)
+		}
+	}
+	if n := budgets["paper"].plans[0].Epochs; n != 1 {
+		t.Errorf("the paper budget itself changed: noisy-sq %d epochs", n)
+	}
 }
 
 // TestBenchTrainCLI times natural, noisy-sq and pgd-at on two batches each: the table names the device and every
