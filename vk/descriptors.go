@@ -15,13 +15,14 @@ type bindKey struct {
 	off, size uint64
 }
 
-// setKey identifies a descriptor set by layout and bindings. Buffers are ranges of long-lived blocks, so a set
+// setKey identifies a descriptor set by layout and bindings (with how each is bound: storage or texel view). Buffers are ranges of long-lived blocks, so a set
 // stays valid for as long as its blocks do and can be shared by every dispatch that binds the same ranges — a
 // training step re-binds the same tensors every iteration and allocates no new sets.
 type setKey struct {
 	layout vulkan.DescriptorSetLayout
 	n      int
 	b      [MaxBindings]bindKey
+	acc    [MaxBindings]Access
 }
 
 // descriptorCache hands out descriptor sets, cached by setKey. It is used with the device's mutex held.
@@ -32,8 +33,9 @@ type descriptorCache struct {
 }
 
 type setEntry struct {
-	set  vulkan.DescriptorSet
-	pool vulkan.DescriptorPool
+	set   vulkan.DescriptorSet
+	pool  vulkan.DescriptorPool
+	views []vulkan.BufferView // the texel views its texel bindings point at, destroyed with it
 }
 
 func (c *descriptorCache) init() { c.sets = map[setKey]setEntry{} }
@@ -50,9 +52,10 @@ func (c *descriptorCache) get(dev vulkan.Device, t procs, key setKey) (vulkan.De
 			SType:         vulkan.StructureTypeDescriptorPoolCreateInfo,
 			Flags:         vulkan.DescriptorPoolCreateFlags(vulkan.DescriptorPoolCreateFreeDescriptorSetBit),
 			MaxSets:       setsPerPool,
-			PoolSizeCount: 1,
-			PPoolSizes: []vulkan.DescriptorPoolSize{{Type: vulkan.DescriptorTypeStorageBuffer,
-				DescriptorCount: setsPerPool * MaxBindings}},
+			PoolSizeCount: 2,
+			PPoolSizes: []vulkan.DescriptorPoolSize{
+				{Type: vulkan.DescriptorTypeStorageBuffer, DescriptorCount: setsPerPool * MaxBindings},
+				{Type: vulkan.DescriptorTypeUniformTexelBuffer, DescriptorCount: setsPerPool * MaxBindings}},
 		}, nil, &pool)); err != nil {
 			return nil, err
 		}
@@ -71,9 +74,40 @@ func (c *descriptorCache) get(dev vulkan.Device, t procs, key setKey) (vulkan.De
 		return nil, err
 	}
 	c.left--
-	t.writeStorageBuffers(dev, sets[0], key.b[:key.n])
-	c.sets[key] = setEntry{set: sets[0], pool: pool}
+	var views [MaxBindings]vulkan.BufferView
+	var made []vulkan.BufferView
+	for i := 0; i < key.n; i++ {
+		if key.acc[i].texelSize() == 0 {
+			continue
+		}
+		var v vulkan.BufferView
+		if err := resultError("vkCreateBufferView", vulkan.CreateBufferView(dev, &vulkan.BufferViewCreateInfo{
+			SType: vulkan.StructureTypeBufferViewCreateInfo, Buffer: key.b[i].buf, Format: key.acc[i].texelFormat(),
+			Offset: vulkan.DeviceSize(key.b[i].off), Range: vulkan.DeviceSize(key.b[i].size),
+		}, nil, &v)); err != nil {
+			for _, m := range made {
+				vulkan.DestroyBufferView(dev, m, nil)
+			}
+			set := sets[0]
+			vulkan.FreeDescriptorSets(dev, pool, 1, &set)
+			c.left++
+			return nil, err
+		}
+		views[i] = v
+		made = append(made, v)
+	}
+	t.writeDescriptors(dev, sets[0], key.b[:key.n], key.acc[:key.n], views[:key.n])
+	c.sets[key] = setEntry{set: sets[0], pool: pool, views: made}
 	return sets[0], nil
+}
+
+// release frees a cached set and destroys its texel views.
+func (e setEntry) release(dev vulkan.Device) {
+	set := e.set
+	vulkan.FreeDescriptorSets(dev, e.pool, 1, &set)
+	for _, v := range e.views {
+		vulkan.DestroyBufferView(dev, v, nil)
+	}
 }
 
 // drop frees every set that points into buf (a block about to be released).
@@ -81,8 +115,7 @@ func (c *descriptorCache) drop(dev vulkan.Device, buf vulkan.Buffer) {
 	for k, e := range c.sets {
 		for i := 0; i < k.n; i++ {
 			if k.b[i].buf == buf {
-				set := e.set
-				vulkan.FreeDescriptorSets(dev, e.pool, 1, &set)
+				e.release(dev)
 				delete(c.sets, k)
 				break
 			}
@@ -91,6 +124,11 @@ func (c *descriptorCache) drop(dev vulkan.Device, buf vulkan.Buffer) {
 }
 
 func (c *descriptorCache) destroy(dev vulkan.Device) {
+	for _, e := range c.sets {
+		for _, v := range e.views {
+			vulkan.DestroyBufferView(dev, v, nil)
+		}
+	}
 	for _, p := range c.pools {
 		vulkan.DestroyDescriptorPool(dev, p, nil)
 	}

@@ -155,8 +155,12 @@ func (d *Device) initAllocator(opts Options) error {
 	if maxAlloc > 0 && bs > maxAlloc {
 		bs = maxAlloc
 	}
-	// 16 bytes at least, so every buffer can be read with vec4 loads.
+	// 16 bytes at least, so every buffer can be read with vec4 loads; texel-aligned, so every buffer can be bound
+	// as a texel buffer from its start.
 	align := max(uint64(req.Alignment), d.info.Limits.MinStorageBufferAlignment, 16)
+	if d.info.Texel.Float1 || d.info.Texel.Float4 {
+		align = max(align, d.info.Texel.OffsetAlignment)
+	}
 	d.alloc = allocator{blockSize: alignUp(bs, align), align: align, choice: choice, maxAlloc: maxAlloc,
 		heapUsed: make([]uint64, len(d.info.Heaps))}
 	for _, h := range d.info.Heaps {

@@ -66,6 +66,14 @@ type ComputeLimits struct {
 	TimestampPeriod float32 `json:"timestamp_period_ns"`
 }
 
+// TexelInfo says whether and how a device reads uniform texel buffers of fp32 (vk.Texel1, vk.Texel4).
+type TexelInfo struct {
+	Float1          bool   `json:"r32_sfloat"`          // R32_SFLOAT uniform texel buffers
+	Float4          bool   `json:"r32g32b32a32_sfloat"` // R32G32B32A32_SFLOAT uniform texel buffers
+	MaxElements     uint64 `json:"max_texel_buffer_elements"`
+	OffsetAlignment uint64 `json:"min_texel_buffer_offset_alignment"`
+}
+
 // DeviceInfo describes one physical device as the loader reports it.
 type DeviceInfo struct {
 	Index      int           `json:"index"`
@@ -80,6 +88,7 @@ type DeviceInfo struct {
 	APIVersion string        `json:"api_version"`
 	Heaps      []Heap        `json:"heaps"`
 	Limits     ComputeLimits `json:"limits"`
+	Texel      TexelInfo     `json:"texel_buffers"`
 	// Usable is false for devices sqnet cannot run on (API below 1.1, no compute queue); Why says why.
 	Usable bool   `json:"usable"`
 	Why    string `json:"why,omitempty"`
@@ -183,6 +192,9 @@ func describe(in *Instance, index int, pd vulkan.PhysicalDevice) DeviceInfo {
 		MaxBoundDescriptorSets:    lim.MaxBoundDescriptorSets,
 		TimestampPeriod:           lim.TimestampPeriod,
 	}
+	d.Texel = TexelInfo{Float1: uniformTexel(pd, vulkan.FormatR32Sfloat),
+		Float4: uniformTexel(pd, vulkan.FormatR32g32b32a32Sfloat), MaxElements: uint64(lim.MaxTexelBufferElements),
+		OffsetAlignment: max(uint64(lim.MinTexelBufferOffsetAlignment), 1)}
 	p2 := queryProps2(inst, pd, p.ApiVersion)
 	if p2.ok {
 		d.Limits.SubgroupSize = p2.subgroupSize
@@ -294,4 +306,12 @@ func names(devs []DeviceInfo) string {
 		s[i] = fmt.Sprintf("%d=%s", i, d.Name)
 	}
 	return strings.Join(s, ", ")
+}
+
+// uniformTexel reports whether the device can read buffers of format f as uniform texel buffers.
+func uniformTexel(pd vulkan.PhysicalDevice, f vulkan.Format) bool {
+	var fp vulkan.FormatProperties
+	vulkan.GetPhysicalDeviceFormatProperties(pd, f, &fp)
+	fp.Deref()
+	return fp.BufferFeatures&vulkan.FormatFeatureFlags(vulkan.FormatFeatureUniformTexelBufferBit) != 0
 }

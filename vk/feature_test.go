@@ -582,3 +582,82 @@ func TestPipelinesUnderGC(t *testing.T) {
 		}
 	}
 }
+
+// TestTexelBindings reads a range through vec4 and float texel views at a non-zero offset and checks every value
+// arrives from its place; misaligned, ragged, oversized and writable texel bindings are refused before the driver
+// sees them.
+func TestTexelBindings(t *testing.T) {
+	d := vktest.Open(t)
+	tx := d.Info().Texel
+	if !tx.Float1 || !tx.Float4 {
+		t.Skipf("%s reads no fp32 uniform texel buffers", d.Info().Name)
+	}
+	const n = 300
+	off := tx.OffsetAlignment // bytes: the views start past the buffer's start
+	in := mustAlloc(t, d, off+n*4)
+	vals := make([]float32, (off+n*4)/4)
+	for i := range vals {
+		vals[i] = float32(i) // float i of the buffer
+	}
+	if err := vk.Upload(in, vals); err != nil {
+		t.Fatal(err)
+	}
+	out := mustAlloc(t, d, n*4)
+	p := mustPipeline(t, d, vk.PipelineSpec{Shader: "texelread", Bindings: []vk.Access{vk.Texel4, vk.Texel1, vk.Write},
+		PushSize: 4, Local: [3]uint32{64, 1, 1}})
+	view := vk.Range{Buf: in, Off: off, Size: n * 4}
+	r := mustRecorder(t, d)
+	if !d.TexelFits(view, vk.Texel4) || !d.TexelFits(view, vk.Texel1) {
+		t.Fatalf("TexelFits refuses %d bytes at offset %d", view.Size, view.Off)
+	}
+	if err := r.Dispatch(p, [3]uint32{(n + 63) / 64, 1, 1}, uint32(n), view, view, out.All()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float32, n)
+	if err := vk.Download(out, got); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float32, n)
+	for i := range want {
+		v := float32(off/4) + float32(i)
+		want[i] = v + 1000*v
+	}
+	if i := firstMismatch(got, want); i >= 0 {
+		t.Fatalf("value %d: got %g, want %g (texel views start at the wrong place)", i, got[i], want[i])
+	}
+	if err := r.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	bad := []struct {
+		name   string
+		t4, t1 vk.Range
+		want   string
+	}{
+		{"misaligned", vk.Range{Buf: in, Off: 4, Size: 64}, view, "minTexelBufferOffsetAlignment"},
+		{"ragged vec4", vk.Range{Buf: in, Off: off, Size: 20}, view, "16-byte texels"},
+	}
+	if tx.MaxElements*4 <= 64<<20 { // SwiftShader: 65536 texels, a 256 KiB range
+		big := mustAlloc(t, d, (tx.MaxElements+1)*4)
+		bad = append(bad, struct {
+			name   string
+			t4, t1 vk.Range
+			want   string
+		}{"too many texels", view, big.All(), "maxTexelBufferElements"})
+	}
+	for _, c := range bad {
+		err := r.Dispatch(p, [3]uint32{1, 1, 1}, uint32(n), c.t4, c.t1, out.All())
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error naming %s", c.name, err, c.want)
+		}
+		if d.TexelFits(c.t4, vk.Texel4) && d.TexelFits(c.t1, vk.Texel1) {
+			t.Errorf("%s: TexelFits accepts it", c.name)
+		}
+	}
+	if _, err := d.Pipeline(vk.PipelineSpec{Shader: "texelread", Bindings: []vk.Access{vk.Texel4 | vk.Write, vk.Texel1,
+		vk.Write}, PushSize: 4}); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("a writable texel binding: %v, want an error saying texel bindings are read-only", err)
+	}
+}

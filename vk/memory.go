@@ -15,9 +15,10 @@ const DefaultBlockSize = 64 << 20
 // MinBlockSize is the smallest block size the allocator accepts (DESIGN.md: blocks of at least 16 MiB).
 const MinBlockSize = 16 << 20
 
-// bufferUsage is what every block's VkBuffer may be used for: bound as storage, and copied to and from.
+// bufferUsage is what every block's VkBuffer may be used for: bound as storage or read through uniform texel
+// buffer views, and copied to and from.
 const bufferUsage = vulkan.BufferUsageFlags(vulkan.BufferUsageStorageBufferBit |
-	vulkan.BufferUsageTransferSrcBit | vulkan.BufferUsageTransferDstBit)
+	vulkan.BufferUsageUniformTexelBufferBit | vulkan.BufferUsageTransferSrcBit | vulkan.BufferUsageTransferDstBit)
 
 // memKind is what a block's memory is for.
 type memKind int

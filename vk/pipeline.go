@@ -26,8 +26,47 @@ type Access uint8
 const (
 	Read Access = 1 << iota
 	Write
+	texel1 // bound through an R32_SFLOAT uniform texel buffer view
+	texel4 // bound through an R32G32B32A32_SFLOAT uniform texel buffer view
+	// ReadWrite is a storage buffer the shader reads and writes.
 	ReadWrite = Read | Write
+	// Texel1 is a read-only range bound as a uniform texel buffer of floats (GLSL `uniform samplerBuffer`;
+	// texelFetch(s, i).x is float i of the range). Drivers fetch texels through their texture path: lavapipe
+	// gathers them with vector instructions where it loads a storage buffer lane by lane, which made its GEMM
+	// ≈1.7× faster. The range's offset must be a multiple of Info().Texel.OffsetAlignment and it may hold at
+	// most Info().Texel.MaxElements texels; use it only where Info().Texel reports the format.
+	Texel1 = Read | texel1
+	// Texel4 is Texel1 with R32G32B32A32_SFLOAT texels: texelFetch(s, i) is floats 4i..4i+3 of the range, whose
+	// size must be a multiple of 16 bytes.
+	Texel4 = Read | texel4
 )
+
+// texelSize is the bytes per texel of a texel binding, 0 for a storage buffer.
+func (a Access) texelSize() uint64 {
+	switch {
+	case a&texel4 != 0:
+		return 16
+	case a&texel1 != 0:
+		return 4
+	}
+	return 0
+}
+
+// texelFormat is the view format of a texel binding.
+func (a Access) texelFormat() vulkan.Format {
+	if a&texel4 != 0 {
+		return vulkan.FormatR32g32b32a32Sfloat
+	}
+	return vulkan.FormatR32Sfloat
+}
+
+// descriptorType is the descriptor type a binding of this access is written as.
+func (a Access) descriptorType() vulkan.DescriptorType {
+	if a.texelSize() != 0 {
+		return vulkan.DescriptorTypeUniformTexelBuffer
+	}
+	return vulkan.DescriptorTypeStorageBuffer
+}
 
 // SpecConst is one specialization constant: its constant_id and its 32-bit value.
 type SpecConst struct {
@@ -146,6 +185,14 @@ func (d *Device) checkSpec(s PipelineSpec) error {
 		return fmt.Errorf("%d buffer bindings (allowed 1..%d, device %d)", len(s.Bindings), MaxBindings,
 			lim.MaxStorageBuffersPerStage)
 	}
+	for i, a := range s.Bindings {
+		if a&Write != 0 && a.texelSize() != 0 || a&(texel1|texel4) == texel1|texel4 {
+			return fmt.Errorf("binding %d: access %#x (texel bindings are read-only, of one format)", i, uint8(a))
+		}
+		if a.texelSize() == 16 && !d.info.Texel.Float4 || a.texelSize() == 4 && !d.info.Texel.Float1 {
+			return fmt.Errorf("binding %d: the device cannot read %v uniform texel buffers", i, a.texelFormat())
+		}
+	}
 	if s.PushSize%4 != 0 || s.PushSize > lim.MaxPushConstants {
 		return fmt.Errorf("push constants of %d bytes (must be a multiple of 4, at most %d)", s.PushSize,
 			lim.MaxPushConstants)
@@ -175,7 +222,7 @@ func (p *Pipeline) create(d *Device, code []byte) error {
 	p.module = module
 	binds := make([]vulkan.DescriptorSetLayoutBinding, len(p.spec.Bindings))
 	for i := range binds {
-		binds[i] = vulkan.DescriptorSetLayoutBinding{Binding: uint32(i), DescriptorType: vulkan.DescriptorTypeStorageBuffer,
+		binds[i] = vulkan.DescriptorSetLayoutBinding{Binding: uint32(i), DescriptorType: p.spec.Bindings[i].descriptorType(),
 			DescriptorCount: 1, StageFlags: vulkan.ShaderStageFlags(vulkan.ShaderStageComputeBit)}
 	}
 	var setLayout vulkan.DescriptorSetLayout

@@ -193,7 +193,11 @@ func (r *Recorder) Dispatch(p *Pipeline, groups [3]uint32, push any, bufs ...Ran
 		if err := b.check(d); err != nil {
 			return fmt.Errorf("dispatch %s: binding %d: %w", name, i, err)
 		}
-		if b.abs()%lim.MinStorageBufferAlignment != 0 {
+		if ts := p.spec.Bindings[i].texelSize(); ts != 0 {
+			if err := d.texelRangeOK(b, ts); err != nil {
+				return fmt.Errorf("dispatch %s: binding %d: %w", name, i, err)
+			}
+		} else if b.abs()%lim.MinStorageBufferAlignment != 0 {
 			return fmt.Errorf("dispatch %s: binding %d: offset %d is not a multiple of the device's "+
 				"minStorageBufferOffsetAlignment %d", name, i, b.Off, lim.MinStorageBufferAlignment)
 		}
@@ -202,6 +206,7 @@ func (r *Recorder) Dispatch(p *Pipeline, groups [3]uint32, push any, bufs ...Ran
 				"bind it in slices", name, i, HumanBytes(b.Size), HumanBytes(lim.MaxStorageBufferRange))
 		}
 		key.b[i] = bindKey{buf: b.Buf.blk.buf, off: b.abs(), size: b.Size}
+		key.acc[i] = p.spec.Bindings[i]
 		acc[i] = access{blk: b.Buf.blk, off: b.abs(), size: b.Size, write: p.spec.Bindings[i]&Write != 0}
 	}
 	d.mu.Lock()
@@ -428,4 +433,32 @@ func (r *Recorder) destroy() {
 	if r.pool != vulkan.NullCommandPool {
 		vulkan.DestroyCommandPool(h, r.pool, nil)
 	}
+}
+
+// texelRangeOK reports why r cannot be bound as a uniform texel buffer of texelSize-byte texels, or nil.
+func (d *Device) texelRangeOK(r Range, texelSize uint64) error {
+	t := d.info.Texel
+	switch {
+	case r.abs()%t.OffsetAlignment != 0:
+		return fmt.Errorf("texel binding at offset %d: not a multiple of the device's minTexelBufferOffsetAlignment %d",
+			r.Off, t.OffsetAlignment)
+	case r.Size%texelSize != 0:
+		return fmt.Errorf("texel binding of %d bytes: not a whole number of %d-byte texels", r.Size, texelSize)
+	case r.Size/texelSize > t.MaxElements:
+		return fmt.Errorf("texel binding of %d texels: more than the device's maxTexelBufferElements %d",
+			r.Size/texelSize, t.MaxElements)
+	}
+	return nil
+}
+
+// TexelFits reports whether r (a valid range of this device) can be bound as a uniform texel buffer of a (Texel1
+// or Texel4): the device reads that format, and the range's offset, size and texel count suit its limits.
+// Kernels check it to choose between a texel and a storage-buffer variant of a shader.
+func (d *Device) TexelFits(r Range, a Access) bool {
+	ts := a.texelSize()
+	if ts == 0 || ts == 16 && !d.info.Texel.Float4 || ts == 4 && !d.info.Texel.Float1 || r.Buf == nil ||
+		r.Buf.blk == nil {
+		return false
+	}
+	return d.texelRangeOK(r, ts) == nil
 }

@@ -88,23 +88,32 @@ static VkResult sq_queue_submit(const sq_procs* p, void* queue, void* cb, uint64
 
 #define SQ_MAX_BINDINGS 16
 
-// sq_write_storage_buffers points bindings 0..n-1 of set at the given buffer ranges.
-static void sq_write_storage_buffers(const sq_procs* p, void* device, uint64_t set, uint32_t n,
-		const uint64_t* bufs, const uint64_t* offs, const uint64_t* sizes) {
+// sq_write_descriptors points bindings 0..n-1 of set at the given buffer ranges: storage buffers, or uniform
+// texel buffers through views[i] where texel[i] is set.
+static void sq_write_descriptors(const sq_procs* p, void* device, uint64_t set, uint32_t n,
+		const uint64_t* bufs, const uint64_t* offs, const uint64_t* sizes, const uint8_t* texel,
+		const uint64_t* views) {
 	if (n > SQ_MAX_BINDINGS) return;
 	VkDescriptorBufferInfo infos[SQ_MAX_BINDINGS];
+	VkBufferView tviews[SQ_MAX_BINDINGS];
 	VkWriteDescriptorSet writes[SQ_MAX_BINDINGS];
 	memset(writes, 0, sizeof(writes));
 	for (uint32_t i = 0; i < n; i++) {
-		infos[i].buffer = (VkBuffer)bufs[i];
-		infos[i].offset = offs[i];
-		infos[i].range = sizes[i];
 		writes[i].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
 		writes[i].dstSet = (VkDescriptorSet)set;
 		writes[i].dstBinding = i;
 		writes[i].descriptorCount = 1;
-		writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-		writes[i].pBufferInfo = &infos[i];
+		if (texel[i]) {
+			tviews[i] = (VkBufferView)views[i];
+			writes[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+			writes[i].pTexelBufferView = &tviews[i];
+		} else {
+			infos[i].buffer = (VkBuffer)bufs[i];
+			infos[i].offset = offs[i];
+			infos[i].range = sizes[i];
+			writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+			writes[i].pBufferInfo = &infos[i];
+		}
 	}
 	p->updateDescriptorSets((VkDevice)device, n, writes, 0, NULL);
 }
@@ -254,15 +263,21 @@ func (t procs) queueSubmit(q vulkan.Queue, cb vulkan.CommandBuffer, fence vulkan
 // The C wrapper's arrays must hold every binding a pipeline may have.
 var _ [C.SQ_MAX_BINDINGS - MaxBindings]struct{}
 
-// writeStorageBuffers points bindings 0..len(b)-1 of set at b (at most MaxBindings).
-func (t procs) writeStorageBuffers(dev vulkan.Device, set vulkan.DescriptorSet, b []bindKey) {
-	var bufs, offs, sizes [C.SQ_MAX_BINDINGS]C.uint64_t
+// writeDescriptors points bindings 0..len(b)-1 of set at b (at most MaxBindings): storage buffers, or the texel
+// views in views where acc says a binding is a texel binding.
+func (t procs) writeDescriptors(dev vulkan.Device, set vulkan.DescriptorSet, b []bindKey, acc []Access,
+	views []vulkan.BufferView) {
+	var bufs, offs, sizes, vs [C.SQ_MAX_BINDINGS]C.uint64_t
+	var texel [C.SQ_MAX_BINDINGS]C.uint8_t
 	n := min(len(b), len(bufs))
 	for i := range n {
 		bufs[i], offs[i], sizes[i] = C.uint64_t(handleBits(b[i].buf)), C.uint64_t(b[i].off), C.uint64_t(b[i].size)
+		if acc[i].texelSize() != 0 {
+			texel[i], vs[i] = 1, C.uint64_t(handleBits(views[i]))
+		}
 	}
-	C.sq_write_storage_buffers(t.p, unsafe.Pointer(dev), C.uint64_t(handleBits(set)), C.uint32_t(n), &bufs[0],
-		&offs[0], &sizes[0])
+	C.sq_write_descriptors(t.p, unsafe.Pointer(dev), C.uint64_t(handleBits(set)), C.uint32_t(n), &bufs[0],
+		&offs[0], &sizes[0], &texel[0], &vs[0])
 }
 
 func (t procs) memoryBarrier(cb vulkan.CommandBuffer, src, dst vulkan.PipelineStageFlags, srcAccess,
