@@ -177,7 +177,8 @@ func (l *Lib) convDispatch(r *vk.Recorder, shader string, s ConvShape, flags uin
 			gx, gy, lim.MaxWorkgroupCount)
 	}
 	p := s.push(flags)
-	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{vk.Read, vk.Read, vk.Read, vk.ReadWrite},
+	shader, in := l.texel1Variant(shader, src, w)
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{in, in, vk.Read, vk.ReadWrite},
 		PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
 		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN), vk.SpecU32(5, unit)}})
 	if err != nil {
@@ -208,7 +209,8 @@ func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvSha
 		p := s.push(o.flags())
 		gx := (cols + 4*int(t.CN)*int(t.LX) - 1) / (4 * int(t.CN) * int(t.LX))
 		gy := (rows + int(t.RM) - 1) / int(t.RM)
-		pipe, err := l.pipeline(vk.PipelineSpec{Shader: "conv_filter_gemm", Bindings: []vk.Access{vk.Read, vk.Read, vk.ReadWrite},
+		shader, in := l.texel1Variant("conv_filter_gemm", x, dy)
+		pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{in, in, vk.ReadWrite},
 			PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
 			Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN)}})
 		if err != nil {
@@ -237,7 +239,8 @@ func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvSha
 			gy, lim.MaxWorkgroupCount)
 	}
 	p := s.push(o.flags())
-	pipe, err := l.pipeline(vk.PipelineSpec{Shader: "conv_bwd_filter", Bindings: []vk.Access{vk.Read, vk.Read, vk.ReadWrite},
+	shader, in := l.texel1Variant("conv_bwd_filter", x, dy)
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{in, in, vk.ReadWrite},
 		PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
 		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN)}})
 	if err != nil {

@@ -24,8 +24,15 @@ var convCases = []ConvShape{
 
 func TestConv2D(t *testing.T) {
 	l := openLib(t)
+	for _, texel := range texelModes(l) {
+		l.texel = texel
+		testConv2D(t, l)
+	}
+}
+
+func testConv2D(t *testing.T, l *Lib) {
 	for i, s := range convCases {
-		t.Run(fmt.Sprintf("%+v", s), func(t *testing.T) {
+		t.Run(fmt.Sprintf("texel=%v/%+v", l.texel, s), func(t *testing.T) {
 			r := rng(uint64(300 + i))
 			x, w := uniform(r, s.InLen(), -2, 2), uniform(r, s.WLen(), -2, 2)
 			dy := uniform(r, s.OutLen(), -2, 2)
@@ -52,10 +59,16 @@ func TestConv2D(t *testing.T) {
 	}
 }
 
-// TestConv2DAccumulate checks that every pass adds to its output when asked.
+// TestConv2DAccumulate checks that every pass adds to its output when asked, reading storage buffers and texels.
 func TestConv2DAccumulate(t *testing.T) {
 	l := openLib(t)
-	s := convCases[2]
+	for _, texel := range texelModes(l) {
+		l.texel = texel
+		t.Run(fmt.Sprintf("texel=%v", texel), func(t *testing.T) { testConv2DAccumulate(t, l, convCases[2]) })
+	}
+}
+
+func testConv2DAccumulate(t *testing.T, l *Lib, s ConvShape) {
 	r := rng(41)
 	x, w, dy := uniform(r, s.InLen(), -2, 2), uniform(r, s.WLen(), -2, 2), uniform(r, s.OutLen(), -2, 2)
 	y0, dx0, dw0 := uniform(r, s.OutLen(), -2, 2), uniform(r, s.InLen(), -2, 2), uniform(r, s.WLen(), -2, 2)

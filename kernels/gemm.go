@@ -119,6 +119,10 @@ func (l *Lib) GemmTiled(r *vk.Recorder, a, b, c vk.Range, m, n, k int, o GemmOpt
 		p.Flags |= gemmAccumulate
 	}
 	shader := gemmShader(m, n, k, o.TransA, o.TransB, t.RM)
+	ab := vk.Read
+	if shader[len(shader)-1] == '4' && shader[5:7] != "a0" && l.texelFits(vk.Texel4, a, b) {
+		shader, ab = shader+"t", vk.Texel4
+	}
 	lim := l.dev.Info().Limits
 	gx := (uint64(n) + 4*uint64(t.CN)*uint64(t.LX) - 1) / (4 * uint64(t.CN) * uint64(t.LX))
 	gy := (uint64(m) + uint64(t.RM) - 1) / uint64(t.RM)
@@ -126,7 +130,7 @@ func (l *Lib) GemmTiled(r *vk.Recorder, a, b, c vk.Range, m, n, k int, o GemmOpt
 		return fmt.Errorf("%s: %d×%d needs %d×%d workgroups, more than the device's %v", op, m, n, gx, gy,
 			lim.MaxWorkgroupCount)
 	}
-	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{vk.Read, vk.Read, vk.Read, vk.ReadWrite},
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{ab, ab, vk.Read, vk.ReadWrite},
 		PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
 		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN)}})
 	if err != nil {

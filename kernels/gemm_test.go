@@ -30,6 +30,22 @@ func gemmCases() []gemmCase {
 
 func TestGemm(t *testing.T) {
 	l := openLib(t)
+	for _, texel := range texelModes(l) {
+		l.texel = texel
+		testGemm(t, l)
+	}
+}
+
+// texelModes lists the operand bindings a kernel test should cover on l's device: storage buffers, and texel
+// views where the device reads them.
+func texelModes(l *Lib) []bool {
+	if info := l.dev.Info(); info.Texel.Float1 && info.Texel.Float4 {
+		return []bool{false, true}
+	}
+	return []bool{false}
+}
+
+func testGemm(t *testing.T, l *Lib) {
 	for i, tc := range gemmCases() {
 		for tr := range 4 {
 			o := GemmOpts{TransA: tr&1 != 0, TransB: tr&2 != 0}
@@ -37,8 +53,8 @@ func TestGemm(t *testing.T) {
 			withBias := (i+tr)%2 == 0
 			o.ReLU = (i+tr)%3 == 0
 			o.Accumulate = (i+tr)%4 == 1
-			name := fmt.Sprintf("%dx%dx%d/tA=%v,tB=%v,bias=%v,relu=%v,acc=%v", tc.m, tc.n, tc.k, o.TransA, o.TransB,
-				withBias, o.ReLU, o.Accumulate)
+			name := fmt.Sprintf("texel=%v/%dx%dx%d/tA=%v,tB=%v,bias=%v,relu=%v,acc=%v", l.texel, tc.m, tc.n, tc.k,
+				o.TransA, o.TransB, withBias, o.ReLU, o.Accumulate)
 			t.Run(name, func(t *testing.T) {
 				r := rng(uint64(1000*i + tr))
 				a := uniform(r, tc.m*tc.k, -2, 2)

@@ -14,6 +14,8 @@
 // gathered element.
 // sqnet:variant conv_fwd -DDATA=0
 // sqnet:variant conv_bwd_data -DDATA=1
+// sqnet:variant conv_fwd_t -DDATA=0 -DTEX=1
+// sqnet:variant conv_bwd_data_t -DDATA=1 -DTEX=1
 #include "common.glsl"
 SQNET_LOCAL_SIZE
 
@@ -30,10 +32,7 @@ layout(push_constant) uniform Push {
     uint flags;            // 1: bias, 2: ReLU, 4: accumulate
 } pc;
 
-layout(std430, set = 0, binding = 0) readonly buffer In_ { float src[]; }; // FWD: x; DATA: dy
-layout(std430, set = 0, binding = 1) readonly buffer W_ { float w[]; };
-layout(std430, set = 0, binding = 2) readonly buffer Bias_ { float bias[]; };
-layout(std430, set = 0, binding = 3) buffer Out_ { float dst[]; };        // FWD: y; DATA: dx
+#include "conv_io.glsl"
 
 void main() {
     const uint HW = pc.H * pc.W, OP = pc.OH * pc.OW, KK = pc.KH * pc.KW;
@@ -136,13 +135,13 @@ void main() {
                         int xx = px[i] + int(kw * pc.dw);
                         bool ok = rok[i] && xx >= 0 && xx < SW;
 #endif
-                        float v = src[ok ? ro[i] + uint(xx) : 0];
+                        float v = SRC(ok ? ro[i] + uint(xx) : 0);
                         bv[j][q] = ok ? v : 0.0;
                     }
                 }
                 const uint wo = c * INCST + kh * pc.KW + kw;
                 for (uint r = 0; r < RM; r++) {
-                    const float a = w[ar[r] + wo];
+                    const float a = WGT(ar[r] + wo);
                     for (uint j = 0; j < CN; j++) {
                         acc[r][j] = fma(vec4(a), bv[j], acc[r][j]);
                     }

@@ -6,6 +6,8 @@
 // the reduction into contiguous, equal chunks; each invocation accumulates its chunk in registers, then lane 0
 // adds the invocations' partial sums in lane order through shared memory. The chunking depends only on the shape
 // and the workgroup size, so the same inputs give the same bits.
+// sqnet:variant conv_bwd_filter
+// sqnet:variant conv_bwd_filter_t -DTEX=1
 #include "common.glsl"
 SQNET_LOCAL_SIZE
 
@@ -21,9 +23,7 @@ layout(push_constant) uniform Push {
     uint flags; // 4: accumulate
 } pc;
 
-layout(std430, set = 0, binding = 0) readonly buffer X_ { float x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer DY_ { float dy[]; };
-layout(std430, set = 0, binding = 2) buffer DW_ { float dwt[]; };
+#include "conv_filter_io.glsl"
 
 shared vec4 part[gl_WorkGroupSize.x];
 
@@ -64,12 +64,12 @@ void main() {
                 const uint i = 4 * j + q;
                 const int yy = iy + hoff[i], xx = ix + woff[i];
                 const bool ok = yy >= 0 && yy < int(pc.H) && xx >= 0 && xx < int(pc.W);
-                const float v = x[ok ? xb + xo[i] + uint(yy) * pc.W + uint(xx) : 0];
+                const float v = X(ok ? xb + xo[i] + uint(yy) * pc.W + uint(xx) : 0);
                 bv[j][q] = ok ? v : 0.0;
             }
         }
         for (uint r = 0; r < RM; r++) {
-            const float a = dy[dyb + dyo[r]];
+            const float a = DY(dyb + dyo[r]);
             for (uint j = 0; j < CN; j++) {
                 acc[r][j] = fma(vec4(a), bv[j], acc[r][j]);
             }

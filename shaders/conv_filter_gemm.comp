@@ -5,6 +5,8 @@
 // output channels shared by the workgroup (uniform dy loads), the 4·CN (ci,kh,kw) columns its own (gathered x
 // loads, zero outside the padded image), and walks the whole b, oh, ow reduction in order: the same inputs give
 // the same bits. Layers with too few weights to fill the device use conv_bwd_filter.comp instead.
+// sqnet:variant conv_filter_gemm
+// sqnet:variant conv_filter_gemm_t -DTEX=1
 #include "common.glsl"
 SQNET_LOCAL_SIZE
 
@@ -20,9 +22,7 @@ layout(push_constant) uniform Push {
     uint flags; // 4: accumulate
 } pc;
 
-layout(std430, set = 0, binding = 0) readonly buffer X_ { float x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer DY_ { float dy[]; };
-layout(std430, set = 0, binding = 2) buffer DW_ { float dwt[]; };
+#include "conv_filter_io.glsl"
 
 void main() {
     const uint HW = pc.H * pc.W, OP = pc.OH * pc.OW, KK = pc.KH * pc.KW;
@@ -67,13 +67,13 @@ void main() {
                         const uint i = 4 * j + q;
                         const int xx = ix + woff[i];
                         const bool ok = rok[i] && xx >= 0 && xx < int(pc.W);
-                        const float v = x[ok ? ro[i] + uint(xx) : 0];
+                        const float v = X(ok ? ro[i] + uint(xx) : 0);
                         bv[j][q] = ok ? v : 0.0;
                     }
                 }
                 const uint d = dyb + oh * pc.OW + ow;
                 for (uint r = 0; r < RM; r++) {
-                    const float a = dy[d + ar[r]];
+                    const float a = DY(d + ar[r]);
                     for (uint j = 0; j < CN; j++) {
                         acc[r][j] = fma(vec4(a), bv[j], acc[r][j]);
                     }

@@ -12,7 +12,9 @@
 // transposed). AMODE 0 loads A as scalars (any shape), AMODE 1 as vec4 along k (plain A, K % 4 == 0), AMODE 2 as
 // vec4 along m (transposed A, M % 4 == 0, RM % 4 == 0). op(B) is plain (B stored K×N, BT=0) or transposed (B
 // stored N×K, BT=1); VEC4 loads B as vec4: BT=0 needs N % 4 == 0, BT=1 needs K % 4 == 0. The host picks the
-// widest loads the shape allows (vec4 loads measured 25-30% faster on lavapipe than scalar ones).
+// widest loads the shape allows (vec4 loads measured 25-30% faster on lavapipe than scalar ones). TEX (with
+// AMODE 1 or 2 and VEC4) reads A and B through vec4 texel-buffer views instead of storage buffers: lavapipe
+// gathers texels with vector instructions but loads storage buffers lane by lane (1024³: 58 against 36 GFLOP/s).
 //
 // Every output element is a fixed-order sum, so the same inputs give the same bits.
 // sqnet:variant gemm_a0bn -DAMODE=0 -DBT=0 -DVEC4=0
@@ -27,6 +29,10 @@
 // sqnet:variant gemm_a2bn4 -DAMODE=2 -DBT=0 -DVEC4=1
 // sqnet:variant gemm_a2bt -DAMODE=2 -DBT=1 -DVEC4=0
 // sqnet:variant gemm_a2bt4 -DAMODE=2 -DBT=1 -DVEC4=1
+// sqnet:variant gemm_a1bn4t -DAMODE=1 -DBT=0 -DVEC4=1 -DTEX=1
+// sqnet:variant gemm_a1bt4t -DAMODE=1 -DBT=1 -DVEC4=1 -DTEX=1
+// sqnet:variant gemm_a2bn4t -DAMODE=2 -DBT=0 -DVEC4=1 -DTEX=1
+// sqnet:variant gemm_a2bt4t -DAMODE=2 -DBT=1 -DVEC4=1 -DTEX=1
 #include "common.glsl"
 SQNET_LOCAL_SIZE
 
@@ -40,6 +46,13 @@ layout(push_constant) uniform Push {
     uint flags;    // 1: add bias[n]; 2: ReLU; 4: accumulate (C = C + op(A)·op(B) ...)
 } pc;
 
+#if TEX
+// A and B read as R32G32B32A32_SFLOAT uniform texel buffers (needs AMODE != 0 and VEC4).
+layout(set = 0, binding = 0) uniform samplerBuffer a4t;
+layout(set = 0, binding = 1) uniform samplerBuffer b4t;
+#define A4(i) texelFetch(a4t, int(i))
+#define B4(i) texelFetch(b4t, int(i))
+#else
 #if AMODE == 0
 layout(std430, set = 0, binding = 0) readonly buffer A_ { float a[]; };
 #else
@@ -49,6 +62,9 @@ layout(std430, set = 0, binding = 0) readonly buffer A_ { vec4 a4[]; };
 layout(std430, set = 0, binding = 1) readonly buffer B_ { vec4 b4[]; };
 #else
 layout(std430, set = 0, binding = 1) readonly buffer B_ { float b[]; };
+#endif
+#define A4(i) a4[i]
+#define B4(i) b4[i]
 #endif
 layout(std430, set = 0, binding = 2) readonly buffer Bias_ { float bias[]; };
 layout(std430, set = 0, binding = 3) buffer C_ { float c[]; };
@@ -96,7 +112,7 @@ void main() {
 #if BT == 0 && VEC4
         for (uint kk = 0; kk < 4; kk++) {
             for (uint j = 0; j < CN; j++) {
-                bv[kk][j] = b4[(k + kk) * nv + cb[j]];
+                bv[kk][j] = B4((k + kk) * nv + cb[j]);
             }
         }
 #elif BT == 0
@@ -109,8 +125,8 @@ void main() {
 #elif VEC4
         // Four columns × four k as four vec4 loads along k, transposed in registers.
         for (uint j = 0; j < CN; j++) {
-            vec4 t0 = b4[(cc[4 * j] + k) / 4], t1 = b4[(cc[4 * j + 1] + k) / 4];
-            vec4 t2 = b4[(cc[4 * j + 2] + k) / 4], t3 = b4[(cc[4 * j + 3] + k) / 4];
+            vec4 t0 = B4((cc[4 * j] + k) / 4), t1 = B4((cc[4 * j + 1] + k) / 4);
+            vec4 t2 = B4((cc[4 * j + 2] + k) / 4), t3 = B4((cc[4 * j + 3] + k) / 4);
             bv[0][j] = vec4(t0.x, t1.x, t2.x, t3.x);
             bv[1][j] = vec4(t0.y, t1.y, t2.y, t3.y);
             bv[2][j] = vec4(t0.z, t1.z, t2.z, t3.z);
@@ -128,14 +144,14 @@ void main() {
         vec4 av[RM];
 #if AMODE == 1
         for (uint r = 0; r < RM; r++) {
-            av[r] = a4[(ar[r] + k) / 4];
+            av[r] = A4((ar[r] + k) / 4);
         }
 #elif AMODE == 2
         // A stored K×M with M % 4 == 0 and RM % 4 == 0: one vec4 holds four rows at one k.
         // A group past M is clamped to the last group (rows never stored).
         for (uint g = 0; g < RM; g += 4) {
             const uint gs = (min(row0 + g, M - 4) + k * M) / 4, mv = M / 4;
-            vec4 t0 = a4[gs], t1 = a4[gs + mv], t2 = a4[gs + 2 * mv], t3 = a4[gs + 3 * mv];
+            vec4 t0 = A4(gs), t1 = A4(gs + mv), t2 = A4(gs + 2 * mv), t3 = A4(gs + 3 * mv);
             av[g] = vec4(t0.x, t1.x, t2.x, t3.x);
             av[g + 1] = vec4(t0.y, t1.y, t2.y, t3.y);
             av[g + 2] = vec4(t0.z, t1.z, t2.z, t3.z);
@@ -164,7 +180,7 @@ void main() {
         vec4 bv[CN];
         for (uint j = 0; j < CN; j++) {
 #if BT == 0 && VEC4
-            bv[j] = b4[k * nv + cb[j]];
+            bv[j] = B4(k * nv + cb[j]);
 #elif BT == 0
             bv[j] = vec4(b[k * N + cc[4 * j]], b[k * N + cc[4 * j + 1]], b[k * N + cc[4 * j + 2]], b[k * N + cc[4 * j + 3]]);
 #else
@@ -176,7 +192,7 @@ void main() {
             float av = a[ar[r] + k * sak];
 #else
             const uint ai = ar[r] + k * sak;
-            float av = a4[ai / 4][ai % 4];
+            float av = A4(ai / 4)[ai % 4];
 #endif
             for (uint j = 0; j < CN; j++) {
                 acc[r][j] = fma(vec4(av), bv[j], acc[r][j]);
