@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"sort"
 	"unsafe"
 
 	"github.com/sqnet/sqnet/vk"
@@ -285,4 +286,68 @@ func (p *Program) Close() {
 		}
 	}
 	p.arena.Free()
+}
+
+// OpTime is the device time spent in the ops of one name during a profiled run.
+type OpTime struct {
+	Name    string
+	Count   int     // recorded occurrences
+	Seconds float64 // device time, from the timestamps around each occurrence
+}
+
+// Profile runs the program once more, from a separate recording with a timestamp after every op, on the input set
+// the last Run used, and returns the device time per op name, most expensive first. Only the first 255 ops of a
+// longer schedule are timed; recorded says how many were. It needs a queue with timestamps.
+func (p *Program) Profile() (times []OpTime, recorded int, err error) {
+	if err := p.Wait(); err != nil {
+		return nil, 0, err
+	}
+	rec, err := p.dev.NewRecorder()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rec.Close()
+	at := p.bindings(1 - p.next)
+	if err := rec.Timestamp("start"); err != nil {
+		return nil, 0, err
+	}
+	sched := p.g.schedule()
+	for _, sc := range sched {
+		if recorded == 255 {
+			break
+		}
+		p.g.iter = sc.iter
+		err := sc.op.Run(rec, at)
+		if err == nil {
+			err = rec.Timestamp(sc.op.Name)
+		}
+		if err != nil {
+			p.g.iter = 0
+			return nil, 0, fmt.Errorf("profile %s: %w", sc.op.Name, err)
+		}
+		recorded++
+	}
+	p.g.iter = 0
+	if err := rec.Run(); err != nil {
+		return nil, 0, err
+	}
+	ts, err := rec.Timings()
+	if err != nil {
+		return nil, 0, err
+	}
+	byName := map[string]*OpTime{}
+	for i := 1; i < len(ts); i++ {
+		o := byName[ts[i].Label]
+		if o == nil {
+			o = &OpTime{Name: ts[i].Label}
+			byName[o.Name] = o
+		}
+		o.Count++
+		o.Seconds += (ts[i].Ns - ts[i-1].Ns) / 1e9
+	}
+	for _, o := range byName {
+		times = append(times, *o)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].Seconds > times[j].Seconds })
+	return times, recorded, nil
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // maxPoolPush mirrors maxpool.comp's push constants.
-type maxPoolPush struct{ Planes, H, W uint32 }
+type maxPoolPush struct{ Planes, H, W, Flags uint32 }
 
 // checkPool validates a 2×2 pooling shape: every size positive and H, W ≥ 2 (an empty output is an error, as in
 // PyTorch).
@@ -27,7 +27,16 @@ func checkPool(op string, b, c, h, w int) error {
 // plane, PyTorch's return_indices convention. Ties go to the first maximum in row-major window order; NaN
 // propagates.
 func (l *Lib) MaxPool2x2(r *vk.Recorder, x, y, idx vk.Range, b, c, h, w int) error {
-	const op = "maxpool 2x2"
+	return l.maxPool(r, "maxpool 2x2", x, y, idx, b, c, h, w, 0)
+}
+
+// ReLUMaxPool2x2 records y = maxpool(relu(x)) in one pass (ReLU commutes with the window maximum, so it is applied
+// to y), with the argmax indices of x as MaxPool2x2 gives them; ReLUMaxPool2x2Backward is its gradient.
+func (l *Lib) ReLUMaxPool2x2(r *vk.Recorder, x, y, idx vk.Range, b, c, h, w int) error {
+	return l.maxPool(r, "relu+maxpool 2x2", x, y, idx, b, c, h, w, 1)
+}
+
+func (l *Lib) maxPool(r *vk.Recorder, op string, x, y, idx vk.Range, b, c, h, w int, flags uint32) error {
 	if err := checkPool(op, b, c, h, w); err != nil {
 		return err
 	}
@@ -45,7 +54,7 @@ func (l *Lib) MaxPool2x2(r *vk.Recorder, x, y, idx vk.Range, b, c, h, w int) err
 		return err
 	}
 	access := []vk.Access{vk.Read, vk.Write, vk.Write}
-	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w)}
+	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w), flags}
 	return l.dispatch1D(r, "maxpool_fwd", out, push, access, x, y, idx)
 }
 
@@ -53,7 +62,20 @@ func (l *Lib) MaxPool2x2(r *vk.Recorder, x, y, idx vk.Range, b, c, h, w int) err
 // its window's maximum, every other dx element (including the floored last row/column) is zero. Every dx element
 // is written exactly once, so dx needs no clearing.
 func (l *Lib) MaxPool2x2Backward(r *vk.Recorder, idx, dy, dx vk.Range, b, c, h, w int) error {
-	const op = "maxpool 2x2 backward"
+	return l.maxPoolBackward(r, "maxpool 2x2 backward", vk.Range{}, idx, dy, dx, b, c, h, w)
+}
+
+// ReLUMaxPool2x2Backward records the gradient of ReLUMaxPool2x2 with respect to its input x: MaxPool2x2Backward's
+// dx, zero wherever x ≤ 0 (ReLU's gradient), in one pass.
+func (l *Lib) ReLUMaxPool2x2Backward(r *vk.Recorder, x, idx, dy, dx vk.Range, b, c, h, w int) error {
+	if x.Buf == nil {
+		return fmt.Errorf("relu+maxpool 2x2 backward: x is nil")
+	}
+	return l.maxPoolBackward(r, "relu+maxpool 2x2 backward", x, idx, dy, dx, b, c, h, w)
+}
+
+// maxPoolBackward records maxpool_bwd; a nil x means no ReLU mask.
+func (l *Lib) maxPoolBackward(r *vk.Recorder, op string, x, idx, dy, dx vk.Range, b, c, h, w int) error {
 	if err := checkPool(op, b, c, h, w); err != nil {
 		return err
 	}
@@ -70,9 +92,21 @@ func (l *Lib) MaxPool2x2Backward(r *vk.Recorder, idx, dy, dx vk.Range, b, c, h, 
 	if err := disjoint(op, named{"idx", idx}, named{"dy", dy}, named{"dx", dx}); err != nil {
 		return err
 	}
-	access := []vk.Access{vk.Read, vk.Read, vk.Write}
-	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w)}
-	return l.dispatch1D(r, "maxpool_bwd", b*c*h*w, push, access, idx, dy, dx)
+	flags := uint32(0)
+	if x.Buf != nil {
+		if err := need(op, "x", x, b*c*h*w); err != nil {
+			return err
+		}
+		if err := disjoint(op, named{"x", x}, named{"dx", dx}); err != nil {
+			return err
+		}
+		flags = 1
+	} else {
+		x = dy // bound but never read without the mask
+	}
+	access := []vk.Access{vk.Read, vk.Read, vk.Read, vk.Write}
+	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w), flags}
+	return l.dispatch1D(r, "maxpool_bwd", out, push, access, idx, dy, x, dx)
 }
 
 // MaxPool2x2Ref is the CPU reference of MaxPool2x2: it returns y and idx.
@@ -114,6 +148,26 @@ func MaxPool2x2BackwardRef(idx []uint32, dy []float32, b, c, h, w int) []float32
 					dx[p*h*w+iy*w+ix] = dy[o]
 				}
 			}
+		}
+	}
+	return dx
+}
+
+// ReLUMaxPool2x2Ref is the CPU reference of ReLUMaxPool2x2: MaxPool2x2Ref's y with ReLU applied, and its idx.
+func ReLUMaxPool2x2Ref(x []float32, b, c, h, w int) ([]float32, []uint32) {
+	y, idx := MaxPool2x2Ref(x, b, c, h, w)
+	for i, v := range y {
+		y[i] = max(v, 0)
+	}
+	return y, idx
+}
+
+// ReLUMaxPool2x2BackwardRef is the CPU reference of ReLUMaxPool2x2Backward.
+func ReLUMaxPool2x2BackwardRef(x []float32, idx []uint32, dy []float32, b, c, h, w int) []float32 {
+	dx := MaxPool2x2BackwardRef(idx, dy, b, c, h, w)
+	for i := range dx {
+		if !(x[i] > 0) {
+			dx[i] = 0
 		}
 	}
 	return dx

@@ -16,12 +16,14 @@ var poolShapes = [][4]int{
 }
 
 // Max pooling only selects and copies values, so forward, indices and backward are all exact (tolerance 0).
+// With relu, the fused ReLUMaxPool2x2 pair runs against relu-then-pool references.
 func TestMaxPool(t *testing.T) {
 	l := openLib(t)
 	for si, s := range poolShapes {
-		for _, ties := range []bool{false, true} {
+		for _, v := range []struct{ ties, relu bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+			ties := v.ties
 			b, c, h, w := s[0], s[1], s[2], s[3]
-			t.Run(fmt.Sprintf("%dx%dx%dx%d_ties=%v", b, c, h, w, ties), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%dx%dx%dx%d_ties=%v_relu=%v", b, c, h, w, ties, v.relu), func(t *testing.T) {
 				n, out := b*c*h*w, b*c*(h/2)*(w/2)
 				r := rng(uint64(100 + si))
 				x := uniform(r, n, -2, 2)
@@ -35,16 +37,27 @@ func TestMaxPool(t *testing.T) {
 				bx, bdy := upload(t, l, x), upload(t, l, dy)
 				by, bidx, bdx := zeros(t, l, out), zeros(t, l, out), upload(t, l, uniform(r, n, 5, 6))
 				run(t, l, func(r *vk.Recorder) error {
+					if v.relu {
+						if err := l.ReLUMaxPool2x2(r, bx.All(), by.All(), bidx.All(), b, c, h, w); err != nil {
+							return err
+						}
+						return l.ReLUMaxPool2x2Backward(r, bx.All(), bidx.All(), bdy.All(), bdx.All(), b, c, h, w)
+					}
 					if err := l.MaxPool2x2(r, bx.All(), by.All(), bidx.All(), b, c, h, w); err != nil {
 						return err
 					}
 					return l.MaxPool2x2Backward(r, bidx.All(), bdy.All(), bdx.All(), b, c, h, w)
 				})
 				y, idx := MaxPool2x2Ref(x, b, c, h, w)
+				dx := MaxPool2x2BackwardRef(idx, dy, b, c, h, w)
+				if v.relu {
+					y, _ = ReLUMaxPool2x2Ref(x, b, c, h, w)
+					dx = ReLUMaxPool2x2BackwardRef(x, idx, dy, b, c, h, w)
+				}
 				compare(t, "maxpool forward", download(t, by, out), y, exact)
 				compareU32(t, "maxpool indices", downloadU32(t, bidx, out), idx)
 				// dx started as garbage in [5, 6): every element must have been overwritten.
-				compare(t, "maxpool backward", download(t, bdx, n), MaxPool2x2BackwardRef(idx, dy, b, c, h, w), exact)
+				compare(t, "maxpool backward", download(t, bdx, n), dx, exact)
 			})
 		}
 	}
@@ -69,19 +82,33 @@ func TestMaxPoolNaN(t *testing.T) {
 // TestMaxPoolGradient checks the backward kernel against central differences of MaxPool2x2Ref, loss = Σ w·y. The
 // inputs are a permutation of values 0.01 apart, so no window has a near tie and a step of h = 2.5e-3 stays on one
 // linear piece; then the difference quotient is exact up to float32 rounding of x ± h (≈ 1e-7/h).
+// With relu the fused pair is checked the same way against relu-then-pool; the values are offset by 0.005 so none
+// lies within h of ReLU's kink at 0.
 func TestMaxPoolGradient(t *testing.T) {
+	for _, relu := range []bool{false, true} {
+		t.Run(fmt.Sprintf("relu=%v", relu), func(t *testing.T) { testMaxPoolGradient(t, relu) })
+	}
+}
+
+func testMaxPoolGradient(t *testing.T, relu bool) {
 	l := openLib(t)
 	const b, c, h, w = 2, 3, 7, 9
 	n, out := b*c*h*w, b*c*(h/2)*(w/2)
 	r := rng(5)
 	x := make([]float32, n)
 	for i, p := range r.Perm(n) {
-		x[i] = -2 + 0.01*float32(p)
+		x[i] = -2 + 0.005 + 0.01*float32(p)
 	}
 	wt := uniform(r, out, -1, 1)
 	bx, bw := upload(t, l, x), upload(t, l, wt)
 	by, bidx, bdx := zeros(t, l, out), zeros(t, l, out), zeros(t, l, n)
 	run(t, l, func(r *vk.Recorder) error {
+		if relu {
+			if err := l.ReLUMaxPool2x2(r, bx.All(), by.All(), bidx.All(), b, c, h, w); err != nil {
+				return err
+			}
+			return l.ReLUMaxPool2x2Backward(r, bx.All(), bidx.All(), bw.All(), bdx.All(), b, c, h, w)
+		}
 		if err := l.MaxPool2x2(r, bx.All(), by.All(), bidx.All(), b, c, h, w); err != nil {
 			return err
 		}
@@ -91,6 +118,9 @@ func TestMaxPoolGradient(t *testing.T) {
 		x32 := make([]float32, len(xs))
 		for i, v := range xs {
 			x32[i] = float32(v)
+			if relu {
+				x32[i] = max(x32[i], 0) // relu, then pool: the unfused composition
+			}
 		}
 		y, _ := MaxPool2x2Ref(x32, b, c, h, w)
 		s := 0.0

@@ -37,11 +37,17 @@ func (n *Net) Forward(g *graph.Graph, x *graph.Tensor, mode quant.Mode) *graph.T
 	if n.Quant != nil {
 		h = quant.Apply(g, h, n.Params[ThresholdsName], *n.Quant, mode)
 	}
-	for _, l := range a.Layers {
-		switch l.Kind {
+	for i := 0; i < len(a.Layers); i++ {
+		switch l := a.Layers[i]; l.Kind {
 		case "conv":
 			h = g.Conv2D(h, n.Params[l.Name+".weight"], n.Params[l.Name+".bias"], 1, l.Pad)
 		case "relu":
+			if i+1 < len(a.Layers) && a.Layers[i+1].Kind == "pool" {
+				// ReLU then pooling as one op: one pass each way instead of two (the same values).
+				h = g.ReLUMaxPool2x2(h)
+				i++
+				continue
+			}
 			h = g.ReLU(h)
 		case "pool":
 			h = g.MaxPool2x2(h)

@@ -1,12 +1,15 @@
 #version 450
 // maxpool: 2×2 max pooling with stride 2 over NCHW planes. Odd H or W are floored (the last row or column is not
 // pooled), as PyTorch's default. Forward, one invocation per output element:
-//   y[p, oy, ox]   = max of x[p, 2oy..2oy+1, 2ox..2ox+1]
+//   y[p, oy, ox]   = max of x[p, 2oy..2oy+1, 2ox..2ox+1]            (then max(·, 0) with flag 1: ReLU fused)
 //   idx[p, oy, ox] = h·W + w of that max: its flat index inside the input plane (PyTorch's return_indices)
 // Ties go to the first max in row-major window order; a NaN wins (the last NaN if several), as in PyTorch.
-// Backward, one invocation per input element, so every dx element is written exactly once and no atomics are
-// needed (stride-2 windows do not overlap):
-//   dx[p, h, w] = dy[p, h/2, w/2] if that window exists and its idx is h·W + w, else 0
+// ReLU then pooling equals pooling then ReLU (max commutes with max(·, 0)), so flag 1 computes pool(relu(x)) in one
+// pass, and its backward below routes the gradient to the window's maximum only where that maximum was positive.
+// Backward, one invocation per window, which writes its four dx elements (and, on the last window of a row or
+// column of an odd-sized plane, the floored ones), so every dx element is written exactly once without atomics
+// (stride-2 windows do not overlap) and the index arithmetic is per window, not per element:
+//   dx[p, h, w] = dy[p, h/2, w/2] if that window exists and its idx is h·W + w (and, flag 1, x[p, h, w] > 0), else 0
 // sqnet:variant maxpool_fwd -DBACKWARD=0
 // sqnet:variant maxpool_bwd -DBACKWARD=1
 #include "common.glsl"
@@ -17,12 +20,14 @@ layout(push_constant) uniform Push {
     uint planes; // B·C
     uint h;      // input height (≥ 2)
     uint w;      // input width (≥ 2)
+    uint flags;  // 1: ReLU fused (forward: ReLU after the max; backward: mask by x > 0)
 } pc;
 
 #if BACKWARD
 layout(std430, set = 0, binding = 0) readonly buffer I { uint idx[]; };
 layout(std430, set = 0, binding = 1) readonly buffer DY { float dy[]; };
-layout(std430, set = 0, binding = 2) writeonly buffer DX { float dx[]; };
+layout(std430, set = 0, binding = 2) readonly buffer X { float x[]; }; // the forward's input; read with flag 1
+layout(std430, set = 0, binding = 3) writeonly buffer DX { float dx[]; };
 #else
 layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(std430, set = 0, binding = 1) writeonly buffer Y { float y[]; };
@@ -30,40 +35,42 @@ layout(std430, set = 0, binding = 2) writeonly buffer I { uint idx[]; };
 #endif
 
 void main() {
-    uint i = sqnet_flat_id();
-    uint oh = pc.h / 2;
-    uint ow = pc.w / 2;
-#if BACKWARD
-    uint plane = pc.h * pc.w;
-    if (i >= pc.planes * plane) {
-        return;
-    }
-    uint p = i / plane;
-    uint r = i - p * plane;
-    uint iy = r / pc.w;
-    uint ix = r - iy * pc.w;
-    uint oy = iy / 2;
-    uint ox = ix / 2;
-    float g = 0.0;
-    if (oy < oh && ox < ow) {
-        uint o = (p * oh + oy) * ow + ox;
-        if (idx[o] == r) {
-            g = dy[o];
-        }
-    }
-    dx[i] = g;
-#else
-    uint oplane = oh * ow;
+    const uint i = sqnet_flat_id();
+    const uint oh = pc.h / 2, ow = pc.w / 2, oplane = oh * ow;
     if (i >= pc.planes * oplane) {
         return;
     }
-    uint p = i / oplane;
-    uint r = i - p * oplane;
-    uint oy = r / ow;
-    uint ox = r - oy * ow;
-    uint base = p * pc.h * pc.w;
-    uint r0 = 2 * oy * pc.w + 2 * ox;
-    uint cand[4] = uint[4](r0, r0 + 1, r0 + pc.w, r0 + pc.w + 1);
+    const uint p = i / oplane;
+    const uint r = i - p * oplane;
+    const uint oy = r / ow;
+    const uint ox = r - oy * ow;
+    const uint base = p * pc.h * pc.w;
+    const uint r0 = 2 * oy * pc.w + 2 * ox;
+    const uint cand[4] = uint[4](r0, r0 + 1, r0 + pc.w, r0 + pc.w + 1);
+#if BACKWARD
+    const uint bi = idx[i];
+    const float g = dy[i];
+    for (uint k = 0; k < 4; k++) {
+        float v = bi == cand[k] ? g : 0.0;
+        if ((pc.flags & 1u) != 0 && !(x[base + cand[k]] > 0.0)) {
+            v = 0.0;
+        }
+        dx[base + cand[k]] = v;
+    }
+    // The floored last column and row of an odd-sized plane get no gradient.
+    const bool lastc = ox == ow - 1 && (pc.w & 1u) != 0, lastr = oy == oh - 1 && (pc.h & 1u) != 0;
+    if (lastc) {
+        dx[base + r0 + 2] = 0.0;
+        dx[base + r0 + pc.w + 2] = 0.0;
+    }
+    if (lastr) {
+        dx[base + r0 + 2 * pc.w] = 0.0;
+        dx[base + r0 + 2 * pc.w + 1] = 0.0;
+        if (lastc) {
+            dx[base + r0 + 2 * pc.w + 2] = 0.0;
+        }
+    }
+#else
     float best = x[base + r0];
     uint bi = r0;
     for (int k = 1; k < 4; k++) {
@@ -72,6 +79,9 @@ void main() {
             best = v;
             bi = cand[k];
         }
+    }
+    if ((pc.flags & 1u) != 0) {
+        best = max(best, 0.0);
     }
     y[i] = best;
     idx[i] = bi;

@@ -75,7 +75,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 
 func newBenchAttackCmd(g *globals) *cobra.Command {
 	var images, steps int
-	var asJSON bool
+	var asJSON, profile bool
 	c := &cobra.Command{
 		Use:   "attack",
 		Short: "PGD attack speed (images/s, seconds, queue submits) on small and madry, batches of up to 100",
@@ -124,6 +124,9 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 					return err
 				}
 				res, err := at.Run(set.Images, set.Labels, nil, set.N)
+				if err == nil && profile {
+					err = printProfile(c.ErrOrStderr(), name, at)
+				}
 				at.Close()
 				if err != nil {
 					return err
@@ -145,6 +148,7 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().IntVar(&images, "images", 100, "test images to attack")
 	c.Flags().IntVar(&steps, "steps", 40, "PGD steps")
+	c.Flags().BoolVar(&profile, "profile", false, "also print the device time of each kind of op (to stderr)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
@@ -284,4 +288,21 @@ func writeTrainBench(w io.Writer, dev, arch string, batch, pgdSteps int, rows []
 		fmt.Fprintf(w, "%-9s %7d %9.2f %9.1f %9.3f  %s\n", r.Method, r.Images, r.Seconds, r.ImagesPerSec,
 			1000*r.Seconds/float64(r.Images), cost)
 	}
+}
+
+// printProfile prints where an attack's device time goes, by op name, from one more run of its last batch.
+func printProfile(w io.Writer, model string, at *attack.Attacker) error {
+	times, n, err := at.Profile()
+	if err != nil {
+		return err
+	}
+	total := 0.0
+	for _, t := range times {
+		total += t.Seconds
+	}
+	fmt.Fprintf(w, "profile of %s (the first %d ops of one batch, %.1f ms of device time):\n", model, n, 1e3*total)
+	for _, t := range times {
+		fmt.Fprintf(w, "  %-24s %5d× %9.2f ms %5.1f%%\n", t.Name, t.Count, 1e3*t.Seconds, 100*t.Seconds/total)
+	}
+	return nil
 }
