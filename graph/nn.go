@@ -61,11 +61,20 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 		Grad: func(d []*Tensor) ([]*Tensor, error) {
 			dy := d[0]
 			dx, dw, db := g.gradOf(x), g.gradOf(w), g.gradOf(b)
-			g.Add(&Op{Name: "conv2d backward", In: []*Tensor{dy, w, x}, Out: nonNil(dx, dw, db),
+			// A few-channel input gradient (an attack's first layer) runs in two passes through a scratch tensor.
+			var cols *Tensor
+			if n := g.lib.ConvDataScratch(s); dx != nil && n > 0 {
+				cols = g.tensor(x.Name+".grad.cols", []int{n}, Temp, F32)
+			}
+			g.Add(&Op{Name: "conv2d backward", In: []*Tensor{dy, w, x}, Out: nonNil(dx, dw, db, cols),
 				Run: func(r *vk.Recorder, at Binder) error {
 					// The input image needs no gradient in training: skip the (slow, one-channel) data pass.
 					if dx != nil {
-						if err := g.lib.Conv2DBackwardData(r, at(dy), at(w), at(dx), s, kernels.ConvOpts{}); err != nil {
+						var o kernels.ConvOpts
+						if cols != nil {
+							o.Scratch = at(cols)
+						}
+						if err := g.lib.Conv2DBackwardData(r, at(dy), at(w), at(dx), s, o); err != nil {
 							return err
 						}
 					}

@@ -101,6 +101,9 @@ type ConvOpts struct {
 	ReLU bool
 	// Accumulate adds the result to what the output holds (gradient accumulation) instead of overwriting it.
 	Accumulate bool
+	// Scratch (backward-data only) holds Lib.ConvDataScratch(s) floats for the two-pass input gradient; without
+	// it, or where ConvDataScratch is 0, the one-pass implicit GEMM runs.
+	Scratch vk.Range
 }
 
 func (o ConvOpts) flags() uint32 {
@@ -157,8 +160,68 @@ func (l *Lib) Conv2DBackwardData(r *vk.Recorder, dy, w, dx vk.Range, s ConvShape
 	if o.Bias.Buf != nil || o.ReLU {
 		return fmt.Errorf("%s: bias and ReLU apply to the forward pass only", op)
 	}
+	if n := l.ConvDataScratch(s); n > 0 && o.Scratch.Buf != nil {
+		if err := need(op, "scratch", o.Scratch, n); err != nil {
+			return err
+		}
+		if err := disjoint(op, named{"scratch", o.Scratch}, named{"dy", dy}, named{"w", w},
+			named{"dx", dx}); err != nil {
+			return err
+		}
+		return l.convDataCols(r, dy, w, dx, o.Scratch, s, o.flags())
+	}
 	t := l.convTile(s.Cin, s.B*s.H*s.W, s.Cout*s.KH*s.KW)
 	return l.convDispatch(r, "conv_bwd_data", s, o.flags(), t, s.Cin, s.B*s.H*s.W, dy, w, w, dx)
+}
+
+// colsMaxCin is the most input channels for which the input gradient runs in two passes on CPU drivers.
+const colsMaxCin = 4
+
+// ConvDataScratch returns the floats of ConvOpts.Scratch with which Conv2DBackwardData computes s's input gradient
+// in two passes, or 0 where the one-pass implicit GEMM serves. The one-pass kernel blocks its work by input
+// channels, so with one or a few of them (a network's first layer, whose input gradient attacks need) each
+// gathered dy value feeds only that many multiply-adds: madry's conv1 ran at 5 GFLOP/s on lavapipe. The two-pass
+// path first forms cols[b] = wᵀ·dy[b], a GEMM per image with Cin·KH·KW rows, then sums each pixel's KH·KW entries
+// of cols (conv_col2im). It is used on CPU drivers, where it was measured; GPUs keep the one-pass kernel (madry's
+// conv1 input gradient ran at 0.4–1 TFLOP/s on an H200).
+func (l *Lib) ConvDataScratch(s ConvShape) int {
+	stride := l.colsStride(s)
+	if stride == 0 {
+		return 0
+	}
+	return s.B * stride
+}
+
+// colsStride is the floats between two images' cols in the two-pass input gradient, or 0 where the two-pass path
+// is not used (see ConvDataScratch): few input channels and a CPU driver.
+func (l *Lib) colsStride(s ConvShape) int {
+	if s.check("conv") != nil || s.Cin > colsMaxCin || l.dev.Info().Type != vk.TypeCPU {
+		return 0
+	}
+	s = s.withDefaults()
+	return s.Cin * s.KH * s.KW * s.OH() * s.OW()
+}
+
+// convDataCols records the two-pass input gradient (see ConvDataScratch) with cols as its scratch.
+func (l *Lib) convDataCols(r *vk.Recorder, dy, w, dx, cols vk.Range, s ConvShape, flags uint32) error {
+	stride := l.colsStride(s)
+	s = s.withDefaults()
+	rows, p := s.Cin*s.KH*s.KW, s.OH()*s.OW()
+	// One batched GEMM, a product per image; w is stored [Cout][Cin·KH·KW], so op(A) = wᵀ reads it as a
+	// transposed A.
+	if err := l.Gemm(r, w, dy, cols, rows, p, s.Cout, GemmOpts{TransA: true, Batch: s.B, StrideB: s.Cout * p,
+		StrideC: stride}); err != nil {
+		return err
+	}
+	shader, in := l.texel1Variant("conv_col2im", cols)
+	push := colsPush{s.push(flags & gemmAccumulate), uint32(stride)}
+	return l.dispatch1D(r, shader, s.InLen(), push, []vk.Access{in, vk.ReadWrite}, cols, dx)
+}
+
+// colsPush mirrors conv_col2im.comp's push constants: the convolution's, then the floats between images' cols.
+type colsPush struct {
+	convPush
+	Stride uint32
 }
 
 // convDispatch records conv.comp over a rows×cols product.

@@ -55,6 +55,21 @@ func testConv2D(t *testing.T, l *Lib) {
 				gemmTol(s.Cout*s.KH*s.KW))
 			compare(t, "backward-filter", download(t, bdw, s.WLen()), Conv2DBackwardFilterRef(x, dy, s),
 				gemmTol(s.B*s.OH()*s.OW()))
+			// The two-pass input gradient where the device takes it, accumulating onto random values.
+			if n := l.ConvDataScratch(s); n > 0 {
+				dx0 := uniform(r, s.InLen(), -2, 2)
+				bdx2, scratch := upload(t, l, dx0), zeros(t, l, n)
+				run(t, l, func(rec *vk.Recorder) error {
+					return l.Conv2DBackwardData(rec, bdy.All(), bw.All(), bdx2.All(), s,
+						ConvOpts{Scratch: scratch.All(), Accumulate: true})
+				})
+				want := Conv2DBackwardDataRef(dy, w, s)
+				for i := range want {
+					want[i] += dx0[i]
+				}
+				compare(t, "backward-data (two passes)", download(t, bdx2, s.InLen()), want,
+					gemmTol(s.Cout*s.KH*s.KW))
+			}
 		})
 	}
 }

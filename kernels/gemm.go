@@ -14,6 +14,7 @@ type gemmPush struct {
 	M, N, K  uint32
 	Sam, Sak uint32
 	Flags    uint32
+	Sbz, Scz uint32
 }
 
 // gemm.comp flag bits.
@@ -35,6 +36,11 @@ type GemmOpts struct {
 	ReLU bool
 	// Accumulate adds the product to what C holds instead of overwriting it.
 	Accumulate bool
+	// Batch, when above 1, records that many products in one dispatch, all with the same A (and bias): product z
+	// reads B from float z·StrideB of b and writes C from float z·StrideC of c. StrideC must be at least m·n so the
+	// products do not overlap; StrideB may be anything, 0 included.
+	Batch            int
+	StrideB, StrideC int
 }
 
 // GemmTile is a register-blocking choice: each invocation computes RM rows × 4·CN columns of C, and a
@@ -96,10 +102,15 @@ func (l *Lib) GemmTiled(r *vk.Recorder, a, b, c vk.Range, m, n, k int, o GemmOpt
 	if err := need(op, "A", a, m*k); err != nil {
 		return err
 	}
-	if err := need(op, "B", b, k*n); err != nil {
+	batch := max(o.Batch, 1)
+	if batch > 1 && (o.StrideB < 0 || o.StrideC < m*n || uint64(batch) > uint64(l.dev.Info().Limits.MaxWorkgroupCount[2])) {
+		return fmt.Errorf("%s: a batch of %d with strides B %d, C %d (want C ≥ m·n = %d, B ≥ 0, at most %d products)",
+			op, batch, o.StrideB, o.StrideC, m*n, l.dev.Info().Limits.MaxWorkgroupCount[2])
+	}
+	if err := need(op, "B", b, (batch-1)*max(o.StrideB, 0)+k*n); err != nil {
 		return err
 	}
-	if err := need(op, "C", c, m*n); err != nil {
+	if err := need(op, "C", c, (batch-1)*o.StrideC+m*n); err != nil {
 		return err
 	}
 	if t.RM == 0 || t.CN == 0 || t.LX == 0 || t.RM > 64 || t.CN > 16 {
@@ -123,10 +134,19 @@ func (l *Lib) GemmTiled(r *vk.Recorder, a, b, c vk.Range, m, n, k int, o GemmOpt
 	if o.Accumulate {
 		p.Flags |= gemmAccumulate
 	}
-	shader := gemmShader(m, n, k, o.TransA, o.TransB, t.RM)
-	ab := vk.Read
-	if shader[len(shader)-1] == '4' && shader[5:7] != "a0" && l.texelFits(vk.Texel4, a, b) {
-		shader, ab = shader+"t", vk.Texel4
+	if batch > 1 {
+		p.Sbz, p.Scz = uint32(o.StrideB), uint32(o.StrideC)
+	}
+	shader := gemmShader(m, n, k, o.TransA, o.TransB, t.RM, batch == 1 || o.StrideB%4 == 0)
+	aa, ab := vk.Read, vk.Read
+	if shader[len(shader)-1] == '4' && l.texelFits(vk.Texel4, b) {
+		ta := vk.Texel4
+		if shader[5:7] == "a0" {
+			ta = vk.Texel1 // A of any shape, read a float at a time
+		}
+		if l.texelFits(ta, a) {
+			shader, aa, ab = shader+"t", ta, vk.Texel4
+		}
 	}
 	lim := l.dev.Info().Limits
 	gx := (uint64(n) + 4*uint64(t.CN)*uint64(t.LX) - 1) / (4 * uint64(t.CN) * uint64(t.LX))
@@ -135,19 +155,20 @@ func (l *Lib) GemmTiled(r *vk.Recorder, a, b, c vk.Range, m, n, k int, o GemmOpt
 		return fmt.Errorf("%s: %d×%d needs %d×%d workgroups, more than the device's %v", op, m, n, gx, gy,
 			lim.MaxWorkgroupCount)
 	}
-	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{ab, ab, vk.Read, vk.ReadWrite},
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{aa, ab, vk.Read, vk.ReadWrite},
 		PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
 		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN)}})
 	if err != nil {
 		return err
 	}
-	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), 1}, p, a, b, bias, c)
+	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), uint32(batch)}, p, a, b, bias, c)
 }
 
 // gemmShader picks gemm.comp's variant: vec4 loads of A along k (plain A, K % 4 == 0) or along m (transposed
 // A, M % 4 == 0 and a row tile of whole groups of four), vec4 loads of B along n (plain B, N % 4 == 0) or along
-// k (transposed B, K % 4 == 0), scalar loads otherwise. Vec4 loads measured 25–30% faster on lavapipe.
-func gemmShader(m, n, k int, transA, transB bool, rm uint32) string {
+// k (transposed B, K % 4 == 0; either needs a batch stride of whole vec4s, vec4B), scalar loads otherwise. Vec4
+// loads measured 25–30% faster on lavapipe.
+func gemmShader(m, n, k int, transA, transB bool, rm uint32, vec4B bool) string {
 	a := "a0"
 	switch {
 	case !transA && k%4 == 0:
@@ -159,7 +180,7 @@ func gemmShader(m, n, k int, transA, transB bool, rm uint32) string {
 	if transB {
 		b = "bt"
 	}
-	if (!transB && n%4 == 0) || (transB && k%4 == 0) {
+	if vec4B && ((!transB && n%4 == 0) || (transB && k%4 == 0)) {
 		b += "4"
 	}
 	return "gemm_" + a + b

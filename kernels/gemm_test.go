@@ -133,3 +133,40 @@ func TestGemmBadInput(t *testing.T) {
 	expectErr(t, "huge", l.Gemm(rec, B, B, B, 1<<20, 1<<20, 1, GemmOpts{}))
 	expectErr(t, "bad tile", l.GemmTiled(rec, B, B, B, 4, 4, 4, GemmOpts{}, GemmTile{}))
 }
+
+// TestGemmBatched runs several products in one dispatch — shared A, strided B and C, with padding between the
+// products that must stay untouched — through both operand bindings and every transpose, each product against
+// GemmRef. An odd B stride takes the scalar-B variants.
+func TestGemmBatched(t *testing.T) {
+	l := openLib(t)
+	const batch, m, n, k = 3, 25, 36, 20
+	for _, texel := range texelModes(l) {
+		l.texel = texel
+		for tr := range 4 {
+			for _, padB := range []int{4, 3} {
+				o := GemmOpts{TransA: tr&1 != 0, TransB: tr&2 != 0, Batch: batch, StrideB: k*n + padB, StrideC: m*n + 5}
+				r := rng(uint64(500 + 10*tr + padB))
+				a := uniform(r, m*k, -2, 2)
+				b := uniform(r, (batch-1)*o.StrideB+k*n, -2, 2)
+				c0 := uniform(r, (batch-1)*o.StrideC+m*n, -2, 2)
+				ba, bb, bc := upload(t, l, a), upload(t, l, b), upload(t, l, c0)
+				run(t, l, func(rec *vk.Recorder) error { return l.Gemm(rec, ba.All(), bb.All(), bc.All(), m, n, k, o) })
+				got := download(t, bc, len(c0))
+				want := append([]float32(nil), c0...) // the padding keeps its values
+				for z := range batch {
+					copy(want[z*o.StrideC:], GemmRef(a, b[z*o.StrideB:], nil, nil, m, n, k, o))
+				}
+				compare(t, fmt.Sprintf("batched gemm texel=%v tA=%v tB=%v stride B %d", texel, o.TransA, o.TransB,
+					o.StrideB), got, want, gemmTol(k))
+			}
+		}
+	}
+	// Overlapping products, a negative B stride and a C too small for the last product are refused.
+	ba, bb, bc := zeros(t, l, 4), zeros(t, l, 8), zeros(t, l, 8)
+	rec := newRecorder(t, l)
+	for _, bad := range []GemmOpts{{Batch: 2, StrideC: 3}, {Batch: 2, StrideB: -1, StrideC: 4}, {Batch: 3, StrideC: 4}} {
+		if err := l.Gemm(rec, ba.All(), bb.All(), bc.All(), 2, 2, 2, bad); err == nil {
+			t.Errorf("batched gemm %+v on 8-float B and C: no error", bad)
+		}
+	}
+}

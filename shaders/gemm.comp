@@ -13,7 +13,7 @@
 // vec4 along m (transposed A, M % 4 == 0, RM % 4 == 0). op(B) is plain (B stored K×N, BT=0) or transposed (B
 // stored N×K, BT=1); VEC4 loads B as vec4: BT=0 needs N % 4 == 0, BT=1 needs K % 4 == 0. The host picks the
 // widest loads the shape allows (vec4 loads measured 25-30% faster on lavapipe than scalar ones). TEX (with
-// AMODE 1 or 2 and VEC4) reads A and B through vec4 texel-buffer views instead of storage buffers: lavapipe
+// VEC4) reads A and B through texel-buffer views (vec4 texels, float texels for AMODE 0) instead of storage buffers: lavapipe
 // gathers texels with vector instructions but loads storage buffers lane by lane (1024³: 58 against 36 GFLOP/s).
 //
 // Every output element is a fixed-order sum, so the same inputs give the same bits.
@@ -29,6 +29,8 @@
 // sqnet:variant gemm_a2bn4 -DAMODE=2 -DBT=0 -DVEC4=1
 // sqnet:variant gemm_a2bt -DAMODE=2 -DBT=1 -DVEC4=0
 // sqnet:variant gemm_a2bt4 -DAMODE=2 -DBT=1 -DVEC4=1
+// sqnet:variant gemm_a0bn4t -DAMODE=0 -DBT=0 -DVEC4=1 -DTEX=1
+// sqnet:variant gemm_a0bt4t -DAMODE=0 -DBT=1 -DVEC4=1 -DTEX=1
 // sqnet:variant gemm_a1bn4t -DAMODE=1 -DBT=0 -DVEC4=1 -DTEX=1
 // sqnet:variant gemm_a1bt4t -DAMODE=1 -DBT=1 -DVEC4=1 -DTEX=1
 // sqnet:variant gemm_a2bn4t -DAMODE=2 -DBT=0 -DVEC4=1 -DTEX=1
@@ -44,13 +46,20 @@ layout(push_constant) uniform Push {
     uint M, N, K;
     uint sam, sak; // op(A)[m][k] = a[m*sam + k*sak]
     uint flags;    // 1: add bias[n]; 2: ReLU; 4: accumulate (C = C + op(A)·op(B) ...)
+    uint sbz, scz; // batched: product z reads B from float z·sbz and writes C from float z·scz (A is shared)
 } pc;
 
 #if TEX
-// A and B read as R32G32B32A32_SFLOAT uniform texel buffers (needs AMODE != 0 and VEC4).
+// B read as an R32G32B32A32_SFLOAT uniform texel buffer (needs VEC4), A as R32G32B32A32_SFLOAT (AMODE 1, 2) or
+// R32_SFLOAT (AMODE 0) texels.
+#if AMODE == 0
+layout(set = 0, binding = 0) uniform samplerBuffer a1t;
+#define A1(i) texelFetch(a1t, int(i)).x
+#else
 layout(set = 0, binding = 0) uniform samplerBuffer a4t;
-layout(set = 0, binding = 1) uniform samplerBuffer b4t;
 #define A4(i) texelFetch(a4t, int(i))
+#endif
+layout(set = 0, binding = 1) uniform samplerBuffer b4t;
 #define B4(i) texelFetch(b4t, int(i))
 #else
 #if AMODE == 0
@@ -63,6 +72,7 @@ layout(std430, set = 0, binding = 1) readonly buffer B_ { vec4 b4[]; };
 #else
 layout(std430, set = 0, binding = 1) readonly buffer B_ { float b[]; };
 #endif
+#define A1(i) a[i]
 #define A4(i) a4[i]
 #define B4(i) b4[i]
 #endif
@@ -73,6 +83,7 @@ void main() {
     const uint M = pc.M, N = pc.N, K = pc.K;
     const uint row0 = gl_WorkGroupID.y * RM;
     const uint col0 = gl_GlobalInvocationID.x * (4 * CN);
+    const uint bz = gl_WorkGroupID.z * pc.sbz, cz = gl_WorkGroupID.z * pc.scz; // this product's B and C
     if (row0 >= M || col0 >= N) {
         return;
     }
@@ -93,16 +104,16 @@ void main() {
     const uint nv = N / 4;
     uint cb[CN];
     for (uint j = 0; j < CN; j++) {
-        cb[j] = min(col0 / 4 + j, nv - 1);
+        cb[j] = min(col0 / 4 + j, nv - 1) + bz / 4;
     }
 #else
     // Clamped B column indices, then the offset of column i's element k.
     uint cc[4 * CN];
     for (uint i = 0; i < 4 * CN; i++) {
 #if BT
-        cc[i] = min(col0 + i, N - 1) * K;
+        cc[i] = min(col0 + i, N - 1) * K + bz;
 #else
-        cc[i] = min(col0 + i, N - 1);
+        cc[i] = min(col0 + i, N - 1) + bz;
 #endif
     }
 #endif
@@ -160,7 +171,7 @@ void main() {
 #else
         for (uint r = 0; r < RM; r++) {
             uint o = ar[r] + k * sak;
-            av[r] = vec4(a[o], a[o + sak], a[o + 2 * sak], a[o + 3 * sak]);
+            av[r] = vec4(A1(o), A1(o + sak), A1(o + 2 * sak), A1(o + 3 * sak));
         }
 #endif
         for (uint r = 0; r < RM; r++) {
@@ -189,7 +200,7 @@ void main() {
         }
         for (uint r = 0; r < RM; r++) {
 #if AMODE == 0
-            float av = a[ar[r] + k * sak];
+            float av = A1(ar[r] + k * sak);
 #else
             const uint ai = ar[r] + k * sak;
             float av = A4(ai / 4)[ai % 4];
@@ -212,7 +223,7 @@ void main() {
                 if (col < N) {
                     float v = acc[r][j][q];
                     if ((flags & 4u) != 0) {
-                        v = c[row * N + col] + v;
+                        v = c[cz + row * N + col] + v;
                     }
                     if ((flags & 1u) != 0) {
                         v += bias[col];
@@ -220,7 +231,7 @@ void main() {
                     if ((flags & 2u) != 0) {
                         v = max(v, 0.0);
                     }
-                    c[row * N + col] = v;
+                    c[cz + row * N + col] = v;
                 }
             }
         }

@@ -207,7 +207,16 @@ func benchConv(l *kernels.Lib, rng *rand.Rand, name string, cs kernels.ConvShape
 		rec = func(r *vk.Recorder) error { return l.Conv2D(r, x, w, y, cs, kernels.ConvOpts{}) }
 	case strings.HasSuffix(name, "data"):
 		res.GEMM = [3]int{cs.Cin, cs.B * cs.H * cs.W, cs.Cout * cs.KH * cs.KW}
-		rec = func(r *vk.Recorder) error { return l.Conv2DBackwardData(r, y, w, x, cs, kernels.ConvOpts{}) }
+		var o kernels.ConvOpts
+		if n := l.ConvDataScratch(cs); n > 0 { // the two-pass path, as training and attacks run it
+			scratch, err := d.Alloc(4 * uint64(n))
+			if err != nil {
+				return Result{}, err
+			}
+			defer scratch.Free()
+			o.Scratch = scratch.All()
+		}
+		rec = func(r *vk.Recorder) error { return l.Conv2DBackwardData(r, y, w, x, cs, o) }
 	default:
 		res.GEMM = [3]int{cs.Cout, cs.Cin * cs.KH * cs.KW, cs.B * p}
 		rec = func(r *vk.Recorder) error { return l.Conv2DBackwardFilter(r, x, y, w, cs, kernels.ConvOpts{}) }
