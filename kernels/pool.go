@@ -53,9 +53,10 @@ func (l *Lib) maxPool(r *vk.Recorder, op string, x, y, idx vk.Range, b, c, h, w 
 	if err := disjoint(op, named{"x", x}, named{"y", y}, named{"idx", idx}); err != nil {
 		return err
 	}
-	access := []vk.Access{vk.Read, vk.Write, vk.Write}
+	shader, in := l.texel1Variant("maxpool_fwd", x)
+	access := []vk.Access{in, vk.Write, vk.Write}
 	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w), flags}
-	return l.dispatch1D(r, "maxpool_fwd", out, push, access, x, y, idx)
+	return l.dispatch1D(r, shader, out, push, access, x, y, idx)
 }
 
 // MaxPool2x2Backward records dx [b, c, h, w] from dy [b, c, h/2, w/2] and the forward's idx: each dy value goes to
@@ -104,9 +105,13 @@ func (l *Lib) maxPoolBackward(r *vk.Recorder, op string, x, idx, dy, dx vk.Range
 	} else {
 		x = dy // bound but never read without the mask
 	}
-	access := []vk.Access{vk.Read, vk.Read, vk.Read, vk.Write}
+	shader, in := "maxpool_bwd", vk.Read
+	if flags != 0 {
+		shader, in = l.texel1Variant(shader, x)
+	}
+	access := []vk.Access{vk.Read, vk.Read, in, vk.Write}
 	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w), flags}
-	return l.dispatch1D(r, "maxpool_bwd", out, push, access, idx, dy, x, dx)
+	return l.dispatch1D(r, shader, out, push, access, idx, dy, x, dx)
 }
 
 // MaxPool2x2Ref is the CPU reference of MaxPool2x2: it returns y and idx.

@@ -19,6 +19,13 @@ var poolShapes = [][4]int{
 // With relu, the fused ReLUMaxPool2x2 pair runs against relu-then-pool references.
 func TestMaxPool(t *testing.T) {
 	l := openLib(t)
+	for _, texel := range texelModes(l) {
+		l.texel = texel
+		t.Run(fmt.Sprintf("texel=%v", texel), func(t *testing.T) { testMaxPool(t, l) })
+	}
+}
+
+func testMaxPool(t *testing.T, l *Lib) {
 	for si, s := range poolShapes {
 		for _, v := range []struct{ ties, relu bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
 			ties := v.ties

@@ -12,6 +12,8 @@
 //   dx[p, h, w] = dy[p, h/2, w/2] if that window exists and its idx is h·W + w (and, flag 1, x[p, h, w] > 0), else 0
 // sqnet:variant maxpool_fwd -DBACKWARD=0
 // sqnet:variant maxpool_bwd -DBACKWARD=1
+// sqnet:variant maxpool_fwd_t -DBACKWARD=0 -DTEX=1
+// sqnet:variant maxpool_bwd_t -DBACKWARD=1 -DTEX=1
 #include "common.glsl"
 SQNET_LOCAL_SIZE
 
@@ -23,15 +25,29 @@ layout(push_constant) uniform Push {
     uint flags;  // 1: ReLU fused (forward: ReLU after the max; backward: mask by x > 0)
 } pc;
 
+// TEX reads x through an R32_SFLOAT uniform texel buffer (gathered with vector instructions on lavapipe).
 #if BACKWARD
 layout(std430, set = 0, binding = 0) readonly buffer I { uint idx[]; };
 layout(std430, set = 0, binding = 1) readonly buffer DY { float dy[]; };
-layout(std430, set = 0, binding = 2) readonly buffer X { float x[]; }; // the forward's input; read with flag 1
+#if TEX
+layout(set = 0, binding = 2) uniform samplerBuffer xT; // the forward's input; read with flag 1
+#else
+layout(std430, set = 0, binding = 2) readonly buffer X { float x[]; };
+#endif
 layout(std430, set = 0, binding = 3) writeonly buffer DX { float dx[]; };
 #else
+#if TEX
+layout(set = 0, binding = 0) uniform samplerBuffer xT;
+#else
 layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
+#endif
 layout(std430, set = 0, binding = 1) writeonly buffer Y { float y[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer I { uint idx[]; };
+#endif
+#if TEX
+#define X(i) texelFetch(xT, int(i)).x
+#else
+#define X(i) x[i]
 #endif
 
 void main() {
@@ -52,7 +68,7 @@ void main() {
     const float g = dy[i];
     for (uint k = 0; k < 4; k++) {
         float v = bi == cand[k] ? g : 0.0;
-        if ((pc.flags & 1u) != 0 && !(x[base + cand[k]] > 0.0)) {
+        if ((pc.flags & 1u) != 0 && !(X(base + cand[k]) > 0.0)) {
             v = 0.0;
         }
         dx[base + cand[k]] = v;
@@ -71,10 +87,10 @@ void main() {
         }
     }
 #else
-    float best = x[base + r0];
+    float best = X(base + r0);
     uint bi = r0;
     for (int k = 1; k < 4; k++) {
-        float v = x[base + cand[k]];
+        float v = X(base + cand[k]);
         if (v > best || isnan(v)) {
             best = v;
             bi = cand[k];
