@@ -48,10 +48,11 @@ type GemmOpts struct {
 type GemmTile struct{ RM, CN, LX uint32 }
 
 // gemmTile picks the tile for an m×n×k product. On lavapipe (8-wide SIMD over invocations) a 32×16 block per
-// invocation with 8 invocations per workgroup measures fastest at 1024³ (≈36 GFLOP/s on the 2-core machine,
-// against 30 for 16×16, 33 for 32×32, 32 for 24×16, 23 for 32×8, 11 for 64×8; see BenchmarkGemmTiles): each
-// invocation's column values are loaded lane by lane (Mesa 22.3 turns a load whose address differs per invocation
-// into a loop over the 8 lanes), so taller blocks reuse each of them for more rows. Big blocks take LLVM seconds
+// invocation with 8 invocations per workgroup measures fastest at 1024³ (storage buffers: ≈36 GFLOP/s on the 2-core
+// machine, against 30 for 16×16, 33 for 32×32, 32 for 24×16, 23 for 32×8, 11 for 64×8; texel views: 64 against 58
+// for 16×16, 53 for 16×32, 46 for 32×8; see BenchmarkGemmTiles): every load costs tens of cycles there (Mesa 22.3
+// loads a storage buffer lane by lane, a texel buffer by a gather), so taller and wider blocks that reuse each
+// loaded value for more multiply-adds win until their accumulators spill. Big blocks take LLVM seconds
 // to compile, so they are kept for products big enough to repay that once; smaller row and column blocks serve
 // short products so that clamped duplicate rows and columns do not waste work. GPUs get more invocations per
 // workgroup and smaller blocks per invocation: on an NVIDIA H200, 4×4 with 64–256 invocations measured 11–12

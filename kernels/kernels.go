@@ -29,7 +29,6 @@ type Lib struct {
 	texel bool
 }
 
-
 // New returns the kernel library for a device.
 func New(d *vk.Device) *Lib {
 	info := d.Info()
