@@ -37,45 +37,44 @@ func (g *Graph) ReLU(x *Tensor) *Tensor {
 }
 
 // MaxPool2x2 pools NCHW x with 2×2 windows, stride 2.
-func (g *Graph) MaxPool2x2(x *Tensor) *Tensor {
-	if len(x.Shape) != 4 || x.Shape[2] < 2 || x.Shape[3] < 2 {
-		return g.fail("maxpool %s: want an NCHW input of at least 2×2", x)
-	}
-	b, c, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
-	y := g.tensor(x.Name+".pool", []int{b, c, h / 2, w / 2}, Temp, F32)
-	idx := g.tensor(x.Name+".argmax", []int{b, c, h / 2, w / 2}, Temp, U32)
-	g.Add(&Op{Name: "maxpool", In: []*Tensor{x}, Out: []*Tensor{y, idx},
-		Run: func(r *vk.Recorder, at Binder) error { return g.lib.MaxPool2x2(r, at(x), at(y), at(idx), b, c, h, w) },
-		Grad: func(d []*Tensor) ([]*Tensor, error) {
-			dx := g.tensor(x.Name+".grad", x.Shape, Temp, F32)
-			g.Add(&Op{Name: "maxpool backward", In: []*Tensor{idx, d[0]}, Out: []*Tensor{dx},
-				Run: func(r *vk.Recorder, at Binder) error {
-					return g.lib.MaxPool2x2Backward(r, at(idx), at(d[0]), at(dx), b, c, h, w)
-				}})
-			return []*Tensor{dx}, nil
-		}})
-	return y
-}
+func (g *Graph) MaxPool2x2(x *Tensor) *Tensor { return g.maxPool(x, false) }
 
 // ReLUMaxPool2x2 is MaxPool2x2(ReLU(x)) as one op (a model's conv → ReLU → pool): one pass forward, one backward,
 // and no ReLU output or ReLU gradient tensor in between. The values are the same as the two ops' (ReLU commutes
 // with the window maximum), for finite inputs.
-func (g *Graph) ReLUMaxPool2x2(x *Tensor) *Tensor {
+func (g *Graph) ReLUMaxPool2x2(x *Tensor) *Tensor { return g.maxPool(x, true) }
+
+// maxPool adds 2×2 max pooling of x, with ReLU fused in front when relu is set.
+func (g *Graph) maxPool(x *Tensor, relu bool) *Tensor {
+	name, suffix := "maxpool", ".pool"
+	if relu {
+		name, suffix = "relu+maxpool", ".relu.pool"
+	}
 	if len(x.Shape) != 4 || x.Shape[2] < 2 || x.Shape[3] < 2 {
-		return g.fail("relu+maxpool %s: want an NCHW input of at least 2×2", x)
+		return g.fail("%s %s: want an NCHW input of at least 2×2", name, x)
 	}
 	b, c, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
-	y := g.tensor(x.Name+".relu.pool", []int{b, c, h / 2, w / 2}, Temp, F32)
+	y := g.tensor(x.Name+suffix, []int{b, c, h / 2, w / 2}, Temp, F32)
 	idx := g.tensor(x.Name+".argmax", []int{b, c, h / 2, w / 2}, Temp, U32)
-	g.Add(&Op{Name: "relu+maxpool", In: []*Tensor{x}, Out: []*Tensor{y, idx},
+	g.Add(&Op{Name: name, In: []*Tensor{x}, Out: []*Tensor{y, idx},
 		Run: func(r *vk.Recorder, at Binder) error {
-			return g.lib.ReLUMaxPool2x2(r, at(x), at(y), at(idx), b, c, h, w)
+			if relu {
+				return g.lib.ReLUMaxPool2x2(r, at(x), at(y), at(idx), b, c, h, w)
+			}
+			return g.lib.MaxPool2x2(r, at(x), at(y), at(idx), b, c, h, w)
 		},
 		Grad: func(d []*Tensor) ([]*Tensor, error) {
 			dx := g.tensor(x.Name+".grad", x.Shape, Temp, F32)
-			g.Add(&Op{Name: "relu+maxpool backward", In: []*Tensor{x, idx, d[0]}, Out: []*Tensor{dx},
+			in := []*Tensor{idx, d[0]}
+			if relu {
+				in = append(in, x) // its sign is ReLU's gradient
+			}
+			g.Add(&Op{Name: name + " backward", In: in, Out: []*Tensor{dx},
 				Run: func(r *vk.Recorder, at Binder) error {
-					return g.lib.ReLUMaxPool2x2Backward(r, at(x), at(idx), at(d[0]), at(dx), b, c, h, w)
+					if relu {
+						return g.lib.ReLUMaxPool2x2Backward(r, at(x), at(idx), at(d[0]), at(dx), b, c, h, w)
+					}
+					return g.lib.MaxPool2x2Backward(r, at(idx), at(d[0]), at(dx), b, c, h, w)
 				}})
 			return []*Tensor{dx}, nil
 		}})

@@ -10,3 +10,16 @@
 uint sqnet_flat_id() {
     return gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
 }
+
+// SQNET_F32_IN(b, NAME) declares binding b as read-only fp32 data and a function NAME(i) returning float i of it:
+// through an R32_SFLOAT uniform texel buffer (vk.Texel1) in a shader's TEX variants — lavapipe gathers texels with
+// vector instructions but loads a storage buffer one SIMD lane at a time — else through a storage buffer (vk.Read).
+#if defined(TEX) && TEX
+#define SQNET_F32_IN(b, NAME) \
+    layout(set = 0, binding = b) uniform samplerBuffer NAME##_t; \
+    float NAME(uint i) { return texelFetch(NAME##_t, int(i)).x; }
+#else
+#define SQNET_F32_IN(b, NAME) \
+    layout(std430, set = 0, binding = b) readonly buffer NAME##_b { float NAME##_d[]; }; \
+    float NAME(uint i) { return NAME##_d[i]; }
+#endif

@@ -21,13 +21,7 @@ layout(push_constant) uniform Push {
     uint stride; // floats between two images' cols (each image's block is padded to a bindable offset)
 } pc;
 
-#if TEX
-layout(set = 0, binding = 0) uniform samplerBuffer colsT;
-#define COLS(i) texelFetch(colsT, int(i)).x
-#else
-layout(std430, set = 0, binding = 0) readonly buffer Cols_ { float cols[]; };
-#define COLS(i) cols[i]
-#endif
+SQNET_F32_IN(0, COLS)
 layout(std430, set = 0, binding = 1) buffer DX_ { float dx[]; };
 
 void main() {

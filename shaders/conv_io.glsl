@@ -1,16 +1,6 @@
-// conv_io.glsl: the bindings of conv.comp. With TEX the source image (FWD x, DATA dy) and the
-// weights are read through R32_SFLOAT uniform texel buffers — lavapipe gathers texels with vector instructions but
-// loads storage buffers lane by lane — otherwise through storage buffers. SRC(i) and WGT(i) read float i.
-#if TEX
-layout(set = 0, binding = 0) uniform samplerBuffer srcT;
-layout(set = 0, binding = 1) uniform samplerBuffer wT;
-#define SRC(i) texelFetch(srcT, int(i)).x
-#define WGT(i) texelFetch(wT, int(i)).x
-#else
-layout(std430, set = 0, binding = 0) readonly buffer In_ { float src[]; };
-layout(std430, set = 0, binding = 1) readonly buffer W_ { float w[]; };
-#define SRC(i) src[i]
-#define WGT(i) w[i]
-#endif
+// conv_io.glsl: the bindings of conv.comp: the source image (FWD x, DATA dy) read as SRC(i), the weights as WGT(i)
+// (texel or storage buffers, see SQNET_F32_IN), the bias and the output.
+SQNET_F32_IN(0, SRC)
+SQNET_F32_IN(1, WGT)
 layout(std430, set = 0, binding = 2) readonly buffer Bias_ { float bias[]; };
 layout(std430, set = 0, binding = 3) buffer Out_ { float dst[]; }; // FWD: y; DATA: dx

@@ -25,29 +25,16 @@ layout(push_constant) uniform Push {
     uint flags;  // 1: ReLU fused (forward: ReLU after the max; backward: mask by x > 0)
 } pc;
 
-// TEX reads x through an R32_SFLOAT uniform texel buffer (gathered with vector instructions on lavapipe).
+// TEX reads x through a texel buffer (see SQNET_F32_IN).
 #if BACKWARD
 layout(std430, set = 0, binding = 0) readonly buffer I { uint idx[]; };
 layout(std430, set = 0, binding = 1) readonly buffer DY { float dy[]; };
-#if TEX
-layout(set = 0, binding = 2) uniform samplerBuffer xT; // the forward's input; read with flag 1
-#else
-layout(std430, set = 0, binding = 2) readonly buffer X { float x[]; };
-#endif
+SQNET_F32_IN(2, X) // the forward's input; read with flag 1
 layout(std430, set = 0, binding = 3) writeonly buffer DX { float dx[]; };
 #else
-#if TEX
-layout(set = 0, binding = 0) uniform samplerBuffer xT;
-#else
-layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
-#endif
+SQNET_F32_IN(0, X)
 layout(std430, set = 0, binding = 1) writeonly buffer Y { float y[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer I { uint idx[]; };
-#endif
-#if TEX
-#define X(i) texelFetch(xT, int(i)).x
-#else
-#define X(i) x[i]
 #endif
 
 void main() {
