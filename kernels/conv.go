@@ -181,9 +181,9 @@ const colsMaxCin = 4
 // in two passes, or 0 where the one-pass implicit GEMM serves. The one-pass kernel blocks its work by input
 // channels, so with one or a few of them (a network's first layer, whose input gradient attacks need) each
 // gathered dy value feeds only that many multiply-adds: madry's conv1 ran at 5 GFLOP/s on lavapipe. The two-pass
-// path first forms cols[b] = wᵀ·dy[b], a GEMM per image with Cin·KH·KW rows, then sums each pixel's KH·KW entries
-// of cols (conv_col2im). It is used on CPU drivers, where it was measured; GPUs keep the one-pass kernel (madry's
-// conv1 input gradient ran at 0.4–1 TFLOP/s on an H200).
+// path first forms cols[b] = wᵀ·dy[b] for every image b in one batched GEMM with Cin·KH·KW rows, then sums each
+// pixel's KH·KW entries of cols (conv_col2im): ≈10 GFLOP/s. It is used on CPU drivers, where it was measured; GPUs
+// keep the one-pass kernel (madry's conv1 input gradient ran at 0.4–1 TFLOP/s on an H200).
 func (l *Lib) ConvDataScratch(s ConvShape) int {
 	stride := l.colsStride(s)
 	if stride == 0 {
@@ -195,7 +195,9 @@ func (l *Lib) ConvDataScratch(s ConvShape) int {
 // colsStride is the floats between two images' cols in the two-pass input gradient, or 0 where the two-pass path
 // is not used (see ConvDataScratch): few input channels and a CPU driver.
 func (l *Lib) colsStride(s ConvShape) int {
-	if s.check("conv") != nil || s.Cin > colsMaxCin || l.dev.Info().Type != vk.TypeCPU {
+	info := l.dev.Info()
+	if s.check("conv") != nil || s.Cin > colsMaxCin || info.Type != vk.TypeCPU ||
+		uint64(s.B) > uint64(info.Limits.MaxWorkgroupCount[2]) { // the GEMM's batch is its z workgroups
 		return 0
 	}
 	s = s.withDefaults()

@@ -15,9 +15,10 @@ type bindKey struct {
 	off, size uint64
 }
 
-// setKey identifies a descriptor set by layout and bindings (with how each is bound: storage or texel view). Buffers are ranges of long-lived blocks, so a set
-// stays valid for as long as its blocks do and can be shared by every dispatch that binds the same ranges — a
-// training step re-binds the same tensors every iteration and allocates no new sets.
+// setKey identifies a descriptor set by layout and bindings (with how each is bound: storage buffer or texel
+// view). Buffers are ranges of long-lived blocks, so a set stays valid for as long as its blocks do and can be
+// shared by every dispatch that binds the same ranges — a training step re-binds the same tensors every iteration
+// and allocates no new sets (nor texel views).
 type setKey struct {
 	layout vulkan.DescriptorSetLayout
 	n      int
