@@ -370,6 +370,37 @@ func TestNoisySQEpochs(t *testing.T) {
 // method with its image count, and pgd-at's inner attack must show in its cost per image (about 6× noisy-sq with
 // PGD-10 on lavapipe, 4× with PGD-5; 2× leaves room for a busy machine, and a pgd-at that skipped its attack
 // would measure about 1×). --json is checked on one cheap method, and bad flags are one line and exit 2.
+// TestBenchAttackCLI times a short PGD on both models as JSON, with --profile's per-op device times on stderr: each
+// model's attack is one submit, and the profile names the ops that dominate an attack step.
+func TestBenchAttackCLI(t *testing.T) {
+	stdout, stderr, code := sqnet(t, nil, "bench", "attack", "--images", "4", "--steps", "2", "--json", "--profile")
+	if code != 0 {
+		t.Fatalf("bench attack: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var doc struct {
+		Device  string `json:"device"`
+		Results []struct {
+			Model   string  `json:"model"`
+			Images  int     `json:"images"`
+			Seconds float64 `json:"seconds"`
+			Submits int     `json:"submits"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || doc.Device == "" || len(doc.Results) != 2 {
+		t.Fatalf("bench attack --json: %v\n%s", err, stdout)
+	}
+	for _, r := range doc.Results {
+		if r.Images != 4 || r.Seconds <= 0 || r.Submits != 1 {
+			t.Errorf("%+v: want 4 images in one submit, a positive time", r)
+		}
+	}
+	for _, want := range []string{"profile of small", "profile of madry", "conv2d backward", "relu+maxpool", "pgd step"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("--profile output lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
 func TestBenchTrainCLI(t *testing.T) {
 	steps := "10"
 	if testing.Short() { // SwiftShader: PGD-10 on two batches takes 20 s there
