@@ -62,11 +62,15 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 			dy := d[0]
 			dx, dw, db := g.gradOf(x), g.gradOf(w), g.gradOf(b)
 			// A few-channel input gradient (an attack's first layer) runs in two passes through a scratch tensor.
-			var cols *Tensor
+			var cols, wcols *Tensor
 			if n := g.lib.ConvDataScratch(s); dx != nil && n > 0 {
 				cols = g.tensor(x.Name+".grad.cols", []int{n}, Temp, F32)
 			}
-			g.Add(&Op{Name: "conv2d backward", In: []*Tensor{dy, w, x}, Out: nonNil(dx, dw, db, cols),
+			// So does the weight gradient of a layer with few weights (a first layer).
+			if n := g.lib.ConvFilterScratch(s); dw != nil && n > 0 {
+				wcols = g.tensor(w.Name+".grad.cols", []int{n}, Temp, F32)
+			}
+			g.Add(&Op{Name: "conv2d backward", In: []*Tensor{dy, w, x}, Out: nonNil(dx, dw, db, cols, wcols),
 				Run: func(r *vk.Recorder, at Binder) error {
 					// The input image needs no gradient in training: skip the (slow, one-channel) data pass.
 					if dx != nil {
@@ -79,7 +83,11 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 						}
 					}
 					if dw != nil {
-						if err := g.lib.Conv2DBackwardFilter(r, at(x), at(dy), at(dw), s, kernels.ConvOpts{}); err != nil {
+						var o kernels.ConvOpts
+						if wcols != nil {
+							o.Scratch = at(wcols)
+						}
+						if err := g.lib.Conv2DBackwardFilter(r, at(x), at(dy), at(dw), s, o); err != nil {
 							return err
 						}
 					}

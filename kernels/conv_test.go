@@ -70,6 +70,21 @@ func testConv2D(t *testing.T, l *Lib) {
 				compare(t, "backward-data (two passes)", download(t, bdx2, s.InLen()), want,
 					gemmTol(s.Cout*s.KH*s.KW))
 			}
+			// The weight gradient split over images where the device takes it, accumulating onto random values.
+			if n := l.ConvFilterScratch(s); n > 0 {
+				dw0 := uniform(r, s.WLen(), -2, 2)
+				bdw2, scratch := upload(t, l, dw0), zeros(t, l, n)
+				run(t, l, func(rec *vk.Recorder) error {
+					return l.Conv2DBackwardFilter(rec, bx.All(), bdy.All(), bdw2.All(), s,
+						ConvOpts{Scratch: scratch.All(), Accumulate: true})
+				})
+				want := Conv2DBackwardFilterRef(x, dy, s)
+				for i := range want {
+					want[i] += dw0[i]
+				}
+				compare(t, "backward-filter (split over images)", download(t, bdw2, s.WLen()), want,
+					gemmTol(s.B*s.OH()*s.OW()))
+			}
 		})
 	}
 }

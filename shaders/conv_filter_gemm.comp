@@ -49,7 +49,11 @@ void main() {
             acc[r][j] = vec4(0);
         }
     }
-    for (uint b = 0; b < pc.B; b++) {
+    // Split over images when the dispatch has several z workgroups: workgroup z sums images [b0, b1) into its own
+    // partial dw at float z·Cout·Cin·KH·KW, which the host then adds up in a fixed order.
+    const uint nz = gl_NumWorkGroups.z, per = (pc.B + nz - 1) / nz, z = gl_WorkGroupID.z;
+    const uint b0 = min(z * per, pc.B), b1 = min(b0 + per, pc.B);
+    for (uint b = b0; b < b1; b++) {
         const uint xb = b * pc.Cin * HW, dyb = b * ROWS * OP;
         for (uint oh = 0; oh < pc.OH; oh++) {
             uint ro[4 * CN];
@@ -90,7 +94,7 @@ void main() {
             for (uint q = 0; q < 4; q++) {
                 const uint c = col0 + 4 * j + q;
                 if (c < COLS) {
-                    const uint o = row * COLS + c;
+                    const uint o = z * ROWS * COLS + row * COLS + c;
                     dwt[o] = (pc.flags & 4u) != 0 ? dwt[o] + acc[r][j][q] : acc[r][j][q];
                 }
             }

@@ -219,7 +219,16 @@ func benchConv(l *kernels.Lib, rng *rand.Rand, name string, cs kernels.ConvShape
 		rec = func(r *vk.Recorder) error { return l.Conv2DBackwardData(r, y, w, x, cs, o) }
 	default:
 		res.GEMM = [3]int{cs.Cout, cs.Cin * cs.KH * cs.KW, cs.B * p}
-		rec = func(r *vk.Recorder) error { return l.Conv2DBackwardFilter(r, x, y, w, cs, kernels.ConvOpts{}) }
+		var o kernels.ConvOpts
+		if n := l.ConvFilterScratch(cs); n > 0 { // split over images, as training runs it
+			scratch, err := d.Alloc(4 * uint64(n))
+			if err != nil {
+				return Result{}, err
+			}
+			defer scratch.Free()
+			o.Scratch = scratch.All()
+		}
+		rec = func(r *vk.Recorder) error { return l.Conv2DBackwardFilter(r, x, y, w, cs, o) }
 	}
 	sec, err := timeRecorded(d, o.MinTime, rec)
 	if err != nil {
