@@ -162,11 +162,7 @@ func (l *Lib) Conv2DBackwardData(r *vk.Recorder, dy, w, dx vk.Range, s ConvShape
 		return fmt.Errorf("%s: bias and ReLU apply to the forward pass only", op)
 	}
 	if n := l.ConvDataScratch(s); n > 0 && o.Scratch.Buf != nil {
-		if err := need(op, "scratch", o.Scratch, n); err != nil {
-			return err
-		}
-		if err := disjoint(op, named{"scratch", o.Scratch}, named{"dy", dy}, named{"w", w},
-			named{"dx", dx}); err != nil {
+		if err := checkScratch(op, o.Scratch, n, named{"dy", dy}, named{"w", w}, named{"dx", dx}); err != nil {
 			return err
 		}
 		return l.convDataCols(r, dy, w, dx, o.Scratch, s, o.flags())
@@ -203,6 +199,14 @@ func (l *Lib) colsStride(s ConvShape) int {
 	}
 	s = s.withDefaults()
 	return s.Cin * s.KH * s.KW * s.OH() * s.OW()
+}
+
+// checkScratch validates a pass's scratch: at least n floats, overlapping none of the pass's operands.
+func checkScratch(op string, scratch vk.Range, n int, operands ...named) error {
+	if err := need(op, "scratch", scratch, n); err != nil {
+		return err
+	}
+	return disjoint(op, append([]named{{"scratch", scratch}}, operands...)...)
 }
 
 // convDataCols records the two-pass input gradient (see ConvDataScratch) with cols as its scratch.
@@ -272,10 +276,7 @@ func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvSha
 	}
 	if parts := l.filterParts(s); parts > 1 && o.Scratch.Buf != nil {
 		// Split over images: each part's weight gradient into the scratch, then their fixed-order sum.
-		if err := need(op, "scratch", o.Scratch, l.ConvFilterScratch(s)); err != nil {
-			return err
-		}
-		if err := disjoint(op, named{"scratch", o.Scratch}, named{"x", x}, named{"dy", dy},
+		if err := checkScratch(op, o.Scratch, l.ConvFilterScratch(s), named{"x", x}, named{"dy", dy},
 			named{"dw", dw}); err != nil {
 			return err
 		}

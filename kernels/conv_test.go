@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/sqnet/sqnet/vk"
@@ -51,42 +52,42 @@ func testConv2D(t *testing.T, l *Lib) {
 			})
 			kk := s.Cin * s.KH * s.KW
 			compare(t, "forward", download(t, by, s.OutLen()), Conv2DRef(x, w, bias, s, relu), gemmTol(kk))
-			compare(t, "backward-data", download(t, bdx, s.InLen()), Conv2DBackwardDataRef(dy, w, s),
-				gemmTol(s.Cout*s.KH*s.KW))
-			compare(t, "backward-filter", download(t, bdw, s.WLen()), Conv2DBackwardFilterRef(x, dy, s),
-				gemmTol(s.B*s.OH()*s.OW()))
-			// The two-pass input gradient where the device takes it, accumulating onto random values.
-			if n := l.ConvDataScratch(s); n > 0 {
-				dx0 := uniform(r, s.InLen(), -2, 2)
-				bdx2, scratch := upload(t, l, dx0), zeros(t, l, n)
-				run(t, l, func(rec *vk.Recorder) error {
-					return l.Conv2DBackwardData(rec, bdy.All(), bw.All(), bdx2.All(), s,
-						ConvOpts{Scratch: scratch.All(), Accumulate: true})
+			dxRef, dwRef := Conv2DBackwardDataRef(dy, w, s), Conv2DBackwardFilterRef(x, dy, s)
+			dxTol, dwTol := gemmTol(s.Cout*s.KH*s.KW), gemmTol(s.B*s.OH()*s.OW())
+			compare(t, "backward-data", download(t, bdx, s.InLen()), dxRef, dxTol)
+			compare(t, "backward-filter", download(t, bdw, s.WLen()), dwRef, dwTol)
+			// The two-pass input gradient and the weight gradient split over images, where the device takes
+			// them, accumulating onto random values.
+			testScratchPass(t, l, r, "backward-data (two passes)", l.ConvDataScratch(s), dxRef, dxTol,
+				func(rec *vk.Recorder, out vk.Range, o ConvOpts) error {
+					return l.Conv2DBackwardData(rec, bdy.All(), bw.All(), out, s, o)
 				})
-				want := Conv2DBackwardDataRef(dy, w, s)
-				for i := range want {
-					want[i] += dx0[i]
-				}
-				compare(t, "backward-data (two passes)", download(t, bdx2, s.InLen()), want,
-					gemmTol(s.Cout*s.KH*s.KW))
-			}
-			// The weight gradient split over images where the device takes it, accumulating onto random values.
-			if n := l.ConvFilterScratch(s); n > 0 {
-				dw0 := uniform(r, s.WLen(), -2, 2)
-				bdw2, scratch := upload(t, l, dw0), zeros(t, l, n)
-				run(t, l, func(rec *vk.Recorder) error {
-					return l.Conv2DBackwardFilter(rec, bx.All(), bdy.All(), bdw2.All(), s,
-						ConvOpts{Scratch: scratch.All(), Accumulate: true})
+			testScratchPass(t, l, r, "backward-filter (split over images)", l.ConvFilterScratch(s), dwRef, dwTol,
+				func(rec *vk.Recorder, out vk.Range, o ConvOpts) error {
+					return l.Conv2DBackwardFilter(rec, bx.All(), bdy.All(), out, s, o)
 				})
-				want := Conv2DBackwardFilterRef(x, dy, s)
-				for i := range want {
-					want[i] += dw0[i]
-				}
-				compare(t, "backward-filter (split over images)", download(t, bdw2, s.WLen()), want,
-					gemmTol(s.B*s.OH()*s.OW()))
-			}
 		})
 	}
+}
+
+// testScratchPass runs a backward pass through its scratch path (a scratch of n floats; nothing when n is 0),
+// accumulating onto random values, and compares with ref plus those values.
+func testScratchPass(t *testing.T, l *Lib, r *rand.Rand, what string, n int, ref []float32, tl tol,
+	pass func(rec *vk.Recorder, out vk.Range, o ConvOpts) error) {
+	t.Helper()
+	if n == 0 {
+		return
+	}
+	out0 := uniform(r, len(ref), -2, 2)
+	bout, scratch := upload(t, l, out0), zeros(t, l, n)
+	run(t, l, func(rec *vk.Recorder) error {
+		return pass(rec, bout.All(), ConvOpts{Scratch: scratch.All(), Accumulate: true})
+	})
+	want := append([]float32(nil), ref...)
+	for i := range want {
+		want[i] += out0[i]
+	}
+	compare(t, what, download(t, bout, len(ref)), want, tl)
 }
 
 // TestConv2DAccumulate checks that every pass adds to its output when asked, reading storage buffers and texels.

@@ -207,27 +207,19 @@ func benchConv(l *kernels.Lib, rng *rand.Rand, name string, cs kernels.ConvShape
 		rec = func(r *vk.Recorder) error { return l.Conv2D(r, x, w, y, cs, kernels.ConvOpts{}) }
 	case strings.HasSuffix(name, "data"):
 		res.GEMM = [3]int{cs.Cin, cs.B * cs.H * cs.W, cs.Cout * cs.KH * cs.KW}
-		var o kernels.ConvOpts
-		if n := l.ConvDataScratch(cs); n > 0 { // the two-pass path, as training and attacks run it
-			scratch, err := d.Alloc(4 * uint64(n))
-			if err != nil {
-				return Result{}, err
-			}
-			defer scratch.Free()
-			o.Scratch = scratch.All()
+		o, free, err := scratchOpts(d, l.ConvDataScratch(cs)) // the two-pass path, as training and attacks run it
+		if err != nil {
+			return Result{}, err
 		}
+		defer free()
 		rec = func(r *vk.Recorder) error { return l.Conv2DBackwardData(r, y, w, x, cs, o) }
 	default:
 		res.GEMM = [3]int{cs.Cout, cs.Cin * cs.KH * cs.KW, cs.B * p}
-		var o kernels.ConvOpts
-		if n := l.ConvFilterScratch(cs); n > 0 { // split over images, as training runs it
-			scratch, err := d.Alloc(4 * uint64(n))
-			if err != nil {
-				return Result{}, err
-			}
-			defer scratch.Free()
-			o.Scratch = scratch.All()
+		o, free, err := scratchOpts(d, l.ConvFilterScratch(cs)) // split over images, as training runs it
+		if err != nil {
+			return Result{}, err
 		}
+		defer free()
 		rec = func(r *vk.Recorder) error { return l.Conv2DBackwardFilter(r, x, y, w, cs, o) }
 	}
 	sec, err := timeRecorded(d, o.MinTime, rec)
@@ -236,6 +228,18 @@ func benchConv(l *kernels.Lib, rng *rand.Rand, name string, cs kernels.ConvShape
 	}
 	fill(&res, cs.Flops(), sec)
 	return res, blasBaseline(&res, rng, o)
+}
+
+// scratchOpts returns convolution options with a scratch of n floats (none when n is 0) and its release.
+func scratchOpts(d *vk.Device, n int) (kernels.ConvOpts, func(), error) {
+	if n == 0 {
+		return kernels.ConvOpts{}, func() {}, nil
+	}
+	scratch, err := d.Alloc(4 * uint64(n))
+	if err != nil {
+		return kernels.ConvOpts{}, nil, err
+	}
+	return kernels.ConvOpts{Scratch: scratch.All()}, scratch.Free, nil
 }
 
 func fill(r *Result, flops, sec float64) {
