@@ -54,14 +54,24 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 		return g.fail("conv2d: x %s with a %d×%d kernel, stride %d, padding %d has no output", x, s.KH, s.KW, stride, pad)
 	}
 	y := g.tensor(w.Name+".out", []int{s.B, s.Cout, s.OH(), s.OW()}, Temp, F32)
-	g.Add(&Op{Name: "conv2d", In: []*Tensor{x, w, b}, Out: []*Tensor{y},
+	// On CPU drivers the kernel reads its weights packed into a scratch tensor (see kernels.ConvFwdScratch).
+	var wp *Tensor
+	if n := g.lib.ConvFwdScratch(s); n > 0 {
+		wp = g.tensor(w.Name+".packed", []int{n}, Temp, F32)
+	}
+	g.Add(&Op{Name: "conv2d", In: []*Tensor{x, w, b}, Out: nonNil(y, wp),
 		Run: func(r *vk.Recorder, at Binder) error {
-			return g.lib.Conv2D(r, at(x), at(w), at(y), s, kernels.ConvOpts{Bias: at(b)})
+			o := kernels.ConvOpts{Bias: at(b)}
+			if wp != nil {
+				o.Scratch = at(wp)
+			}
+			return g.lib.Conv2D(r, at(x), at(w), at(y), s, o)
 		},
 		Grad: func(d []*Tensor) ([]*Tensor, error) {
 			dy := d[0]
 			dx, dw, db := g.gradOf(x), g.gradOf(w), g.gradOf(b)
-			// A few-channel input gradient (an attack's first layer) runs in two passes through a scratch tensor.
+			// The input gradient reads packed weights from a scratch tensor on CPU drivers, or, with few input
+			// channels (an attack's first layer), runs in two passes through one (kernels.ConvDataScratch).
 			var cols, wcols *Tensor
 			if n := g.lib.ConvDataScratch(s); dx != nil && n > 0 {
 				cols = g.tensor(x.Name+".grad.cols", []int{n}, Temp, F32)

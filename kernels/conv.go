@@ -101,9 +101,10 @@ type ConvOpts struct {
 	ReLU bool
 	// Accumulate adds the result to what the output holds (gradient accumulation) instead of overwriting it.
 	Accumulate bool
-	// Scratch holds Lib.ConvDataScratch(s) floats for the two-pass input gradient (backward-data) or
+	// Scratch holds Lib.ConvFwdScratch(s) floats for the forward pass's packed weights, Lib.ConvDataScratch(s)
+	// floats for the input gradient's packed weights or its two passes (backward-data), or
 	// Lib.ConvFilterScratch(s) floats for a weight gradient split over images (backward-filter); without it, or
-	// where those return 0, the one-pass kernels run. The forward pass ignores it.
+	// where those return 0, the kernels read w as it is.
 	Scratch vk.Range
 }
 
@@ -145,8 +146,60 @@ func (l *Lib) Conv2D(r *vk.Recorder, x, w, y vk.Range, s ConvShape, o ConvOpts) 
 		bias = o.Bias
 	}
 	t := l.convTile(s.Cout, s.B*s.OH()*s.OW(), s.Cin*s.KH*s.KW)
+	if n := l.ConvFwdScratch(s); n > 0 && o.Scratch.Buf != nil {
+		if err := checkScratch(op, o.Scratch, n, named{"x", x}, named{"w", w}, named{"y", y}, named{"bias", o.Bias}); err != nil {
+			return err
+		}
+		return l.convPacked(r, "conv_fwd", s, o.flags(), t, s.Cout, s.B*s.OH()*s.OW(), x, w, bias, y, o.Scratch)
+	}
 	return l.convDispatch(r, "conv_fwd", s, o.flags(), t, s.Cout, s.B*s.OH()*s.OW(), x, w, bias, y)
 }
+
+// ConvFwdScratch returns the floats of ConvOpts.Scratch with which Conv2D reads packed weights, or 0 where it
+// reads w as it is. On CPU drivers that read texels, the implicit GEMM fetched each weight through a one-float
+// texel, one per tap per row; repacking w once per pass (conv_wpack) to [Cout][Cin][KH·KW rounded up to 4] lets
+// it fetch four taps as one vec4 texel, for about the price of one float (lavapipe gathers vec4 texels with
+// vector loads): madry's conv2 forward and input gradient ran 23 → 36 GFLOP/s on lavapipe, conv1's forward
+// 12 → 15 (b50, one run). (Packing [KH][KW rounded up to 4] instead wasted 3 of 8 lanes on 5×5 kernels and held
+// a vec4 per row across the taps: slower than no packing.) GPUs keep reading w from a storage buffer.
+func (l *Lib) ConvFwdScratch(s ConvShape) int {
+	return l.packLen(s)
+}
+
+// packLen is the floats of s's packed weights, or 0 where the packed variants are not used.
+func (l *Lib) packLen(s ConvShape) int {
+	if !l.texel || s.check("conv") != nil || !l.dev.Info().Texel.Float4 {
+		return 0
+	}
+	s = s.withDefaults()
+	n := s.Cout * s.Cin * ((s.KH*s.KW + 3) / 4 * 4)
+	if uint64(n/4) > uint64(l.dev.Info().Texel.MaxElements) {
+		return 0
+	}
+	return n
+}
+
+// convPacked records the packing of w into scratch (conv_wpack, in the layout of shader's rows), then shader's
+// packed variant reading it. It falls back to the unpacked kernel where the ranges cannot be texel views.
+func (l *Lib) convPacked(r *vk.Recorder, shader string, s ConvShape, flags uint32, t GemmTile, rows, cols int,
+	src, w, bias, dst, scratch vk.Range) error {
+	n := l.packLen(s)
+	wp := vk.Range{Buf: scratch.Buf, Off: scratch.Off, Size: 4 * uint64(n)}
+	if !l.texelFits(vk.Texel4, wp) || !l.texelFits(vk.Texel1, src) {
+		return l.convDispatch(r, shader, s, flags, t, rows, cols, src, w, bias, dst)
+	}
+	var layout uint32
+	if shader == "conv_bwd_data" {
+		layout = convPackData
+	}
+	if err := l.dispatch1D(r, "conv_wpack", n, s.push(layout), []vk.Access{vk.Read, vk.Write}, w, wp); err != nil {
+		return err
+	}
+	return l.convRecord(r, shader+"_tp", s, flags, t, rows, cols, [2]vk.Access{vk.Texel1, vk.Texel4}, src, wp, bias, dst)
+}
+
+// convPackData is conv_wpack's flag for the input gradient's layout (rows ci, k = (co, kh, kw)).
+const convPackData = 8
 
 // Conv2DBackwardData records dx = ∂(Σ dy·y)/∂x, the input gradient of Conv2D (a transposed convolution), for
 // dy [B,Cout,OH,OW], w [Cout,Cin,KH,KW], dx [B,Cin,H,W]. Only Accumulate of o is used.
@@ -161,13 +214,19 @@ func (l *Lib) Conv2DBackwardData(r *vk.Recorder, dy, w, dx vk.Range, s ConvShape
 	if o.Bias.Buf != nil || o.ReLU {
 		return fmt.Errorf("%s: bias and ReLU apply to the forward pass only", op)
 	}
-	if n := l.ConvDataScratch(s); n > 0 && o.Scratch.Buf != nil {
+	if n := l.ConvDataScratch(s); n > 0 && o.Scratch.Buf != nil && l.colsStride(s) > 0 {
 		if err := checkScratch(op, o.Scratch, n, named{"dy", dy}, named{"w", w}, named{"dx", dx}); err != nil {
 			return err
 		}
 		return l.convDataCols(r, dy, w, dx, o.Scratch, s, o.flags())
 	}
 	t := l.convTile(s.Cin, s.B*s.H*s.W, s.Cout*s.KH*s.KW)
+	if n := l.ConvDataScratch(s); n > 0 && o.Scratch.Buf != nil {
+		if err := checkScratch(op, o.Scratch, n, named{"dy", dy}, named{"w", w}, named{"dx", dx}); err != nil {
+			return err
+		}
+		return l.convPacked(r, "conv_bwd_data", s, o.flags(), t, s.Cin, s.B*s.H*s.W, dy, w, w, dx, o.Scratch)
+	}
 	return l.convDispatch(r, "conv_bwd_data", s, o.flags(), t, s.Cin, s.B*s.H*s.W, dy, w, w, dx)
 }
 
@@ -181,10 +240,13 @@ const colsMaxCin = 4
 // path first forms cols[b] = wᵀ·dy[b] for every image b in one batched GEMM with Cin·KH·KW rows, then sums each
 // pixel's KH·KW entries of cols (conv_col2im): ≈10 GFLOP/s. It is used on CPU drivers, where it was measured; GPUs
 // keep the one-pass kernel (madry's conv1 input gradient ran at 0.4–1 TFLOP/s on an H200).
+//
+// Where the one-pass kernel runs on a CPU driver, it reads packed weights as Conv2D does (see ConvFwdScratch),
+// here [Cin][Cout][KH][KW rounded up to 4], and this returns their floats.
 func (l *Lib) ConvDataScratch(s ConvShape) int {
 	stride := l.colsStride(s)
 	if stride == 0 {
-		return 0
+		return l.packLen(s)
 	}
 	return s.B * stride
 }
@@ -234,6 +296,13 @@ type colsPush struct {
 // convDispatch records conv.comp over a rows×cols product.
 func (l *Lib) convDispatch(r *vk.Recorder, shader string, s ConvShape, flags uint32, t GemmTile, rows, cols int,
 	src, w, bias, dst vk.Range) error {
+	shader, in := l.texel1Variant(shader, src, w)
+	return l.convRecord(r, shader, s, flags, t, rows, cols, [2]vk.Access{in, in}, src, w, bias, dst)
+}
+
+// convRecord records conv.comp's variant shader over a rows×cols product, binding src and w with access in.
+func (l *Lib) convRecord(r *vk.Recorder, shader string, s ConvShape, flags uint32, t GemmTile, rows, cols int,
+	in [2]vk.Access, src, w, bias, dst vk.Range) error {
 	s = s.withDefaults()
 	unit := uint32(0)
 	if s.StrideH == 1 && s.StrideW == 1 {
@@ -247,8 +316,7 @@ func (l *Lib) convDispatch(r *vk.Recorder, shader string, s ConvShape, flags uin
 			gx, gy, lim.MaxWorkgroupCount)
 	}
 	p := s.push(flags)
-	shader, in := l.texel1Variant(shader, src, w)
-	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{in, in, vk.Read, vk.ReadWrite},
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{in[0], in[1], vk.Read, vk.ReadWrite},
 		PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
 		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN), vk.SpecU32(5, unit)}})
 	if err != nil {

@@ -56,9 +56,22 @@ func testConv2D(t *testing.T, l *Lib) {
 			dxTol, dwTol := gemmTol(s.Cout*s.KH*s.KW), gemmTol(s.B*s.OH()*s.OW())
 			compare(t, "backward-data", download(t, bdx, s.InLen()), dxRef, dxTol)
 			compare(t, "backward-filter", download(t, bdw, s.WLen()), dwRef, dwTol)
-			// The two-pass input gradient and the weight gradient split over images, where the device takes
-			// them, accumulating onto random values.
-			testScratchPass(t, l, r, "backward-data (two passes)", l.ConvDataScratch(s), dxRef, dxTol,
+			// The passes with a scratch, where the device takes them (packed weights forward and backward-data,
+			// the two-pass input gradient, the weight gradient split over images): with bias and ReLU, then
+			// accumulating onto random values.
+			if n := l.ConvFwdScratch(s); n > 0 {
+				scratch := zeros(t, l, n)
+				run(t, l, func(rec *vk.Recorder) error {
+					return l.Conv2D(rec, bx.All(), bw.All(), by.All(), s, ConvOpts{Bias: bb.All(), ReLU: relu,
+						Scratch: scratch.All()})
+				})
+				compare(t, "forward (scratch)", download(t, by, s.OutLen()), Conv2DRef(x, w, bias, s, relu), gemmTol(kk))
+			}
+			testScratchPass(t, l, r, "forward (scratch)", l.ConvFwdScratch(s), Conv2DRef(x, w, nil, s, false),
+				gemmTol(kk), func(rec *vk.Recorder, out vk.Range, o ConvOpts) error {
+					return l.Conv2D(rec, bx.All(), bw.All(), out, s, o)
+				})
+			testScratchPass(t, l, r, "backward-data (scratch)", l.ConvDataScratch(s), dxRef, dxTol,
 				func(rec *vk.Recorder, out vk.Range, o ConvOpts) error {
 					return l.Conv2DBackwardData(rec, bdy.All(), bw.All(), out, s, o)
 				})

@@ -12,10 +12,14 @@
 // (FWD), bit 2 applies ReLU (FWD), bit 4 accumulates into the output instead of overwriting it.
 // UNIT (specialization constant 5) is 1 when both strides are 1, which spares DATA an integer division per
 // gathered element.
+// PACKW variants read the weights repacked by conv_wpack.comp ([rows][c][KH·KW rounded up to 4], rows co
+// forward and ci for DATA) as vec4 texels: four taps of a row in one fetch instead of four (see kernels.Conv2D).
 // sqnet:variant conv_fwd -DDATA=0
 // sqnet:variant conv_bwd_data -DDATA=1
 // sqnet:variant conv_fwd_t -DDATA=0 -DTEX=1
 // sqnet:variant conv_bwd_data_t -DDATA=1 -DTEX=1
+// sqnet:variant conv_fwd_tp -DDATA=0 -DTEX=1 -DPACKW=1
+// sqnet:variant conv_bwd_data_tp -DDATA=1 -DTEX=1 -DPACKW=1
 #include "common.glsl"
 SQNET_LOCAL_SIZE
 
@@ -34,6 +38,49 @@ layout(push_constant) uniform Push {
 
 #include "conv_io.glsl"
 
+// SQNET_CONV_GATHER(kw, bv) loads tap kw of every column of this invocation into bv (0 outside the image), from
+// the row offsets ro/rok of the current (c, kh).
+// SQNET_CONV_Y(i, kh, rok, yy) declares the src row yy column i reads at tap row kh and whether it exists (rok);
+// SQNET_CONV_X(i, kw, rk, ok, xx) the same for the column xx at tap kw, ok folding in the row's rk.
+#if DATA
+#define SQNET_CONV_Y(i, kh, rok, yy) \
+    int ty = py[i] - int((kh) * pc.dh), yy = ty; \
+    bool rok; \
+    if (!UNIT) { \
+        yy = ty / int(pc.sh); \
+        rok = ty >= 0 && yy * int(pc.sh) == ty && yy < SH; \
+    } else { \
+        rok = ty >= 0 && ty < SH; \
+    } \
+    yy = max(yy, 0);
+#define SQNET_CONV_X(i, kw, rk, ok, xx) \
+    int t = px[i] - int((kw) * pc.dw), xx = t; \
+    bool ok; \
+    if (!UNIT) { \
+        xx = t / int(pc.sw); \
+        ok = (rk) && t >= 0 && xx * int(pc.sw) == t && xx < SW; \
+    } else { \
+        ok = (rk) && t >= 0 && t < SW; \
+    }
+#else
+#define SQNET_CONV_Y(i, kh, rok, yy) \
+    int yy = py[i] + int((kh) * pc.dh); \
+    bool rok = yy >= 0 && yy < SH; \
+    yy = max(yy, 0);
+#define SQNET_CONV_X(i, kw, rk, ok, xx) \
+    int xx = px[i] + int((kw) * pc.dw); \
+    bool ok = (rk) && xx >= 0 && xx < SW;
+#endif
+#define SQNET_CONV_GATHER(kw, bv) \
+    for (uint j = 0; j < CN; j++) { \
+        for (uint q = 0; q < 4; q++) { \
+            const uint i = 4 * j + q; \
+            SQNET_CONV_X(i, kw, rok[i], ok, xx) \
+            float v = SRC(ok ? ro[i] + uint(xx) : 0); \
+            bv[j][q] = ok ? v : 0.0; \
+        } \
+    }
+
 void main() {
     const uint HW = pc.H * pc.W, OP = pc.OH * pc.OW, KK = pc.KH * pc.KW;
 #if DATA
@@ -49,9 +96,16 @@ void main() {
         return;
     }
     uint ar[RM]; // weight offset of each (clamped) row
+#if PACKW
+    const uint KQ = (KK + 3u) / 4u; // vec4 texels per packed (row, c)
+    for (uint r = 0; r < RM; r++) {
+        ar[r] = min(row0 + r, ROWS - 1) * (INC * KQ);
+    }
+#else
     for (uint r = 0; r < RM; r++) {
         ar[r] = min(row0 + r, ROWS - 1) * ROWST;
     }
+#endif
     // Per column: offset of its batch item in src, and its position: FWD the top-left input pixel of its window
     // (may be negative), DATA its own input pixel.
     uint sb[4 * CN], ob[4 * CN];
@@ -97,6 +151,42 @@ void main() {
 #else
     const int SH = int(pc.H), SW = int(pc.W);
 #endif
+#if PACKW
+    // Packed weights: taps k = (kh, kw) of (row, c) as ⌈KH·KW/4⌉ vec4 texels; each four taps' columns are gathered
+    // first (a tap past KH·KW reads 0), then every row multiplies them with one fetched vec4.
+    for (uint c = 0; c < INC; c++) {
+        uint kh = 0, kw = 0; // the position of tap 4·kq + q
+        for (uint kq = 0; kq < KQ; kq++) {
+            vec4 bq[4][CN];
+            for (uint q = 0; q < 4; q++) {
+                const bool tap = 4 * kq + q < KK;
+                for (uint j = 0; j < CN; j++) {
+                    for (uint qq = 0; qq < 4; qq++) {
+                        const uint i = 4 * j + qq;
+                        SQNET_CONV_Y(i, kh, rok, yy)
+                        SQNET_CONV_X(i, kw, rok, ok, xx)
+                        ok = ok && tap;
+                        float v = SRC(ok ? sb[i] + c * SRCC + uint(yy) * uint(SW) + uint(xx) : 0);
+                        bq[q][j][qq] = ok ? v : 0.0;
+                    }
+                }
+                if (++kw == pc.KW) {
+                    kw = 0;
+                    kh++;
+                }
+            }
+            for (uint r = 0; r < RM; r++) {
+                const vec4 a = WGT4(ar[r] + c * KQ + kq);
+                for (uint j = 0; j < CN; j++) {
+                    acc[r][j] = fma(vec4(a.x), bq[0][j], acc[r][j]);
+                    acc[r][j] = fma(vec4(a.y), bq[1][j], acc[r][j]);
+                    acc[r][j] = fma(vec4(a.z), bq[2][j], acc[r][j]);
+                    acc[r][j] = fma(vec4(a.w), bq[3][j], acc[r][j]);
+                }
+            }
+        }
+    }
+#else
     for (uint c = 0; c < INC; c++) {
         for (uint kh = 0; kh < pc.KH; kh++) {
             // Row of src each column reads for this (c, kh), and whether it exists.
@@ -119,26 +209,7 @@ void main() {
             }
             for (uint kw = 0; kw < pc.KW; kw++) {
                 vec4 bv[CN];
-                for (uint j = 0; j < CN; j++) {
-                    for (uint q = 0; q < 4; q++) {
-                        const uint i = 4 * j + q;
-#if DATA
-                        int t = px[i] - int(kw * pc.dw), xx = t;
-                        bool ok;
-                        if (!UNIT) {
-                            xx = t / int(pc.sw);
-                            ok = rok[i] && t >= 0 && xx * int(pc.sw) == t && xx < SW;
-                        } else {
-                            ok = rok[i] && t >= 0 && t < SW;
-                        }
-#else
-                        int xx = px[i] + int(kw * pc.dw);
-                        bool ok = rok[i] && xx >= 0 && xx < SW;
-#endif
-                        float v = SRC(ok ? ro[i] + uint(xx) : 0);
-                        bv[j][q] = ok ? v : 0.0;
-                    }
-                }
+                SQNET_CONV_GATHER(kw, bv);
                 const uint wo = c * INCST + kh * pc.KW + kw;
                 for (uint r = 0; r < RM; r++) {
                     const float a = WGT(ar[r] + wo);
@@ -149,6 +220,7 @@ void main() {
             }
         }
     }
+#endif
     const uint flags = pc.flags;
     for (uint r = 0; r < RM; r++) {
         const uint row = row0 + r;

@@ -204,10 +204,15 @@ func benchConv(l *kernels.Lib, rng *rand.Rand, name string, cs kernels.ConvShape
 	switch {
 	case strings.HasSuffix(name, "forward"):
 		res.GEMM = [3]int{cs.Cout, cs.B * p, cs.Cin * cs.KH * cs.KW}
-		rec = func(r *vk.Recorder) error { return l.Conv2D(r, x, w, y, cs, kernels.ConvOpts{}) }
+		o, free, err := scratchOpts(d, l.ConvFwdScratch(cs)) // packed weights, as training and attacks run it
+		if err != nil {
+			return Result{}, err
+		}
+		defer free()
+		rec = func(r *vk.Recorder) error { return l.Conv2D(r, x, w, y, cs, o) }
 	case strings.HasSuffix(name, "data"):
 		res.GEMM = [3]int{cs.Cin, cs.B * cs.H * cs.W, cs.Cout * cs.KH * cs.KW}
-		o, free, err := scratchOpts(d, l.ConvDataScratch(cs)) // the two-pass path, as training and attacks run it
+		o, free, err := scratchOpts(d, l.ConvDataScratch(cs)) // packed weights or two passes, as training and attacks run it
 		if err != nil {
 			return Result{}, err
 		}
