@@ -15,11 +15,15 @@ import (
 	"github.com/sqnet/sqnet/vk"
 )
 
-// Config is a quantizer: L levels, steepness α, thresholds shared or per channel.
+// Config is a quantizer: L levels, steepness α, thresholds shared or per channel, learned or fixed.
 type Config struct {
 	Levels     int
 	Alpha      float32
 	PerChannel bool
+	// Fixed keeps the thresholds at their initial values (the level midpoints): training computes no gradient
+	// for them. Learned thresholds drift during noisy-sq training (small, α = 50: 0.50 → 0.45 → 0.43 over two
+	// epochs on MNIST), towards the noisy background (x + U(0, ε_n) for black pixels).
+	Fixed bool
 }
 
 // Default is DESIGN.md's MNIST default: two levels, α = 50 (α = 20 gives a weaker worst case; L = 4 collapses
@@ -31,6 +35,9 @@ func (c Config) String() string {
 	s := fmt.Sprintf("%d,%g", c.Levels, c.Alpha)
 	if c.PerChannel {
 		s += ",per-channel"
+	}
+	if c.Fixed {
+		s += ",fixed"
 	}
 	return s
 }
@@ -46,11 +53,11 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Parse reads "L,alpha" or "L,alpha,per-channel" (the --quant flag).
+// Parse reads "L,alpha" followed by the options "per-channel" and "fixed", in any order (the --quant flag).
 func Parse(s string) (Config, error) {
 	parts := strings.Split(s, ",")
-	if len(parts) < 2 || len(parts) > 3 {
-		return Config{}, fmt.Errorf("--quant %q: want L,alpha (e.g. 2,50) or L,alpha,per-channel", s)
+	if len(parts) < 2 || len(parts) > 4 {
+		return Config{}, fmt.Errorf("--quant %q: want L,alpha[,per-channel][,fixed] (e.g. 2,50)", s)
 	}
 	l, err := strconv.Atoi(strings.TrimSpace(parts[0]))
 	if err != nil {
@@ -61,11 +68,15 @@ func Parse(s string) (Config, error) {
 		return Config{}, fmt.Errorf("--quant %q: alpha %q is not a number", s, parts[1])
 	}
 	c := Config{Levels: l, Alpha: float32(a)}
-	if len(parts) == 3 {
-		if strings.TrimSpace(parts[2]) != "per-channel" {
-			return Config{}, fmt.Errorf("--quant %q: third field must be per-channel", s)
+	for _, opt := range parts[2:] {
+		switch p := strings.TrimSpace(opt); {
+		case p == "per-channel" && !c.PerChannel:
+			c.PerChannel = true
+		case p == "fixed" && !c.Fixed:
+			c.Fixed = true
+		default:
+			return Config{}, fmt.Errorf("--quant %q: option %q: want per-channel or fixed, each at most once", s, p)
 		}
-		c.PerChannel = true
 	}
 	return c, c.Validate()
 }
@@ -140,9 +151,10 @@ func Apply(g *graph.Graph, x, thr *graph.Tensor, c Config, mode Mode) *graph.Ten
 			dx := g.Temp(x.Name+".grad", graph.F32, x.Shape...)
 			in := []*graph.Tensor{x, thr, d[0]}
 			out := []*graph.Tensor{dx}
-			// Threshold gradients only for the trained soft quantizer; BPDA attacks want ∂/∂x alone.
+			// Threshold gradients only for the trained soft quantizer with learned thresholds; BPDA attacks
+			// want ∂/∂x alone.
 			var dthr, scratch *graph.Tensor
-			if mode == Soft {
+			if mode == Soft && !c.Fixed {
 				dthr = g.Temp(thr.Name+".grad", graph.F32, thr.Shape...)
 				out = append(out, dthr)
 				if n := lib.SoftQuantScratch(s); n > 0 {

@@ -11,22 +11,27 @@ import (
 )
 
 func TestParse(t *testing.T) {
-	for in, want := range map[string]Config{"2,50": {2, 50, false}, "4, 20": {4, 20, false},
-		"3,7.5,per-channel": {3, 7.5, true}} {
+	for in, want := range map[string]Config{"2,50": {2, 50, false, false}, "4, 20": {4, 20, false, false},
+		"3,7.5,per-channel": {3, 7.5, true, false}, "2,50,fixed": {2, 50, false, true},
+		"2,50,fixed,per-channel": {2, 50, true, true}} {
 		got, err := Parse(in)
 		if err != nil || got != want {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
+		if again, err := Parse(got.String()); err != nil || again != got {
+			t.Errorf("Parse(%q.String() = %q) = %+v, %v", in, got.String(), again, err)
+		}
 	}
-	for _, bad := range []string{"", "2", "1,50", "2,0", "2,-3", "x,50", "2,y", "2,50,per-pixel", "2,inf"} {
+	for _, bad := range []string{"", "2", "1,50", "2,0", "2,-3", "x,50", "2,y", "2,50,per-pixel", "2,inf",
+		"2,50,fixed,fixed", "2,50,per-channel,fixed,x"} {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q) accepted", bad)
 		}
 	}
 }
 
-// TestGradients builds x → quantizer → cross-entropy in each mode and compares the input and threshold gradients
-// with the kernels' CPU references composed by hand.
+// TestGradients builds x → quantizer → cross-entropy in each mode (and the soft one with fixed thresholds) and
+// compares the input and threshold gradients with the kernels' CPU references composed by hand.
 func TestGradients(t *testing.T) {
 	const b, c, h, w = 3, 2, 2, 3
 	k := c * h * w
@@ -39,8 +44,13 @@ func TestGradients(t *testing.T) {
 	cfg := Config{Levels: 3, Alpha: 5, PerChannel: true}
 	s := kernels.QuantShape{N: b, C: c, H: h, W: w, Levels: cfg.Levels, PerChannel: true}
 	thrs := s.InitThresholds()
-	for _, mode := range []Mode{Soft, BPDAIdentity, BPDASoft} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, m := range []struct {
+		mode  Mode
+		fixed bool
+	}{{Soft, false}, {Soft, true}, {BPDAIdentity, false}, {BPDASoft, false}} {
+		mode, cfg := m.mode, cfg
+		cfg.Fixed = m.fixed
+		t.Run(cfg.String()+"/"+mode.String(), func(t *testing.T) {
 			g := graph.New(kernels.New(vktest.Open(t)))
 			x := g.Input("x", graph.F32, b, c, h, w)
 			thr := g.Param("quant.thresholds", cfg.ThresholdShape(c)...)
@@ -81,14 +91,14 @@ func TestGradients(t *testing.T) {
 				t.Fatal(err)
 			}
 			near(t, "dx", gotDx, wantDx, 1e-5)
-			if mode == Soft {
+			if mode == Soft && !cfg.Fixed {
 				gotDthr := make([]float32, len(thrs))
 				if err := graph.Read(p, thr.Grad, gotDthr); err != nil {
 					t.Fatal(err)
 				}
 				near(t, "dthr", gotDthr, wantDthr, 1e-5)
 			} else if thr.Grad != nil {
-				t.Errorf("%s: thresholds got a gradient", mode)
+				t.Errorf("%s, %s: thresholds got a gradient", cfg, mode)
 			}
 		})
 	}

@@ -80,7 +80,7 @@ func newTrainCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.PGDSteps, "pgd-steps", cfg.PGDSteps, "pgd-at: inner PGD steps")
 	f.Float32Var(&cfg.PGDStep, "pgd-step", cfg.PGDStep, "pgd-at: inner PGD step size η")
 	f.Float32Var(&cfg.GradRegH, "gradreg-h", 0, "gradreg: finite-difference step along sign(∇x loss) (default --eps/10)")
-	f.StringVar(&quantFlag, "quant", "", "soft-quantization layer after the input: L,alpha[,per-channel] (e.g. 2,50)")
+	f.StringVar(&quantFlag, "quant", "", "soft-quantization layer after the input: L,alpha[,per-channel][,fixed] (e.g. 2,50; fixed: thresholds not learned)")
 	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (in total, when resuming)")
 	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "batch size")
 	f.StringVar(&cfg.Optimizer.Kind, "optimizer", cfg.Optimizer.Kind, "optimizer: adam or sgd")
