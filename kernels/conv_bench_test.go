@@ -8,7 +8,7 @@ import (
 )
 
 // BenchmarkConv measures the three passes of the madry MNIST convolutions (5×5, padding 2: 1→32 on 28×28 and
-// 32→64 on 14×14) at batch 50 and 128, plus the bias gradient of the second.
+// 32→64 on 14×14) at batch 50 and 128, each with the scratch the device's path takes (as the graph gives it).
 func BenchmarkConv(b *testing.B) {
 	for _, batch := range []int{50, 128} {
 		for i, s := range []ConvShape{
@@ -19,14 +19,20 @@ func BenchmarkConv(b *testing.B) {
 				b.Run(fmt.Sprintf("conv%d/b%d/%s", i+1, batch, pass), func(b *testing.B) {
 					l := openBenchLib(b)
 					x, w, y := benchBuf(b, l, s.InLen()), benchBuf(b, l, s.WLen()), benchBuf(b, l, s.OutLen())
+					n := map[string]int{"forward": l.ConvFwdScratch(s), "backward-data": l.ConvDataScratch(s),
+						"backward-filter": l.ConvFilterScratch(s)}[pass]
+					var o ConvOpts
+					if n > 0 {
+						o.Scratch = benchBuf(b, l, n).All()
+					}
 					benchRecorded(b, l, s.Flops(), func(r *vk.Recorder) error {
 						switch pass {
 						case "forward":
-							return l.Conv2D(r, x.All(), w.All(), y.All(), s, ConvOpts{})
+							return l.Conv2D(r, x.All(), w.All(), y.All(), s, o)
 						case "backward-data":
-							return l.Conv2DBackwardData(r, y.All(), w.All(), x.All(), s, ConvOpts{})
+							return l.Conv2DBackwardData(r, y.All(), w.All(), x.All(), s, o)
 						}
-						return l.Conv2DBackwardFilter(r, x.All(), y.All(), w.All(), s, ConvOpts{})
+						return l.Conv2DBackwardFilter(r, x.All(), y.All(), w.All(), s, o)
 					})
 				})
 			}
