@@ -21,6 +21,8 @@ var convCases = []ConvShape{
 	{B: 2, Cin: 1, H: 28, W: 28, Cout: 32, KH: 5, KW: 5, PadH: 2, PadW: 2},
 	{B: 2, Cin: 32, H: 7, W: 7, Cout: 64, KH: 5, KW: 5, PadH: 2, PadW: 2},
 	{B: 1, Cin: 64, H: 4, W: 3, Cout: 1, KH: 3, KW: 3, StrideH: 3, StrideW: 2, PadH: 2, PadW: 1, DilH: 2},
+	// Enough weights for the one-pass weight-gradient GEMM, with OH·OW % 4 == 0 (its vec4 dy variant on CPU drivers).
+	{B: 2, Cin: 16, H: 8, W: 8, Cout: 64, KH: 3, KW: 3, PadH: 1, PadW: 1},
 }
 
 func TestConv2D(t *testing.T) {

@@ -7,6 +7,10 @@
 // the same bits. Layers with too few weights to fill the device use conv_bwd_filter.comp instead.
 // sqnet:variant conv_filter_gemm
 // sqnet:variant conv_filter_gemm_t -DTEX=1
+// sqnet:variant conv_filter_gemm_t4 -DTEX=1 -DDY4=1
+// DY4 (with TEX; the host sets it when OH·OW % 4 == 0) fetches dy as vec4 texels, four output pixels of a channel at
+// once, and walks the reduction four pixels at a time: a quarter of the dy fetches, which on lavapipe cost as much
+// as the multiply-adds they feed.
 #include "common.glsl"
 SQNET_LOCAL_SIZE
 
@@ -53,6 +57,40 @@ void main() {
     // partial dw at float z·Cout·Cin·KH·KW, which the host then adds up in a fixed order.
     const uint nz = gl_NumWorkGroups.z, per = (pc.B + nz - 1) / nz, z = gl_WorkGroupID.z;
     const uint b0 = min(z * per, pc.B), b1 = min(b0 + per, pc.B);
+#if defined(DY4) && DY4
+    for (uint b = b0; b < b1; b++) {
+        const uint xb = b * pc.Cin * HW, dyb = b * ROWS * OP;
+        uint oh = 0, ow = 0; // the pixel p + q, stepped
+        for (uint p = 0; p < OP; p += 4) {
+            vec4 bq[4][CN]; // bq[q][j]: x under columns 4j..4j+3 at output pixel p + q
+            for (uint q = 0; q < 4; q++) {
+                const int iy = int(oh * pc.sh), ix = int(ow * pc.sw);
+                for (uint j = 0; j < CN; j++) {
+                    for (uint qq = 0; qq < 4; qq++) {
+                        const uint i = 4 * j + qq;
+                        const int yy = iy + hoff[i], xx = ix + woff[i];
+                        const bool ok = yy >= 0 && yy < int(pc.H) && xx >= 0 && xx < int(pc.W);
+                        const float v = X(ok ? xb + xo[i] + uint(yy) * pc.W + uint(xx) : 0);
+                        bq[q][j][qq] = ok ? v : 0.0;
+                    }
+                }
+                if (++ow == pc.OW) {
+                    ow = 0;
+                    oh++;
+                }
+            }
+            for (uint r = 0; r < RM; r++) {
+                const vec4 a = DYV((dyb + ar[r] + p) / 4);
+                for (uint j = 0; j < CN; j++) {
+                    acc[r][j] = fma(vec4(a.x), bq[0][j], acc[r][j]);
+                    acc[r][j] = fma(vec4(a.y), bq[1][j], acc[r][j]);
+                    acc[r][j] = fma(vec4(a.z), bq[2][j], acc[r][j]);
+                    acc[r][j] = fma(vec4(a.w), bq[3][j], acc[r][j]);
+                }
+            }
+        }
+    }
+#else
     for (uint b = b0; b < b1; b++) {
         const uint xb = b * pc.Cin * HW, dyb = b * ROWS * OP;
         for (uint oh = 0; oh < pc.OH; oh++) {
@@ -85,6 +123,7 @@ void main() {
             }
         }
     }
+#endif
     for (uint r = 0; r < RM; r++) {
         const uint row = row0 + r;
         if (row >= ROWS) {
