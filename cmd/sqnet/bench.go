@@ -156,9 +156,11 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 // trainBenchRow is one method's line of bench train.
 type trainBenchRow struct {
 	Method       string  `json:"method"`
-	Images       int     `json:"train_images"` // images actually trained on (whole batches)
-	Seconds      float64 `json:"train_seconds"`
+	Images       int     `json:"train_images"`  // images actually trained on (whole batches)
+	Seconds      float64 `json:"train_seconds"` // the median of the rounds
 	ImagesPerSec float64 `json:"images_per_second"`
+	// RoundSeconds is the training time of every round, in order.
+	RoundSeconds []float64 `json:"round_seconds"`
 	// CostVsNoisySQ is the training time per image relative to noisy-sq's (absent when noisy-sq was not run).
 	CostVsNoisySQ float64 `json:"cost_vs_noisy_sq,omitempty"`
 }
@@ -166,7 +168,7 @@ type trainBenchRow struct {
 func newBenchTrainCmd(g *globals) *cobra.Command {
 	var methods []string
 	var arch string
-	var images, pgdSteps int
+	var images, pgdSteps, rounds int
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "train",
@@ -174,11 +176,13 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 		Long: "bench train trains each method for one epoch on the first --images MNIST training images, on one device\n" +
 			"in one run, and reports the training time (evaluation excluded), images/s and the cost per training\n" +
 			"image relative to noisy-sq. pgd-at runs PGD-k inside every step (k = --pgd-steps), so it trains on a\n" +
-			"tenth of the images (at least two batches); per-image costs compare fairly across the counts.",
+			"tenth of the images (at least two batches); per-image costs compare fairly across the counts.\n" +
+			"The methods take turns for --rounds rounds and each reports its median round: a CPU driver's speed\n" +
+			"drifts by 10–20% within minutes, and one slow stretch would otherwise skew one method's time.",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			batch := train.Defaults().Batch
-			if err := checkTrainBench(methods, arch, images, pgdSteps, batch); err != nil {
+			if err := checkTrainBench(methods, arch, images, pgdSteps, batch, rounds); err != nil {
 				return usageError{err}
 			}
 			opts := g.vkOptions()
@@ -196,24 +200,30 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			lib := kernels.New(d)
-			var rows []trainBenchRow
-			for _, m := range methods {
-				cfg := train.Defaults()
-				cfg.Model, cfg.Method, cfg.Epochs, cfg.TestLimit, cfg.PGDSteps = arch, m, 1, 100, pgdSteps
-				cfg.Limit = benchTrainImages(m, images, batch)
-				cfg.Out = filepath.Join(tmp, m+".safetensors")
-				fmt.Fprintf(os.Stderr, "bench: training %s on %d images\n", m, cfg.Limit)
-				res, err := train.Run(ctx, lib, cfg)
-				if errors.Is(err, train.ErrInterrupted) {
-					// Not train's message: the checkpoint it saved is in tmp, about to be removed.
-					return fmt.Errorf("interrupted while training %s; nothing measured", m)
+			rows := make([]trainBenchRow, len(methods))
+			for round := 1; round <= rounds; round++ {
+				for i, m := range methods {
+					cfg := train.Defaults()
+					cfg.Model, cfg.Method, cfg.Epochs, cfg.TestLimit, cfg.PGDSteps = arch, m, 1, 100, pgdSteps
+					cfg.Limit = benchTrainImages(m, images, batch)
+					cfg.Out = filepath.Join(tmp, m+".safetensors")
+					fmt.Fprintf(os.Stderr, "bench: training %s on %d images (round %d of %d)\n", m, cfg.Limit, round, rounds)
+					res, err := train.Run(ctx, lib, cfg)
+					if errors.Is(err, train.ErrInterrupted) {
+						// Not train's message: the checkpoint it saved is in tmp, about to be removed.
+						return fmt.Errorf("interrupted while training %s; nothing measured", m)
+					}
+					if err != nil {
+						return fmt.Errorf("%s: %w", m, err)
+					}
+					r := &rows[i]
+					r.Method, r.Images = m, res.Steps*cfg.Batch
+					r.RoundSeconds = append(r.RoundSeconds, res.Epochs[len(res.Epochs)-1].TrainSeconds)
 				}
-				if err != nil {
-					return fmt.Errorf("%s: %w", m, err)
-				}
-				secs := res.Epochs[len(res.Epochs)-1].TrainSeconds
-				n := res.Steps * cfg.Batch
-				rows = append(rows, trainBenchRow{Method: m, Images: n, Seconds: secs, ImagesPerSec: float64(n) / secs})
+			}
+			for i := range rows {
+				rows[i].Seconds = median(rows[i].RoundSeconds)
+				rows[i].ImagesPerSec = float64(rows[i].Images) / rows[i].Seconds
 			}
 			if i := slices.IndexFunc(rows, func(r trainBenchRow) bool { return r.Method == "noisy-sq" }); i >= 0 {
 				ref := rows[i].Seconds / float64(rows[i].Images)
@@ -224,9 +234,9 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 			out := c.OutOrStdout()
 			if asJSON {
 				return printJSON(out, map[string]any{"device": d.Name(), "model": arch, "batch": batch,
-					"pgd_steps": pgdSteps, "results": rows})
+					"pgd_steps": pgdSteps, "rounds": rounds, "results": rows})
 			}
-			writeTrainBench(out, d.Name(), arch, batch, pgdSteps, rows)
+			writeTrainBench(out, d.Name(), arch, batch, pgdSteps, rounds, rows)
 			return nil
 		},
 	}
@@ -235,12 +245,24 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&arch, "model", "small", "architecture: small or madry")
 	c.Flags().IntVar(&images, "images", 2000, "training images per method (pgd-at: a tenth, at least two batches)")
 	c.Flags().IntVar(&pgdSteps, "pgd-steps", train.Defaults().PGDSteps, "pgd-at: inner PGD steps per training step")
+	c.Flags().IntVar(&rounds, "rounds", 3, "rounds in which the methods take turns; each reports its median round")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
 
+// median returns the median of xs (not empty), the mean of the middle two for an even count.
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
 // checkTrainBench validates bench train's flags before any device work.
-func checkTrainBench(methods []string, arch string, images, pgdSteps, batch int) error {
+func checkTrainBench(methods []string, arch string, images, pgdSteps, batch, rounds int) error {
 	if len(methods) == 0 {
 		return fmt.Errorf("--methods: name at least one of %s", strings.Join(train.Methods, ", "))
 	}
@@ -261,6 +283,9 @@ func checkTrainBench(methods []string, arch string, images, pgdSteps, batch int)
 	if pgdSteps < 1 {
 		return fmt.Errorf("--pgd-steps %d: must be ≥ 1", pgdSteps)
 	}
+	if rounds < 1 {
+		return fmt.Errorf("--rounds %d: must be ≥ 1", rounds)
+	}
 	return nil
 }
 
@@ -275,10 +300,10 @@ func benchTrainImages(method string, images, batch int) int {
 }
 
 // writeTrainBench prints bench train's table.
-func writeTrainBench(w io.Writer, dev, arch string, batch, pgdSteps int, rows []trainBenchRow) {
+func writeTrainBench(w io.Writer, dev, arch string, batch, pgdSteps, rounds int, rows []trainBenchRow) {
 	fmt.Fprintf(w, "device: %s\n", dev)
 	fmt.Fprintf(w, "%s, batch %d, one epoch over the first N MNIST training images each (pgd-at: PGD-%d inside every "+
-		"step); training time only, evaluation excluded\n", arch, batch, pgdSteps)
+		"step), median of %d rounds; training time only, evaluation excluded\n", arch, batch, pgdSteps, rounds)
 	fmt.Fprintf(w, "%-9s %7s %9s %9s %9s  %s\n", "method", "images", "seconds", "images/s", "ms/image", "cost per image")
 	for _, r := range rows {
 		cost := "—"

@@ -407,7 +407,7 @@ func TestBenchTrainCLI(t *testing.T) {
 		steps = "5"
 	}
 	stdout, stderr, code := sqnet(t, nil, "bench", "train", "--images", "100", "--methods", "natural,noisy-sq,pgd-at",
-		"--pgd-steps", steps)
+		"--pgd-steps", steps, "--rounds", "1")
 	if code != 0 {
 		t.Fatalf("bench train: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -431,15 +431,24 @@ func TestBenchTrainCLI(t *testing.T) {
 		t.Errorf("cost per image relative to noisy-sq %v: want noisy-sq 1.0× and pgd-at > 2×\n%s", ratio, stdout)
 	}
 
-	stdout, stderr, code = sqnet(t, nil, "bench", "train", "--images", "50", "--methods", "natural", "--json")
+	stdout, stderr, code = sqnet(t, nil, "bench", "train", "--images", "50", "--methods", "natural", "--json",
+		"--rounds", "3")
 	var doc struct {
-		Device  string           `json:"device"`
-		Results []map[string]any `json:"results"`
+		Device  string `json:"device"`
+		Results []struct {
+			Images  int       `json:"train_images"`
+			Seconds float64   `json:"train_seconds"`
+			Rounds  []float64 `json:"round_seconds"`
+			Cost    *float64  `json:"cost_vs_noisy_sq"`
+		} `json:"results"`
 	}
 	if code != 0 || json.Unmarshal([]byte(stdout), &doc) != nil || doc.Device == "" || len(doc.Results) != 1 ||
-		doc.Results[0]["train_images"] != 50.0 || doc.Results[0]["cost_vs_noisy_sq"] != nil {
-		t.Fatalf("bench train --json: exit %d, want one natural row of 50 images and no noisy-sq ratio\n%s\n%s",
-			code, stdout, stderr)
+		doc.Results[0].Images != 50 || doc.Results[0].Cost != nil || len(doc.Results[0].Rounds) != 3 {
+		t.Fatalf("bench train --json: exit %d, want one natural row of 50 images, three rounds and no noisy-sq ratio"+
+			"\n%s\n%s", code, stdout, stderr)
+	}
+	if r := doc.Results[0]; r.Seconds != median(r.Rounds) {
+		t.Errorf("bench train --json: train_seconds %v is not the median of the rounds %v", r.Seconds, r.Rounds)
 	}
 
 	for _, c := range []struct {
@@ -451,6 +460,7 @@ func TestBenchTrainCLI(t *testing.T) {
 		{[]string{"--images", "10"}, "--images 10"},
 		{[]string{"--model", "resnet"}, "--model"},
 		{[]string{"--pgd-steps", "0"}, "--pgd-steps 0"},
+		{[]string{"--rounds", "0"}, "--rounds 0"},
 	} {
 		_, stderr, code := sqnet(t, nil, append([]string{"bench", "train"}, c.args...)...)
 		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
@@ -458,5 +468,20 @@ func TestBenchTrainCLI(t *testing.T) {
 			t.Errorf("bench train %v: exit %d, stderr %q; want exit 2 and one line containing %q", c.args, code, stderr,
 				c.want)
 		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		xs   []float64
+		want float64
+	}{{[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(c.xs); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.xs, got, c.want)
+		}
+	}
+	xs := []float64{2, 1}
+	if median(xs); xs[0] != 2 {
+		t.Errorf("median sorted its argument: %v", xs)
 	}
 }
