@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sqnet/sqnet/attack"
@@ -37,20 +38,23 @@ var Methods = []string{"natural", "noisy-sq", "noise", "pgd-at", "fgsm-rs", "gra
 
 // Config is everything a training run needs. Zero values mean the defaults in Defaults.
 type Config struct {
-	Model     string
-	Dataset   string
-	DataDir   string
-	Method    string
-	Quant     *quant.Config // a soft quantizer after the input; nil for none (noisy-sq defaults it)
-	NoiseEps  float32       // noisy-sq and noise: ε_n of the uniform noise (default: the attack's ε)
-	Eps       float32       // pgd-at and fgsm-rs: the threat model's ε (default 0.3, MNIST)
-	PGDSteps  int           // pgd-at: inner steps k (default 40)
-	PGDStep   float32       // pgd-at: inner step η (default 0.01)
-	GradRegH  float32       // gradreg: finite-difference step h along sign(∇ₓ loss) (default ε/10)
-	Epochs    int
-	Batch     int
-	Optimizer Optimizer
-	Seed      uint64
+	Model   string
+	Dataset string
+	DataDir string
+	Method  string
+	Quant   *quant.Config // a soft quantizer after the input; nil for none (noisy-sq defaults it)
+	// AlphaEpochs anneals the quantizer's steepness: epoch e (from 1) trains with AlphaEpochs[e−1] while there is
+	// one, and with Quant.Alpha after them — the α the checkpoint keeps and every evaluation uses.
+	AlphaEpochs []float32
+	NoiseEps    float32 // noisy-sq and noise: ε_n of the uniform noise (default: the attack's ε)
+	Eps         float32 // pgd-at and fgsm-rs: the threat model's ε (default 0.3, MNIST)
+	PGDSteps    int     // pgd-at: inner steps k (default 40)
+	PGDStep     float32 // pgd-at: inner step η (default 0.01)
+	GradRegH    float32 // gradreg: finite-difference step h along sign(∇ₓ loss) (default ε/10)
+	Epochs      int
+	Batch       int
+	Optimizer   Optimizer
+	Seed        uint64
 	// TimeBudget stops training once the steps alone (evaluations excluded) have taken this long; the epoch under
 	// way is then cut short, evaluated and saved like a whole one. 0: no limit. Reproductions give pgd-at a
 	// multiple of noisy-sq's measured time with it (the paper's comparison at equal cost).
@@ -160,7 +164,37 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
+	if len(c.AlphaEpochs) > 0 && c.Quant == nil {
+		return fmt.Errorf("--alpha-epochs: needs a quantizer (--quant)")
+	}
+	for _, a := range c.AlphaEpochs {
+		if !(a > 0) || math.IsInf(float64(a), 0) {
+			return fmt.Errorf("--alpha-epochs: α = %v, need finite values > 0", a)
+		}
+	}
 	return c.Optimizer.Validate()
+}
+
+// alphaAt is the quantizer's steepness during epoch e (from 0); 0 without a quantizer.
+func (c *Config) alphaAt(e int) float32 {
+	switch {
+	case c.Quant == nil:
+		return 0
+	case e < len(c.AlphaEpochs):
+		return c.AlphaEpochs[e]
+	}
+	return c.Quant.Alpha
+}
+
+// epochConfig is c with the quantizer's α of epoch e (c itself when nothing is annealed).
+func (c Config) epochConfig(e int) Config {
+	if c.Quant == nil || c.alphaAt(e) == c.Quant.Alpha {
+		return c
+	}
+	q := *c.Quant
+	q.Alpha = c.alphaAt(e)
+	c.Quant = &q
+	return c
 }
 
 // session is a training run's compiled state.
@@ -184,16 +218,23 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, BadInput{err}
 	}
-	s, err := compile(lib, cfg, arch)
+	weights := arch.Init(cfg.Quant, cfg.Seed)
+	step := 0
+	var optim map[string][]float32
+	if resume != nil {
+		weights, step, optim = resume.Weights, resume.Step, resume.Optim
+	}
+	spe := trainSet.N / cfg.Batch // steps per epoch; the incomplete last batch is dropped (static shapes)
+	// The α of the epoch the run starts in is baked into the recorded step (a push constant of the quantizer's
+	// kernels); an annealed run recompiles when α changes (see switchAlpha).
+	alpha := cfg.alphaAt(step / spe)
+	s, err := compile(lib, cfg.epochConfig(step/spe), arch)
 	if err != nil {
 		return nil, err
 	}
-	defer s.prog.Close()
-	weights := arch.Init(cfg.Quant, cfg.Seed)
-	step := 0
-	if resume != nil {
-		weights, step = resume.Weights, resume.Step
-		if err := s.upd.load(s.prog, resume.Optim); err != nil {
+	defer func() { s.prog.Close() }()
+	if optim != nil {
+		if err := s.upd.load(s.prog, optim); err != nil {
 			return nil, fmt.Errorf("resume %s: %w", cfg.Resume, err)
 		}
 	}
@@ -210,7 +251,6 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	stats := s.prog.Stats()
 	res := &Result{Device: lib.Device().Name(), Checkpoint: cfg.Out, ArenaBytes: stats.ArenaBytes,
 		NaiveBytes: stats.NaiveBytes, KeptBytes: stats.KeptBytes, Dispatches: stats.Dispatches}
-	spe := trainSet.N / cfg.Batch // steps per epoch; the incomplete last batch is dropped (static shapes)
 	total := cfg.Epochs * spe
 	if step > total {
 		return nil, fmt.Errorf("checkpoint %s is at step %d, past the %d steps of %d epochs", cfg.Resume, step, total,
@@ -223,6 +263,12 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	var trainSecs float64
 	var guard overfitGuard
 	for epoch := step / spe; epoch < cfg.Epochs; epoch++ {
+		if a := cfg.alphaAt(epoch); a != alpha {
+			if s, err = switchAlpha(lib, s, cfg.epochConfig(epoch)); err != nil {
+				return nil, err
+			}
+			alpha = a
+		}
 		order := data.Order(trainSet.N, cfg.Seed, epoch)
 		epochStart := time.Now()
 		var lossSum float64
@@ -336,6 +382,33 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	return res, nil
 }
 
+// switchAlpha compiles the training step for cfg's quantizer (a new α) and moves the weights and the optimizer
+// state of s into it, closing s.
+func switchAlpha(lib *kernels.Lib, s *session, cfg Config) (*session, error) {
+	w, err := s.net.Weights(s.prog)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := s.upd.save(s.prog)
+	if err != nil {
+		return nil, err
+	}
+	n, err := compile(lib, cfg, s.arch)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.upd.load(n.prog, opt); err != nil {
+		n.prog.Close()
+		return nil, err
+	}
+	if err := n.net.Load(n.prog, w); err != nil {
+		n.prog.Close()
+		return nil, err
+	}
+	s.prog.Close()
+	return n, nil
+}
+
 // prepare checks the configuration and loads what the run needs before any device work: the checkpoint to
 // resume, the datasets and the architecture.
 func prepare(cfg *Config) (resume *model.Checkpoint, trainSet, testSet *data.Set, arch model.Arch, err error) {
@@ -387,6 +460,13 @@ func adoptCheckpoint(cfg *Config, ck *model.Checkpoint) error {
 			}
 			*dst = float32(f)
 		}
+	}
+	if v, ok := ck.Extra["alpha_epochs"]; ok {
+		as, err := ParseAlphas(v)
+		if err != nil {
+			return fmt.Errorf("resume %s: metadata alpha_epochs: %w", cfg.Resume, err)
+		}
+		cfg.AlphaEpochs = as
 	}
 	if v, ok := ck.Extra["pgd_steps"]; ok {
 		n, err := strconv.Atoi(v)
@@ -530,10 +610,39 @@ func (s *session) save(cfg Config, epoch, step int) error {
 
 // extra is the training metadata a checkpoint carries so that --resume continues the same run.
 func (s *session) extra(cfg Config) map[string]string {
-	return map[string]string{"optimizer": cfg.Optimizer.Kind, "batch": fmt.Sprint(cfg.Batch),
+	m := map[string]string{"optimizer": cfg.Optimizer.Kind, "batch": fmt.Sprint(cfg.Batch),
 		"lr": fmt.Sprint(cfg.Optimizer.LR), "noise_eps": fmt.Sprint(cfg.NoiseEps), "eps": fmt.Sprint(cfg.Eps),
 		"pgd_steps": fmt.Sprint(cfg.PGDSteps), "pgd_step": fmt.Sprint(cfg.PGDStep),
 		"gradreg_h": fmt.Sprint(cfg.GradRegH)}
+	if len(cfg.AlphaEpochs) > 0 {
+		m["alpha_epochs"] = FormatAlphas(cfg.AlphaEpochs)
+	}
+	return m
+}
+
+// FormatAlphas spells an α schedule as ParseAlphas reads it ("20,50").
+func FormatAlphas(as []float32) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = strconv.FormatFloat(float64(a), 'g', -1, 32)
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseAlphas reads an α schedule, comma-separated values (the --alpha-epochs flag); "" is none.
+func ParseAlphas(s string) ([]float32, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var as []float32
+	for _, p := range strings.Split(s, ",") {
+		a, err := strconv.ParseFloat(strings.TrimSpace(p), 32)
+		if err != nil {
+			return nil, fmt.Errorf("--alpha-epochs %q: %q is not a number", s, p)
+		}
+		as = append(as, float32(a))
+	}
+	return as, nil
 }
 
 // overfitGuard is Wong et al.'s guard against catastrophic overfitting in FGSM training: after each epoch it

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sqnet/sqnet/kernels"
 	"github.com/sqnet/sqnet/model"
+	"github.com/sqnet/sqnet/quant"
 	"github.com/sqnet/sqnet/vk/vktest"
 )
 
@@ -53,18 +55,24 @@ func TestNaturalLearns(t *testing.T) {
 
 // TestResumeIsBitIdentical: 2 epochs straight, versus 1 epoch then --resume, versus an interruption in the middle
 // of the first epoch then --resume, give bit-identical weights and optimizer state.
+// TestResumeIsBitIdentical: a run split at an epoch boundary, or interrupted mid-epoch, then resumed ends with the
+// same bits as a straight run — natural, noisy-sq, and noisy-sq with an annealed α (the straight run recompiles
+// its step between the epochs; the resumed ones compile epoch 2's α directly).
 func TestResumeIsBitIdentical(t *testing.T) {
 	lib := kernels.New(vktest.Open(t))
-	for _, method := range []string{"natural", "noisy-sq"} {
-		t.Run(method, func(t *testing.T) { resumeIdentical(t, lib, method) })
+	for _, c := range []struct {
+		name, method string
+		alphas       []float32
+	}{{"natural", "natural", nil}, {"noisy-sq", "noisy-sq", nil}, {"noisy-sq/alpha-epochs=20", "noisy-sq", []float32{20}}} {
+		t.Run(c.name, func(t *testing.T) { resumeIdentical(t, lib, c.method, c.alphas) })
 	}
 }
 
-func resumeIdentical(t *testing.T, lib *kernels.Lib, method string) {
+func resumeIdentical(t *testing.T, lib *kernels.Lib, method string, alphas []float32) {
 	dir := t.TempDir()
 	quick := func(t *testing.T, out string) Config {
 		c := quick(t, out)
-		c.Method = method
+		c.Method, c.AlphaEpochs = method, alphas
 		return c
 	}
 	straight := quick(t, filepath.Join(dir, "straight.safetensors"))
@@ -125,6 +133,56 @@ func resumeIdentical(t *testing.T, lib *kernels.Lib, method string) {
 	}
 }
 
+// TestAlphaEpochs: an annealed α changes training (epoch 1 at α = 20 differs from α = 50), the checkpoint keeps the
+// final α and the schedule, and each epoch trains with its own α.
+func TestAlphaEpochs(t *testing.T) {
+	lib := kernels.New(vktest.Open(t))
+	dir := t.TempDir()
+	plain := quick(t, filepath.Join(dir, "plain.safetensors"))
+	plain.Method = "noisy-sq"
+	annealed := plain
+	annealed.Out, annealed.AlphaEpochs = filepath.Join(dir, "annealed.safetensors"), []float32{20}
+	for _, c := range []Config{plain, annealed} {
+		if _, err := Run(context.Background(), lib, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := model.Load(annealed.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := model.Load(plain.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Quant == nil || a.Quant.Alpha != quant.Default.Alpha || a.Extra["alpha_epochs"] != "20" {
+		t.Fatalf("annealed checkpoint: quantizer %+v, alpha_epochs %q; want α %v and \"20\"", a.Quant,
+			a.Extra["alpha_epochs"], quant.Default.Alpha)
+	}
+	same := true
+	for name, w := range p.Weights {
+		for i := range w {
+			same = same && w[i] == a.Weights[name][i]
+		}
+	}
+	if same {
+		t.Fatal("training with α = 20 in epoch 1 gave the same weights as α = 50 throughout")
+	}
+	annealed.Quant = &quant.Default
+	if got := annealed.alphaAt(0); got != 20 {
+		t.Errorf("alphaAt(0) = %v, want 20", got)
+	}
+	if got := annealed.alphaAt(1); got != quant.Default.Alpha {
+		t.Errorf("alphaAt(1) = %v, want %v", got, quant.Default.Alpha)
+	}
+	for _, s := range []string{"", "20, 50", "7.5"} {
+		as, err := ParseAlphas(s)
+		if err != nil || FormatAlphas(as) != strings.ReplaceAll(s, " ", "") {
+			t.Errorf("ParseAlphas(%q) = %v, %v; formats back as %q", s, as, err, FormatAlphas(as))
+		}
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	lib := kernels.New(vktest.Open(t))
 	for _, mutate := range []func(*Config){
@@ -138,6 +196,8 @@ func TestConfigErrors(t *testing.T) {
 		func(c *Config) { c.Batch = 10000; c.Limit = 100 },
 		func(c *Config) { c.Resume = "/nonexistent.safetensors" },
 		func(c *Config) { c.TimeBudget = -time.Second },
+		func(c *Config) { c.AlphaEpochs = []float32{20} },                          // natural: no quantizer
+		func(c *Config) { c.Method, c.AlphaEpochs = "noisy-sq", []float32{20, 0} }, // α must be > 0
 	} {
 		c := quick(t, filepath.Join(t.TempDir(), "m.safetensors"))
 		mutate(&c)

@@ -20,7 +20,7 @@ import (
 
 func newTrainCmd(g *globals) *cobra.Command {
 	cfg := train.Defaults()
-	var quantFlag, resultJSON string
+	var quantFlag, alphaFlag, resultJSON string
 	c := &cobra.Command{
 		Use:   "train",
 		Short: "Train a model: natural, noisy-sq (the paper's method), noise, pgd-at or fgsm-rs",
@@ -36,6 +36,11 @@ func newTrainCmd(g *globals) *cobra.Command {
 				}
 				cfg.Quant = &q
 			}
+			as, err := train.ParseAlphas(alphaFlag)
+			if err != nil {
+				return usageError{err}
+			}
+			cfg.AlphaEpochs = as
 			d, err := vk.Open(g.vkOptions())
 			if err != nil {
 				return err
@@ -81,6 +86,7 @@ func newTrainCmd(g *globals) *cobra.Command {
 	f.Float32Var(&cfg.PGDStep, "pgd-step", cfg.PGDStep, "pgd-at: inner PGD step size η")
 	f.Float32Var(&cfg.GradRegH, "gradreg-h", 0, "gradreg: finite-difference step along sign(∇x loss) (default --eps/10)")
 	f.StringVar(&quantFlag, "quant", "", "soft-quantization layer after the input: L,alpha[,per-channel][,fixed] (e.g. 2,50; fixed: thresholds not learned)")
+	f.StringVar(&alphaFlag, "alpha-epochs", "", "anneal the quantizer's α: one value per first epoch (e.g. 20,50), then --quant's α")
 	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (in total, when resuming)")
 	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "batch size")
 	f.StringVar(&cfg.Optimizer.Kind, "optimizer", cfg.Optimizer.Kind, "optimizer: adam or sgd")
