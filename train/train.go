@@ -119,8 +119,9 @@ func (b BadInput) Unwrap() error { return b.Err }
 // ErrInterrupted is returned when the context was cancelled; the checkpoint was saved first.
 var ErrInterrupted = errors.New("training interrupted; checkpoint saved, continue with --resume")
 
-// validate checks a configuration before any work starts.
-func (c *Config) validate() error {
+// Validate checks a configuration before any work starts and fills in the defaults that depend on others
+// (noisy-sq's quantizer, ε_n, gradreg's h). Run calls it; callers planning several runs can check first.
+func (c *Config) Validate() error {
 	switch {
 	case c.Epochs <= 0:
 		return fmt.Errorf("--epochs %d: must be ≥ 1", c.Epochs)
@@ -420,7 +421,7 @@ func prepare(cfg *Config) (resume *model.Checkpoint, trainSet, testSet *data.Set
 			return
 		}
 	}
-	if err = cfg.validate(); err != nil {
+	if err = cfg.Validate(); err != nil {
 		return
 	}
 	if trainSet, err = data.Load(cfg.Dataset, cfg.DataDir, data.Train); err != nil {

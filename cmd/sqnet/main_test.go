@@ -318,7 +318,8 @@ func TestAttackEvalAuditCLI(t *testing.T) {
 // TestReproduceSmoke runs the whole reproduction pipeline on a tiny budget and checks its outputs.
 func TestReproduceSmoke(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "repro")
-	stdout, stderr, code := sqnet(t, nil, "reproduce", "mnist", "--budget", "smoke", "--out", out)
+	stdout, stderr, code := sqnet(t, nil, "reproduce", "mnist", "--budget", "smoke", "--out", out, "--quant",
+		"2,50,fixed", "--noise-eps", "0.4", "--alpha-epochs", "20")
 	if code != 0 {
 		t.Fatalf("reproduce: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -331,7 +332,7 @@ func TestReproduceSmoke(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(out, "results.md"))
 	// smoke gives pgd-at a tenth of noisy-sq's time, so the time budget stops it after its first step.
 	for _, want := range []string{"| noisy-sq |", "| pgd-at | 0.50 | 50 |", "bpda-5×1", "worst case", "pgd-at costs",
-		"pgd-at stopped early: time budget"} {
+		"pgd-at stopped early: time budget", "noisy-sq settings: quantizer 2,50,fixed, ε_n = 0.4, α by epoch 20 then 50"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("results.md lacks %q:\n%s", want, md)
 		}
@@ -343,9 +344,11 @@ func TestReproduceSmoke(t *testing.T) {
 		!strings.Contains(stderr, "mini, quick, paper, full, smoke") {
 		t.Errorf("reproduce --budget huge: exit %d, stderr %q; want 2 and the budgets listed", code, stderr)
 	}
-	if _, stderr, code := sqnet(t, nil, "reproduce", "mnist", "--epochs", "0"); code != 2 ||
-		!strings.Contains(stderr, "--epochs 0") {
-		t.Errorf("reproduce --epochs 0: exit %d, stderr %q; want 2 naming the flag", code, stderr)
+	for _, c := range [][]string{{"--epochs", "0"}, {"--quant", "1,50"}, {"--alpha-epochs", "0"}, {"--noise-eps", "-1"}} {
+		if _, stderr, code := sqnet(t, nil, append([]string{"reproduce", "mnist"}, c...)...); code != 2 ||
+			strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("reproduce %v: exit %d, stderr %q; want 2 and one line", c, code, stderr)
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/sqnet/sqnet/data"
 	"github.com/sqnet/sqnet/kernels"
 	"github.com/sqnet/sqnet/model"
+	"github.com/sqnet/sqnet/quant"
 	"github.com/sqnet/sqnet/report"
 	"github.com/sqnet/sqnet/train"
 	"github.com/sqnet/sqnet/vk"
@@ -72,8 +73,46 @@ type methodResult struct {
 	TrainImages  int                 `json:"train_images_seen"` // steps × batch
 	Stopped      string              `json:"stopped,omitempty"` // why training ended early (a time budget)
 	Checkpoint   string              `json:"checkpoint"`
+	Settings     string              `json:"settings,omitempty"` // noisy-sq: quantizer, ε_n, α schedule
 	Suite        *attack.SuiteReport `json:"evaluation"`
 	Curve        []curvePoint        `json:"robust_vs_time"`
+}
+
+// noisySQSettings are noisy-sq's knobs in a reproduction (train's flags of the same names); zero values keep
+// train's defaults.
+type noisySQSettings struct {
+	Quant    *quant.Config
+	NoiseEps float32
+	Alphas   []float32
+}
+
+// apply sets cfg's noisy-sq knobs when cfg trains noisy-sq.
+func (n noisySQSettings) apply(cfg *train.Config) {
+	if cfg.Method != "noisy-sq" {
+		return
+	}
+	if n.Quant != nil {
+		q := *n.Quant
+		cfg.Quant = &q
+	}
+	cfg.NoiseEps, cfg.AlphaEpochs = n.NoiseEps, n.Alphas
+}
+
+// describe spells the settings a noisy-sq run trained with, for the report.
+func (n noisySQSettings) describe(eps float32) string {
+	q := quant.Default
+	if n.Quant != nil {
+		q = *n.Quant
+	}
+	noise := n.NoiseEps
+	if noise == 0 {
+		noise = eps
+	}
+	s := fmt.Sprintf("quantizer %s, ε_n = %g", q, noise)
+	if len(n.Alphas) > 0 {
+		s += ", α by epoch " + train.FormatAlphas(n.Alphas) + " then " + fmt.Sprint(q.Alpha)
+	}
+	return s
 }
 
 type curvePoint struct {
@@ -82,8 +121,9 @@ type curvePoint struct {
 }
 
 func newReproduceCmd(g *globals) *cobra.Command {
-	var arch, budget, out string
+	var arch, budget, out, quantFlag, alphaFlag string
 	var epochs int
+	var nsq noisySQSettings
 	c := &cobra.Command{
 		Use:   "reproduce mnist",
 		Short: "Reproduce the paper on MNIST: train natural, noisy-sq, fgsm-rs and pgd-at (mini: the first two), evaluate, compare costs",
@@ -111,6 +151,25 @@ func newReproduceCmd(g *globals) *cobra.Command {
 			if _, err := model.Lookup(arch, 1, 28, 28, 10); err != nil {
 				return usageError{err}
 			}
+			if quantFlag != "" {
+				q, err := quant.Parse(quantFlag)
+				if err != nil {
+					return usageError{err}
+				}
+				nsq.Quant = &q
+			}
+			as, err := train.ParseAlphas(alphaFlag)
+			if err != nil {
+				return usageError{err}
+			}
+			nsq.Alphas = as
+			// The same checks train makes, before hours of work rather than after the first method.
+			check := train.Defaults()
+			check.Method, check.Out = "noisy-sq", "unused"
+			nsq.apply(&check)
+			if err := check.Validate(); err != nil {
+				return usageError{err}
+			}
 			test, err := data.Load("mnist", "", data.Test)
 			if err != nil {
 				return usageError{err}
@@ -125,7 +184,7 @@ func newReproduceCmd(g *globals) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return reproduce(ctx, c.OutOrStdout(), kernels.New(d), arch, budget, b, test, out)
+			return reproduce(ctx, c.OutOrStdout(), kernels.New(d), arch, budget, b, nsq, test, out)
 		},
 	}
 	c.Flags().StringVar(&arch, "model", "small", "architecture: small or madry")
@@ -135,6 +194,9 @@ func newReproduceCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&out, "out", "out/reproduce-mnist", "folder for checkpoints and results")
 	c.Flags().IntVar(&epochs, "epochs", 0, "noisy-sq's epochs instead of the budget's (the anchor of the time "+
 		"budgets: paper's pgd-at still gets 24× noisy-sq's measured time)")
+	c.Flags().StringVar(&quantFlag, "quant", "", "noisy-sq's quantizer, as train's --quant (default 2,50)")
+	c.Flags().Float32Var(&nsq.NoiseEps, "noise-eps", 0, "noisy-sq's ε_n, as train's --noise-eps (default ε = 0.3)")
+	c.Flags().StringVar(&alphaFlag, "alpha-epochs", "", "noisy-sq's α schedule, as train's --alpha-epochs")
 	return c
 }
 
@@ -150,8 +212,8 @@ func (b budgetPlan) withNoisySQEpochs(epochs int) budgetPlan {
 	return b
 }
 
-func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget string, b budgetPlan, test *data.Set,
-	out string) error {
+func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget string, b budgetPlan,
+	nsq noisySQSettings, test *data.Set, out string) error {
 	const eps = 0.3
 	dev := lib.Device().Name()
 	evalSet, curveSet := test.Subset(b.evalLimit), test.Subset(b.curveAt)
@@ -164,7 +226,11 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 		cfg := train.Defaults()
 		cfg.Model, cfg.Method, cfg.Epochs, cfg.Limit, cfg.PGDSteps = arch, p.Method, p.Epochs, p.Limit, pgdSteps
 		cfg.Out = filepath.Join(out, "checkpoints", fmt.Sprintf("%s-%s.safetensors", arch, p.Method))
+		nsq.apply(&cfg)
 		mr := &methodResult{Plan: p, Checkpoint: cfg.Out}
+		if p.Method == "noisy-sq" {
+			mr.Settings = nsq.describe(eps)
+		}
 		// Robust accuracy along the way: PGD against each epoch's checkpoint.
 		cfg.OnEpoch = func(e train.EpochResult, path string) error {
 			ck, err := model.Load(path)
@@ -289,6 +355,11 @@ func writeReproduction(w io.Writer, out, arch, budget, dev string, eps float32, 
 		}
 		fmt.Fprintf(&md, "| %s | %s | %d | %.0f | %s | **%.1f** |\n", r.Plan.Method, epochs, r.TrainImages,
 			r.TrainSeconds, strings.Join(row, " | "), 100*r.Suite.WorstAccuracy)
+	}
+	for _, r := range rs {
+		if r.Settings != "" {
+			fmt.Fprintf(&md, "\n%s settings: %s.\n", r.Plan.Method, r.Settings)
+		}
 	}
 	nsq, pgd := find(rs, "noisy-sq"), find(rs, "pgd-at")
 	if nsq != nil && pgd != nil {
