@@ -214,16 +214,13 @@ func (l *Lib) Conv2DBackwardData(r *vk.Recorder, dy, w, dx vk.Range, s ConvShape
 	if o.Bias.Buf != nil || o.ReLU {
 		return fmt.Errorf("%s: bias and ReLU apply to the forward pass only", op)
 	}
-	if n := l.ConvDataScratch(s); n > 0 && o.Scratch.Buf != nil && l.colsStride(s) > 0 {
-		if err := checkScratch(op, o.Scratch, n, named{"dy", dy}, named{"w", w}, named{"dx", dx}); err != nil {
-			return err
-		}
-		return l.convDataCols(r, dy, w, dx, o.Scratch, s, o.flags())
-	}
 	t := l.convTile(s.Cin, s.B*s.H*s.W, s.Cout*s.KH*s.KW)
 	if n := l.ConvDataScratch(s); n > 0 && o.Scratch.Buf != nil {
 		if err := checkScratch(op, o.Scratch, n, named{"dy", dy}, named{"w", w}, named{"dx", dx}); err != nil {
 			return err
+		}
+		if l.colsStride(s) > 0 {
+			return l.convDataCols(r, dy, w, dx, o.Scratch, s, o.flags())
 		}
 		return l.convPacked(r, "conv_bwd_data", s, o.flags(), t, s.Cin, s.B*s.H*s.W, dy, w, w, dx, o.Scratch)
 	}
@@ -242,7 +239,7 @@ const colsMaxCin = 4
 // keep the one-pass kernel (madry's conv1 input gradient ran at 0.4–1 TFLOP/s on an H200).
 //
 // Where the one-pass kernel runs on a CPU driver, it reads packed weights as Conv2D does (see ConvFwdScratch),
-// here [Cin][Cout][KH][KW rounded up to 4], and this returns their floats.
+// here [Cin][Cout][KH·KW rounded up to 4], and this returns their floats.
 func (l *Lib) ConvDataScratch(s ConvShape) int {
 	stride := l.colsStride(s)
 	if stride == 0 {
@@ -405,7 +402,8 @@ func (l *Lib) filterGEMM(r *vk.Recorder, x, dy, out vk.Range, s ConvShape, t Gem
 	ind := in
 	if s.OH()*s.OW()%4 == 0 && l.texelFits(vk.Texel1, x) && l.texelFits(vk.Texel4, dy) {
 		// dy as vec4 texels, four output pixels of a channel per fetch (see conv_filter_gemm.comp's DY4): on
-		// lavapipe madry conv2's weight gradient 26 → 35 GFLOP/s, conv1's 10 → 15 (b50, one run).
+		// lavapipe madry conv2's weight gradient 26 → 35 GFLOP/s, conv1's 10 → 15 (b50, one run; 19–21 with
+		// filterSplitTile's 32-row blocks).
 		shader, in, ind = "conv_filter_gemm_t4", vk.Texel1, vk.Texel4
 	}
 	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{in, ind, vk.ReadWrite},
@@ -433,10 +431,11 @@ func filterSplitTile(rows, cols int) GemmTile {
 }
 
 // filterParts is how many groups of images a weight gradient with too few output blocks for conv_filter_gemm is
-// split into on a CPU driver (1: not split; the workgroup-split kernel runs instead). A layer like madry's conv1
-// (32×25 weights, 4 output blocks) then gives every core many workgroups, each with a long reduction and gemm.comp's
-// register blocking: measured on lavapipe at batch 50 (128), 11.7 (14.8) against 5.5 (5.2) GFLOP/s for the
-// workgroup-split kernel.
+// split into on a CPU driver (1: not split; the workgroup-split kernel runs instead): 64 workgroups over the
+// blocks, at most one part per image. A layer like madry's conv1 (32×25 weights, one block) then gives every core
+// many workgroups, each with a long reduction and gemm.comp's register blocking: measured on lavapipe at batch 50
+// (128), 11.7 (14.8) against 5.5 (5.2) GFLOP/s for the workgroup-split kernel when it was introduced with 16-row
+// blocks and 32 workgroups; 19–21 (21–23) with the vec4-dy variant, 32-row blocks and 64.
 func (l *Lib) filterParts(s ConvShape) int {
 	info := l.dev.Info()
 	if s.check("conv") != nil || info.Type != vk.TypeCPU {
@@ -445,9 +444,7 @@ func (l *Lib) filterParts(s ConvShape) int {
 	rows, cols := s.Cout, s.Cin*s.KH*s.KW
 	t := filterSplitTile(rows, cols)
 	blocks := ((rows + int(t.RM) - 1) / int(t.RM)) * ((cols + 4*int(t.CN)*int(t.LX) - 1) / (4 * int(t.CN) * int(t.LX)))
-	parts := min(s.B, max(1, 64/blocks), int(info.Limits.MaxWorkgroupCount[2])) // 64: see filterSplitTile
-
-	return parts
+	return min(s.B, max(1, 64/blocks), int(info.Limits.MaxWorkgroupCount[2])) // 64: see filterSplitTile
 }
 
 // ConvFilterScratch returns the floats of ConvOpts.Scratch with which Conv2DBackwardFilter splits s's weight
