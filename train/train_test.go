@@ -139,7 +139,7 @@ func TestAlphaEpochs(t *testing.T) {
 	lib := kernels.New(vktest.Open(t))
 	dir := t.TempDir()
 	plain := quick(t, filepath.Join(dir, "plain.safetensors"))
-	plain.Method = "noisy-sq"
+	plain.Method, plain.Limit, plain.TestLimit = "noisy-sq", 100, 50 // two steps an epoch: enough to differ
 	annealed := plain
 	annealed.Out, annealed.AlphaEpochs = filepath.Join(dir, "annealed.safetensors"), []float32{20}
 	for _, c := range []Config{plain, annealed} {

@@ -435,7 +435,7 @@ func TestBenchTrainCLI(t *testing.T) {
 	}
 
 	stdout, stderr, code = sqnet(t, nil, "bench", "train", "--images", "50", "--methods", "natural", "--json",
-		"--rounds", "3")
+		"--rounds", "2")
 	var doc struct {
 		Device  string `json:"device"`
 		Results []struct {
@@ -446,8 +446,8 @@ func TestBenchTrainCLI(t *testing.T) {
 		} `json:"results"`
 	}
 	if code != 0 || json.Unmarshal([]byte(stdout), &doc) != nil || doc.Device == "" || len(doc.Results) != 1 ||
-		doc.Results[0].Images != 50 || doc.Results[0].Cost != nil || len(doc.Results[0].Rounds) != 3 {
-		t.Fatalf("bench train --json: exit %d, want one natural row of 50 images, three rounds and no noisy-sq ratio"+
+		doc.Results[0].Images != 50 || doc.Results[0].Cost != nil || len(doc.Results[0].Rounds) != 2 {
+		t.Fatalf("bench train --json: exit %d, want one natural row of 50 images, two rounds and no noisy-sq ratio"+
 			"\n%s\n%s", code, stdout, stderr)
 	}
 	if r := doc.Results[0]; r.Seconds != median(r.Rounds) {
