@@ -151,18 +151,11 @@ func newReproduceCmd(g *globals) *cobra.Command {
 			if _, err := model.Lookup(arch, 1, 28, 28, 10); err != nil {
 				return usageError{err}
 			}
-			if quantFlag != "" {
-				q, err := quant.Parse(quantFlag)
-				if err != nil {
-					return usageError{err}
-				}
-				nsq.Quant = &q
-			}
-			as, err := train.ParseAlphas(alphaFlag)
+			q, as, err := parseQuantFlags(quantFlag, alphaFlag)
 			if err != nil {
-				return usageError{err}
+				return err
 			}
-			nsq.Alphas = as
+			nsq.Quant, nsq.Alphas = q, as
 			// The same checks train makes, before hours of work rather than after the first method.
 			check := train.Defaults()
 			check.Method, check.Out = "noisy-sq", "unused"

@@ -29,16 +29,12 @@ func newTrainCmd(g *globals) *cobra.Command {
 			"MNIST is found with no flags after scripts/setup; --data DIR (or SQNET_DATA) points elsewhere.",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if quantFlag != "" {
-				q, err := quant.Parse(quantFlag)
-				if err != nil {
-					return usageError{err}
-				}
-				cfg.Quant = &q
-			}
-			as, err := train.ParseAlphas(alphaFlag)
+			q, as, err := parseQuantFlags(quantFlag, alphaFlag)
 			if err != nil {
-				return usageError{err}
+				return err
+			}
+			if q != nil {
+				cfg.Quant = q
 			}
 			cfg.AlphaEpochs = as
 			d, err := vk.Open(g.vkOptions())
@@ -100,4 +96,22 @@ func newTrainCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.Resume, "resume", "", "checkpoint to continue from (model, method, seed come from it)")
 	f.StringVar(&resultJSON, "json", "", "also write the run's numbers as JSON to this file")
 	return c
+}
+
+// parseQuantFlags reads --quant (nil when empty) and --alpha-epochs, as train and reproduce take them; a bad value
+// is a usage error.
+func parseQuantFlags(quantFlag, alphaFlag string) (*quant.Config, []float32, error) {
+	var q *quant.Config
+	if quantFlag != "" {
+		c, err := quant.Parse(quantFlag)
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		q = &c
+	}
+	as, err := train.ParseAlphas(alphaFlag)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	return q, as, nil
 }
