@@ -14,6 +14,11 @@ uint sqnet_flat_id() {
 // SQNET_F32_IN(b, NAME) declares binding b as read-only fp32 data and a function NAME(i) returning float i of it:
 // through an R32_SFLOAT uniform texel buffer (vk.Texel1) in a shader's TEX variants — lavapipe gathers texels with
 // vector instructions but loads a storage buffer one SIMD lane at a time — else through a storage buffer (vk.Read).
+// SQNET_VEC4_TEX(b, NAME) declares binding b as an R32G32B32A32_SFLOAT uniform texel buffer (vk.Texel4) and a
+// function NAME(i) returning vec4 texel i of it (packed or four-wide operands of the TEX variants).
+#define SQNET_VEC4_TEX(b, NAME) \
+    layout(set = 0, binding = b) uniform samplerBuffer NAME##_t; \
+    vec4 NAME(uint i) { return texelFetch(NAME##_t, int(i)); }
 #if defined(TEX) && TEX
 #define SQNET_F32_IN(b, NAME) \
     layout(set = 0, binding = b) uniform samplerBuffer NAME##_t; \

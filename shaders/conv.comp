@@ -193,19 +193,9 @@ void main() {
             uint ro[4 * CN];
             bool rok[4 * CN];
             for (uint i = 0; i < 4 * CN; i++) {
-#if DATA
-                int t = py[i] - int(kh * pc.dh), y = t;
-                if (!UNIT) {
-                    y = t / int(pc.sh);
-                    rok[i] = t >= 0 && y * int(pc.sh) == t && y < SH;
-                } else {
-                    rok[i] = t >= 0 && t < SH;
-                }
-#else
-                int y = py[i] + int(kh * pc.dh);
-                rok[i] = y >= 0 && y < SH;
-#endif
-                ro[i] = sb[i] + c * SRCC + uint(max(y, 0)) * uint(SW);
+                SQNET_CONV_Y(i, kh, rk, y)
+                rok[i] = rk;
+                ro[i] = sb[i] + c * SRCC + uint(y) * uint(SW);
             }
             for (uint kw = 0; kw < pc.KW; kw++) {
                 vec4 bv[CN];

@@ -2,8 +2,7 @@
 // the input read as X(i), the output gradient as DY(i) (texel or storage buffers, see SQNET_F32_IN), and dw.
 SQNET_F32_IN(0, X)
 #if defined(DY4) && DY4
-layout(set = 0, binding = 1) uniform samplerBuffer DYV_t;
-vec4 DYV(uint i) { return texelFetch(DYV_t, int(i)); }
+SQNET_VEC4_TEX(1, DYV)
 #else
 SQNET_F32_IN(1, DY)
 #endif

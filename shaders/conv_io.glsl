@@ -1,9 +1,8 @@
 // conv_io.glsl: the bindings of conv.comp: the source image (FWD x, DATA dy) read as SRC(i), the weights as WGT(i)
-// (texel or storage buffers, see SQNET_F32_IN), the bias and the output.
+// (texel or storage buffers, see SQNET_F32_IN) or, packed (PACKW), as vec4 texels WGT4(i), the bias and the output.
 SQNET_F32_IN(0, SRC)
 #if defined(PACKW) && PACKW
-layout(set = 0, binding = 1) uniform samplerBuffer WGT4_t;
-vec4 WGT4(uint i) { return texelFetch(WGT4_t, int(i)); }
+SQNET_VEC4_TEX(1, WGT4)
 #else
 SQNET_F32_IN(1, WGT)
 #endif

@@ -1,10 +1,10 @@
 #version 450
-// conv_wpack: repacks a convolution's weights w[Cout,Cin,KH,KW] so that conv.comp's packed variants fetch one
-// weight row's KW taps as vec4 texels (one R32G32B32A32 fetch per four taps instead of one R32 fetch per tap —
-// lavapipe gathers a vec4 texel for about the price of a float one):
-//   FWD:  wp[co, ci, kh, kw] = w[co, ci, kh, kw]   (rows co, k = (ci, kh, kw))
-//   DATA: wp[ci, co, kh, kw] = w[co, ci, kh, kw]   (rows ci, k = (co, kh, kw))
-// with kw running to KW4 = KW rounded up to 4, the extra taps 0. One invocation per wp element.
+// conv_wpack: repacks a convolution's weights w[Cout,Cin,KH,KW] so that conv.comp's packed variants fetch four
+// taps of a weight row at once as a vec4 texel (one R32G32B32A32 fetch instead of four R32 ones — lavapipe gathers
+// a vec4 texel for about the price of a float one):
+//   FWD:  wp[co, ci, k] = w[co, ci, kh, kw]   (rows co, reduction (ci, kh, kw))
+//   DATA: wp[ci, co, k] = w[co, ci, kh, kw]   (rows ci, reduction (co, kh, kw))
+// with k = kh·KW + kw running to KK4 = KH·KW rounded up to 4, the extra taps 0. One invocation per wp element.
 // sqnet:variant conv_wpack
 #include "common.glsl"
 SQNET_LOCAL_SIZE
