@@ -228,18 +228,15 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	spe := trainSet.N / cfg.Batch // steps per epoch; the incomplete last batch is dropped (static shapes)
 	// The α of the epoch the run starts in is baked into the recorded step (a push constant of the quantizer's
 	// kernels); an annealed run recompiles when α changes (see switchAlpha).
-	alpha := cfg.alphaAt(step / spe)
 	s, err := compile(lib, cfg.epochConfig(step/spe), arch)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { s.prog.Close() }()
-	if optim != nil {
-		if err := s.upd.load(s.prog, optim); err != nil {
+	if err := s.load(weights, optim); err != nil {
+		if resume != nil {
 			return nil, fmt.Errorf("resume %s: %w", cfg.Resume, err)
 		}
-	}
-	if err := s.net.Load(s.prog, weights); err != nil {
 		return nil, err
 	}
 	evalBatch := min(500, testSet.N)
@@ -264,11 +261,10 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	var trainSecs float64
 	var guard overfitGuard
 	for epoch := step / spe; epoch < cfg.Epochs; epoch++ {
-		if a := cfg.alphaAt(epoch); a != alpha {
+		if cfg.Quant != nil && cfg.alphaAt(epoch) != s.cfg.Quant.Alpha {
 			if s, err = switchAlpha(lib, s, cfg.epochConfig(epoch)); err != nil {
 				return nil, err
 			}
-			alpha = a
 		}
 		order := data.Order(trainSet.N, cfg.Seed, epoch)
 		epochStart := time.Now()
@@ -398,16 +394,22 @@ func switchAlpha(lib *kernels.Lib, s *session, cfg Config) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := n.upd.load(n.prog, opt); err != nil {
-		n.prog.Close()
-		return nil, err
-	}
-	if err := n.net.Load(n.prog, w); err != nil {
+	if err := n.load(w, opt); err != nil {
 		n.prog.Close()
 		return nil, err
 	}
 	s.prog.Close()
 	return n, nil
+}
+
+// load puts weights and, when opt is not nil, the optimizer state into the session's program.
+func (s *session) load(w model.Weights, opt map[string][]float32) error {
+	if opt != nil {
+		if err := s.upd.load(s.prog, opt); err != nil {
+			return err
+		}
+	}
+	return s.net.Load(s.prog, w)
 }
 
 // prepare checks the configuration and loads what the run needs before any device work: the checkpoint to
