@@ -150,6 +150,9 @@ func (l *Lib) Conv2D(r *vk.Recorder, x, w, y vk.Range, s ConvShape, o ConvOpts) 
 		if err := checkScratch(op, o.Scratch, n, named{"x", x}, named{"w", w}, named{"y", y}, named{"bias", o.Bias}); err != nil {
 			return err
 		}
+		if done, err := l.convDirect(r, "conv_direct_fwd", s, o.flags(), x, w, bias, y, o.Scratch); done || err != nil {
+			return err
+		}
 		return l.convPacked(r, "conv_fwd", s, o.flags(), t, s.Cout, s.B*s.OH()*s.OW(), x, w, bias, y, o.Scratch)
 	}
 	return l.convDispatch(r, "conv_fwd", s, o.flags(), t, s.Cout, s.B*s.OH()*s.OW(), x, w, bias, y)
@@ -164,6 +167,67 @@ func (l *Lib) Conv2D(r *vk.Recorder, x, w, y vk.Range, s ConvShape, o ConvOpts) 
 // a vec4 per row across the taps: slower than no packing.) GPUs keep reading w from a storage buffer.
 func (l *Lib) ConvFwdScratch(s ConvShape) int {
 	return l.packLen(s)
+}
+
+// directMaxCin is the most input channels for which conv_direct computes a convolution's forward pass, and the
+// most output... (see directOK).
+const directMaxCin = 4
+
+// directOK reports whether conv_direct serves s (forward and input gradient, reading packed weights from the
+// scratch): a CPU driver reading vec4 texels (see ConvFwdScratch), strides and dilations of 1, and at most
+// directMaxCin input channels — a network's first convolution, whose 25-long reductions (5×5, one channel) the
+// implicit GEMM runs slowly.
+func (l *Lib) directOK(s ConvShape) bool {
+	if l.packLen(s) == 0 || l.dev.Info().Type != vk.TypeCPU {
+		return false
+	}
+	s = s.withDefaults()
+	return s.StrideH == 1 && s.StrideW == 1 && s.DilH == 1 && s.DilW == 1 && s.Cin <= directMaxCin
+}
+
+// directPixels is conv_direct's P, the adjacent output pixels of one invocation, for the forward pass and the input
+// gradient: measured on lavapipe for madry's conv1 (batch 50).
+const (
+	directPixelsFwd  = 4
+	directPixelsData = 16
+)
+
+// convDirect records conv_wpack, packing w into scratch in the layout of shader (conv_direct_fwd or
+// conv_direct_data), then shader itself. It reports false, recording nothing, where s or the ranges do not suit it.
+func (l *Lib) convDirect(r *vk.Recorder, shader string, s ConvShape, flags uint32, src, w, bias, dst,
+	scratch vk.Range) (bool, error) {
+	n := l.packLen(s)
+	wp := vk.Range{Buf: scratch.Buf, Off: scratch.Off, Size: 4 * uint64(n)}
+	if !l.directOK(s) || !l.texelFits(vk.Texel4, wp) || !l.texelFits(vk.Texel1, src) {
+		return false, nil
+	}
+	s = s.withDefaults()
+	no, ni, sw, dh, dw, layout := s.Cout, s.Cin, s.W, s.OH(), s.OW(), uint32(0)
+	padx, px := -s.PadW, directPixelsFwd
+	if shader == "conv_direct_data" {
+		no, ni, sw, dh, dw, layout = s.Cin, s.Cout, s.OW(), s.H, s.W, convPackData
+		padx, px = s.PadW-(s.KW-1), directPixelsData
+	}
+	in := vk.Texel1
+	if sw%4 == 0 && dw%4 == 0 && l.texelFits(vk.Texel4, src) {
+		shader, in = shader+"4", vk.Texel4 // vec4 reads and stores (see conv_direct.comp's VEC4)
+	} else {
+		padx = 0 // unused: one pipeline for every padding
+	}
+	if err := l.dispatch1D(r, "conv_wpack", n, s.push(layout), []vk.Access{vk.Read, vk.Write}, w, wp); err != nil {
+		return true, err
+	}
+	p := s.push(flags)
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader,
+		Bindings: []vk.Access{in, vk.Texel4, vk.Read, vk.ReadWrite}, PushSize: pushSize(p),
+		Local: [3]uint32{l.wg, 1, 1},
+		Consts: []vk.SpecConst{vk.SpecU32(3, uint32(px)), vk.SpecU32(4, uint32(no)), vk.SpecU32(5, uint32(ni)),
+			vk.SpecU32(6, uint32(s.KH)), vk.SpecU32(7, uint32(s.KW)), vk.SpecI32(8, int32(padx))}})
+	if err != nil {
+		return true, err
+	}
+	inv := s.B * dh * ((dw + px - 1) / px)
+	return true, r.Dispatch(pipe, l.groups1D(inv), p, src, wp, bias, dst)
 }
 
 // packLen is the floats of s's packed weights, or 0 where the packed variants are not used.
@@ -219,6 +283,9 @@ func (l *Lib) Conv2DBackwardData(r *vk.Recorder, dy, w, dx vk.Range, s ConvShape
 		if err := checkScratch(op, o.Scratch, n, named{"dy", dy}, named{"w", w}, named{"dx", dx}); err != nil {
 			return err
 		}
+		if done, err := l.convDirect(r, "conv_direct_data", s, o.flags(), dy, w, w, dx, o.Scratch); done || err != nil {
+			return err
+		}
 		if l.colsStride(s) > 0 {
 			return l.convDataCols(r, dy, w, dx, o.Scratch, s, o.flags())
 		}
@@ -241,6 +308,9 @@ const colsMaxCin = 4
 // Where the one-pass kernel runs on a CPU driver, it reads packed weights as Conv2D does (see ConvFwdScratch),
 // here [Cin][Cout][KH·KW rounded up to 4], and this returns their floats.
 func (l *Lib) ConvDataScratch(s ConvShape) int {
+	if l.directOK(s) {
+		return l.packLen(s)
+	}
 	stride := l.colsStride(s)
 	if stride == 0 {
 		return l.packLen(s)

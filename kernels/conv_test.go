@@ -23,6 +23,11 @@ var convCases = []ConvShape{
 	{B: 1, Cin: 64, H: 4, W: 3, Cout: 1, KH: 3, KW: 3, StrideH: 3, StrideW: 2, PadH: 2, PadW: 1, DilH: 2},
 	// Enough weights for the one-pass weight-gradient GEMM, with OH·OW % 4 == 0 (its vec4 dy variant on CPU drivers).
 	{B: 2, Cin: 16, H: 8, W: 8, Cout: 64, KH: 3, KW: 3, PadH: 1, PadW: 1},
+	// First-layer shapes with rows a multiple of 4 wide in both passes (conv_direct's VEC4 variants on CPU drivers),
+	// each window starting at another offset within its first vec4 (0, 1, 3; the madry copy above: 2).
+	{B: 1, Cin: 1, H: 6, W: 8, Cout: 2, KH: 5, KW: 5},
+	{B: 2, Cin: 2, H: 7, W: 12, Cout: 6, KH: 2, KW: 3, PadW: 3},
+	{B: 3, Cin: 4, H: 5, W: 16, Cout: 3, KH: 3, KW: 7, PadH: 2, PadW: 1},
 }
 
 func TestConv2D(t *testing.T) {
@@ -153,13 +158,16 @@ func convLoss64(x, w, rw []float64, s ConvShape) float64 {
 }
 
 // TestConv2DGradient checks both backward kernels against central differences of the float64 forward
-// reference (loss = Σ r·y with random r, so dy = r), with unit and non-unit strides. The loss is linear in x and
-// in w, so central differences are exact up to float64 rounding; the tolerance covers the kernels' fp32 sums.
+// reference (loss = Σ r·y with random r, so dy = r), with unit and non-unit strides, and the input gradient again
+// with the scratch the device's path takes (conv_direct on CPU drivers for these few input channels). The loss is
+// linear in x and in w, so central differences are exact up to float64 rounding; the tolerance covers the kernels'
+// fp32 sums.
 func TestConv2DGradient(t *testing.T) {
 	l := openLib(t)
 	for i, s := range []ConvShape{
 		{B: 2, Cin: 2, H: 5, W: 6, Cout: 3, KH: 3, KW: 3, PadH: 1, PadW: 1},
 		{B: 2, Cin: 2, H: 7, W: 6, Cout: 3, KH: 3, KW: 2, StrideH: 2, StrideW: 2, PadH: 1, DilH: 2},
+		{B: 2, Cin: 1, H: 6, W: 8, Cout: 3, KH: 3, KW: 5, PadH: 1, PadW: 2},
 	} {
 		r := rng(uint64(500 + i))
 		x, w, rw := uniform(r, s.InLen(), -2, 2), uniform(r, s.WLen(), -2, 2), uniform(r, s.OutLen(), -1, 1)
@@ -177,6 +185,14 @@ func TestConv2DGradient(t *testing.T) {
 			numericGrad(func(v []float64) float64 { return convLoss64(v, w64, r64, s) }, x64, 1e-3), ft)
 		gradCheck(t, fmt.Sprintf("conv dw %+v", s), download(t, bdw, s.WLen()),
 			numericGrad(func(v []float64) float64 { return convLoss64(x64, v, r64, s) }, w64, 1e-3), ft)
+		if n := l.ConvDataScratch(s); n > 0 {
+			scratch, bdx2 := zeros(t, l, n), zeros(t, l, s.InLen())
+			run(t, l, func(rec *vk.Recorder) error {
+				return l.Conv2DBackwardData(rec, brw.All(), bw.All(), bdx2.All(), s, ConvOpts{Scratch: scratch.All()})
+			})
+			gradCheck(t, fmt.Sprintf("conv dx (scratch) %+v", s), download(t, bdx2, s.InLen()),
+				numericGrad(func(v []float64) float64 { return convLoss64(v, w64, r64, s) }, x64, 1e-3), ft)
+		}
 	}
 }
 
@@ -189,11 +205,19 @@ func TestConv2DDeterministic(t *testing.T) {
 	var outs [2][]float32
 	for i := range outs {
 		by, bdx, bdw, bdb := zeros(t, l, s.OutLen()), zeros(t, l, s.InLen()), zeros(t, l, s.WLen()), zeros(t, l, s.Cout)
+		// With the scratches the device's paths take (conv_direct on CPU drivers: three input channels).
+		fs, ds := ConvOpts{}, ConvOpts{}
+		if n := l.ConvFwdScratch(s); n > 0 {
+			fs.Scratch = zeros(t, l, n).All()
+		}
+		if n := l.ConvDataScratch(s); n > 0 {
+			ds.Scratch = zeros(t, l, n).All()
+		}
 		run(t, l, func(rec *vk.Recorder) error {
-			if err := l.Conv2D(rec, bx.All(), bw.All(), by.All(), s, ConvOpts{}); err != nil {
+			if err := l.Conv2D(rec, bx.All(), bw.All(), by.All(), s, fs); err != nil {
 				return err
 			}
-			if err := l.Conv2DBackwardData(rec, bdy.All(), bw.All(), bdx.All(), s, ConvOpts{}); err != nil {
+			if err := l.Conv2DBackwardData(rec, bdy.All(), bw.All(), bdx.All(), s, ds); err != nil {
 				return err
 			}
 			if err := l.Conv2DBackwardFilter(rec, bx.All(), bdy.All(), bdw.All(), s, ConvOpts{}); err != nil {

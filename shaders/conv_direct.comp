@@ -1,0 +1,225 @@
+#version 450
+// conv_direct: a network's first convolution (few input channels, stride 1, no dilation) on CPU drivers, forward
+// (FWD) and input gradient (DATA), with the layer's channel counts and kernel size as specialization constants.
+//
+//   FWD:  y[b,co,oy,ox]  = Σ_{ci,kh,kw} w[co,ci,kh,kw] · x[b,ci,oy−ph+kh, ox−pw+kw] (+ bias[co]) (ReLU)
+//   DATA: dx[b,ci,oy,ox] = Σ_{co,kh,kw} w[co,ci,kh,kw] · dy[b,co,oy+ph−kh, ox+pw−kw]
+// Both make NO output channels from NI input channels: FWD NO = Cout, NI = Cin; DATA NO = Cin, NI = Cout. The
+// weights come packed by conv_wpack as vec4 texels, [NO][NI][KH·KW rounded up to 4] (its FWD and DATA layouts).
+//
+// Why a kernel of its own: with one input channel the implicit GEMM (conv.comp) has a 25-long reduction per output,
+// too short to pay for its per-column index arithmetic and per-row weight fetches (madry's conv1: 12–15 GFLOP/s
+// forward, 8–10 for the input gradient on lavapipe). Here each invocation owns P adjacent pixels of one output row
+// (P a multiple of 4 in the VEC4 variants) and every output channel. It reads the KH × (P+KW−1) input window of an
+// input channel once (zero outside the image) and feeds each value to up to KW·P multiply-adds per output channel.
+// One loop stays rolled — over output channels (FWD, the windows of the few input channels read once before it) or
+// over input channels (DATA, the few output channels' sums held across it) — and everything inside it is unrolled
+// with constant indices. Why rolled: lavapipe has no fused multiply-add, and in a fully unrolled body LLVM hoisted
+// thousands of independent products and spilled them to the stack (three moves per multiply-add); a loop body of
+// one channel keeps its P sums in registers (madry conv1 forward at batch 50: 18 → 25 GFLOP/s).
+//
+// VEC4 variants (rows of both planes a multiple of 4 floats wide, PADX = the pass's column offset below) read each
+// row segment as aligned vec4 texels and store each four pixels of a channel as one vec4: lavapipe gathers a vec4
+// texel for about the price of a float one and stores a vec4 in one pass over the SIMD lanes instead of four
+// (forward 12.5 → 17.5 GFLOP/s in the unrolled form).
+//
+// Invocations past the end compute the last chunk again and store nothing (no early return: on a SIMD CPU driver
+// the code after a divergent return runs under an execution mask). Each output element is a fixed-order sum (input
+// channel, kernel row, kernel column): the same inputs give the same bits. FLAGS bit 1 adds the bias (FWD), bit 2
+// applies ReLU (FWD), bit 4 accumulates into the output.
+// sqnet:variant conv_direct_fwd -DDATA=0 -DVEC4=0
+// sqnet:variant conv_direct_data -DDATA=1 -DVEC4=0
+// sqnet:variant conv_direct_fwd4 -DDATA=0 -DVEC4=1
+// sqnet:variant conv_direct_data4 -DDATA=1 -DVEC4=1
+#define TEX 1 // the source is read as texels
+#include "common.glsl"
+#extension GL_EXT_control_flow_attributes : require
+SQNET_LOCAL_SIZE
+
+layout(constant_id = 3) const uint P = 4;   // adjacent output pixels per invocation
+layout(constant_id = 4) const uint NO = 1;  // output channels of the pass
+layout(constant_id = 5) const uint NI = 1;  // input channels of the pass
+layout(constant_id = 6) const uint KH = 1;
+layout(constant_id = 7) const uint KW = 1;
+layout(constant_id = 8) const int PADX = 0; // VEC4: the column offset offx below (FWD −pw, DATA pw − (KW−1))
+
+// Push constants (Go mirror: kernels.convPush; strides and dilations are 1 here).
+layout(push_constant) uniform Push {
+    uint B, Cin, H, W;
+    uint Cout, KH, KW;
+    uint OH, OW;
+    uint sh, sw, ph, pw, dh, dw;
+    uint flags;
+} pc;
+
+#if VEC4
+SQNET_VEC4_TEX(0, SRC4) // FWD x, DATA dy
+layout(std430, set = 0, binding = 3) buffer Out_ { vec4 dst4[]; }; // FWD y, DATA dx
+#else
+SQNET_F32_IN(0, SRC)
+layout(std430, set = 0, binding = 3) buffer Out_ { float dst[]; };
+#endif
+SQNET_VEC4_TEX(1, WGT4) // packed weights
+layout(std430, set = 0, binding = 2) readonly buffer Bias_ { float bias[]; };
+
+const uint PW = P + KW - 1; // window width
+const uint KK = KH * KW, KQ = (KK + 3) / 4;
+
+// Per invocation: the image b, output row oy and first pixel ox0; the window's top-left (y0, x0) in the source
+// plane (SH × SW) and which of its columns lie inside it.
+uint b, oy, ox0;
+int y0, x0;
+bool colok[PW];
+uint SH, SW;
+
+// loadWindow reads rows y0 .. y0+KH−1, columns x0 .. x0+PW−1 of source channel i into win (0 outside the image).
+void loadWindow(uint i, out float win[KH][PW]) {
+#if VEC4
+    // Aligned vec4s covering each row's segment, which starts SHIFT floats into the first; a vec4 wholly outside
+    // the row is fetched at the row's start and masked like any outside column.
+    const int SHIFT = PADX - 4 * (PADX >> 2); // PADX mod 4 (floored): ox0 is a multiple of 4
+    const uint NV = (uint(SHIFT) + PW + 3) / 4;
+    const int xa = x0 - SHIFT;
+#endif
+    [[unroll]] for (uint r = 0; r < KH; r++) {
+        const int sy = y0 + int(r);
+        const bool rowok = sy >= 0 && sy < int(SH);
+        const uint base = ((b * NI + i) * SH + uint(max(sy, 0))) * SW;
+#if VEC4
+        [[unroll]] for (uint q = 0; q < NV; q++) {
+            const vec4 v = SRC4((base + uint(clamp(xa + 4 * int(q), 0, int(SW) - 4))) / 4);
+            [[unroll]] for (uint e = 0; e < 4; e++) {
+                const int t = 4 * int(q) + int(e) - SHIFT;
+                if (t >= 0 && t < int(PW)) {
+                    win[r][t] = rowok && colok[t] ? v[e] : 0.0;
+                }
+            }
+        }
+#else
+        [[unroll]] for (uint t = 0; t < PW; t++) {
+            const bool ok = rowok && colok[t];
+            const float v = SRC(ok ? base + uint(x0 + int(t)) : 0u);
+            win[r][t] = ok ? v : 0.0;
+        }
+#endif
+    }
+}
+
+// accumulate adds output channel o's taps over input channel i's window win to acc.
+void accumulate(uint o, uint i, float win[KH][PW], inout float acc[P]) {
+    [[unroll]] for (uint q = 0; q < KQ; q++) {
+        const vec4 a4 = WGT4((o * NI + i) * KQ + q);
+        [[unroll]] for (uint e = 0; e < 4; e++) {
+            const uint k = 4 * q + e;
+            if (k < KK) {
+#if DATA
+                const uint r = KH - 1 - k / KW, t0 = KW - 1 - k % KW; // the flipped tap
+#else
+                const uint r = k / KW, t0 = k % KW;
+#endif
+                [[unroll]] for (uint p = 0; p < P; p++) {
+                    acc[p] = fma(a4[e], win[r][t0 + p], acc[p]);
+                }
+            }
+        }
+    }
+}
+
+// store writes output channel o's P sums (those inside the row: valid of them) with the flags' bias, ReLU and
+// accumulation.
+void store(uint o, float acc[P], int valid, uint DH, uint DW) {
+    const uint flags = pc.flags;
+    const uint ob = ((b * NO + o) * DH + oy) * DW + ox0;
+#if VEC4
+    [[unroll]] for (uint q = 0; q < P / 4; q++) {
+        if (int(4 * q) < valid) { // the row is a multiple of 4 wide: all four pixels are in it
+            vec4 v = vec4(acc[4 * q], acc[4 * q + 1], acc[4 * q + 2], acc[4 * q + 3]);
+            if ((flags & 4u) != 0) {
+                v += dst4[ob / 4 + q];
+            }
+            if ((flags & 1u) != 0) {
+                v += bias[o];
+            }
+            if ((flags & 2u) != 0) {
+                v = max(v, 0.0);
+            }
+            dst4[ob / 4 + q] = v;
+        }
+    }
+#else
+    [[unroll]] for (uint p = 0; p < P; p++) {
+        if (int(p) < valid) { // (ox0 + p < DW, written so: that form stored nothing on lavapipe)
+            float v = acc[p];
+            if ((flags & 4u) != 0) {
+                v += dst[ob + p];
+            }
+            if ((flags & 1u) != 0) {
+                v += bias[o];
+            }
+            if ((flags & 2u) != 0) {
+                v = max(v, 0.0);
+            }
+            dst[ob + p] = v;
+        }
+    }
+#endif
+}
+
+void main() {
+#if DATA
+    SH = pc.OH;
+    SW = pc.OW;
+    const uint DH = pc.H, DW = pc.W; // destination plane (dx)
+    const int offy = int(pc.ph) - int(KH - 1), offx = int(pc.pw) - int(KW - 1);
+#else
+    SH = pc.H;
+    SW = pc.W;
+    const uint DH = pc.OH, DW = pc.OW;
+    const int offy = -int(pc.ph), offx = -int(pc.pw);
+#endif
+    const uint chunks = (DW + P - 1) / P;
+    const uint total = pc.B * DH * chunks, n0 = sqnet_flat_id(), n = min(n0, total - 1);
+    const uint row = n / chunks; // b·DH + oy
+    b = row / DH;
+    oy = row % DH;
+    ox0 = (n % chunks) * P;
+    y0 = int(oy) + offy;
+    x0 = int(ox0) + offx;
+    [[unroll]] for (uint t = 0; t < PW; t++) {
+        colok[t] = x0 + int(t) >= 0 && x0 + int(t) < int(SW);
+    }
+    const int valid = n0 < total ? int(DW) - int(ox0) : 0; // pixels of this chunk to store
+#if DATA
+    float acc[NO][P];
+    [[unroll]] for (uint o = 0; o < NO; o++) {
+        [[unroll]] for (uint p = 0; p < P; p++) {
+            acc[o][p] = 0.0;
+        }
+    }
+    [[dont_unroll]] for (uint i = 0; i < NI; i++) {
+        float win[KH][PW];
+        loadWindow(i, win);
+        [[unroll]] for (uint o = 0; o < NO; o++) {
+            accumulate(o, i, win, acc[o]);
+        }
+    }
+    [[unroll]] for (uint o = 0; o < NO; o++) {
+        store(o, acc[o], valid, DH, DW);
+    }
+#else
+    float win[NI][KH][PW];
+    [[unroll]] for (uint i = 0; i < NI; i++) {
+        loadWindow(i, win[i]);
+    }
+    [[dont_unroll]] for (uint o = 0; o < NO; o++) {
+        float acc[P];
+        [[unroll]] for (uint p = 0; p < P; p++) {
+            acc[p] = 0.0;
+        }
+        [[unroll]] for (uint i = 0; i < NI; i++) {
+            accumulate(o, i, win[i], acc);
+        }
+        store(o, acc, valid, DH, DW);
+    }
+#endif
+}
