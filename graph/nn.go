@@ -70,8 +70,9 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 		Grad: func(d []*Tensor) ([]*Tensor, error) {
 			dy := d[0]
 			dx, dw, db := g.gradOf(x), g.gradOf(w), g.gradOf(b)
-			// The input gradient reads packed weights from a scratch tensor on CPU drivers, or, with few input
-			// channels (an attack's first layer), runs in two passes through one (kernels.ConvDataScratch).
+			// The input gradient reads packed weights from a scratch tensor on CPU drivers (an attack's first
+			// layer through conv_direct), or, with few input channels and strides, runs in two passes through one
+			// (kernels.ConvDataScratch).
 			var cols, wcols *Tensor
 			if n := g.lib.ConvDataScratch(s); dx != nil && n > 0 {
 				cols = g.tensor(x.Name+".grad.cols", []int{n}, Temp, F32)

@@ -164,29 +164,35 @@ func (l *Lib) Conv2D(r *vk.Recorder, x, w, y vk.Range, s ConvShape, o ConvOpts) 
 // it fetch four taps as one vec4 texel, for about the price of one float (lavapipe gathers vec4 texels with
 // vector loads): madry's conv2 forward and input gradient ran 23 → 36 GFLOP/s on lavapipe, conv1's forward
 // 12 → 15 (b50, one run). (Packing [KH][KW rounded up to 4] instead wasted 3 of 8 lanes on 5×5 kernels and held
-// a vec4 per row across the taps: slower than no packing.) GPUs keep reading w from a storage buffer.
+// a vec4 per row across the taps: slower than no packing.) GPUs keep reading w from a storage buffer. A first
+// layer with unit strides runs conv_direct on the same packed weights instead (see directOK): conv1 15 → 28.
 func (l *Lib) ConvFwdScratch(s ConvShape) int {
 	return l.packLen(s)
 }
 
-// directMaxCin is the most input channels for which conv_direct computes a convolution's forward pass, and the
-// most output... (see directOK).
-const directMaxCin = 4
+// directMaxCin and directMaxTaps bound the convolutions conv_direct computes (see directOK): its forward pass keeps
+// the input windows of every input channel, its input gradient the sums of every one, and both unroll every tap.
+const (
+	directMaxCin  = 4
+	directMaxTaps = 49 // 7×7
+)
 
 // directOK reports whether conv_direct serves s (forward and input gradient, reading packed weights from the
-// scratch): a CPU driver reading vec4 texels (see ConvFwdScratch), strides and dilations of 1, and at most
-// directMaxCin input channels — a network's first convolution, whose 25-long reductions (5×5, one channel) the
-// implicit GEMM runs slowly.
+// scratch): a CPU driver reading vec4 texels (see ConvFwdScratch), strides and dilations of 1, at most
+// directMaxCin input channels and directMaxTaps taps — a network's first convolution, whose 25-long reductions
+// (5×5, one channel) the implicit GEMM runs slowly.
 func (l *Lib) directOK(s ConvShape) bool {
 	if l.packLen(s) == 0 || l.dev.Info().Type != vk.TypeCPU {
 		return false
 	}
 	s = s.withDefaults()
-	return s.StrideH == 1 && s.StrideW == 1 && s.DilH == 1 && s.DilW == 1 && s.Cin <= directMaxCin
+	return s.StrideH == 1 && s.StrideW == 1 && s.DilH == 1 && s.DilW == 1 && s.Cin <= directMaxCin &&
+		s.KH*s.KW <= directMaxTaps
 }
 
-// directPixels is conv_direct's P, the adjacent output pixels of one invocation, for the forward pass and the input
-// gradient: measured on lavapipe for madry's conv1 (batch 50).
+// directPixelsFwd and directPixelsData are conv_direct's P, the adjacent output pixels of one invocation, for the
+// forward pass and the input gradient, measured on lavapipe for madry's conv1 at batch 50: forward P = 4 (8 was no
+// faster), input gradient P = 16 (4: 17, 8: 22, 16: 23–26, 28 — a whole row: 25–27 GFLOP/s).
 const (
 	directPixelsFwd  = 4
 	directPixelsData = 16
@@ -286,7 +292,8 @@ func (l *Lib) Conv2DBackwardData(r *vk.Recorder, dy, w, dx vk.Range, s ConvShape
 		if done, err := l.convDirect(r, "conv_direct_data", s, o.flags(), dy, w, w, dx, o.Scratch); done || err != nil {
 			return err
 		}
-		if l.colsStride(s) > 0 {
+		// Where conv_direct declines a range, the scratch holds packed weights, not cols (see ConvDataScratch).
+		if !l.directOK(s) && l.colsStride(s) > 0 {
 			return l.convDataCols(r, dy, w, dx, o.Scratch, s, o.flags())
 		}
 		return l.convPacked(r, "conv_bwd_data", s, o.flags(), t, s.Cin, s.B*s.H*s.W, dy, w, w, dx, o.Scratch)
@@ -298,12 +305,13 @@ func (l *Lib) Conv2DBackwardData(r *vk.Recorder, dy, w, dx vk.Range, s ConvShape
 const colsMaxCin = 4
 
 // ConvDataScratch returns the floats of ConvOpts.Scratch with which Conv2DBackwardData computes s's input gradient
-// in two passes, or 0 where the one-pass implicit GEMM serves. The one-pass kernel blocks its work by input
-// channels, so with one or a few of them (a network's first layer, whose input gradient attacks need) each
-// gathered dy value feeds only that many multiply-adds: madry's conv1 ran at 5 GFLOP/s on lavapipe. The two-pass
-// path first forms cols[b] = wᵀ·dy[b] for every image b in one batched GEMM with Cin·KH·KW rows, then sums each
-// pixel's KH·KW entries of cols (conv_col2im): ≈10 GFLOP/s. It is used on CPU drivers, where it was measured; GPUs
-// keep the one-pass kernel (madry's conv1 input gradient ran at 0.4–1 TFLOP/s on an H200).
+// on a CPU driver, or 0 where the one-pass implicit GEMM reads w as it is. The one-pass kernel blocks its work by
+// input channels, so with one or a few of them (a network's first layer, whose input gradient attacks need) each
+// gathered dy value feeds only that many multiply-adds: madry's conv1 ran at 5 GFLOP/s on lavapipe. Such a layer
+// with unit strides runs conv_direct (see directOK) on packed weights, this returning their floats: 29 GFLOP/s.
+// Otherwise (strides or dilations, or no vec4 texels) it runs in two passes, this returning their cols: first cols[b] = wᵀ·dy[b] for every image b in
+// one batched GEMM with Cin·KH·KW rows, then each pixel's KH·KW entries of cols summed (conv_col2im): ≈10 GFLOP/s.
+// GPUs keep the one-pass kernel (madry's conv1 input gradient ran at 0.4–1 TFLOP/s on an H200).
 //
 // Where the one-pass kernel runs on a CPU driver, it reads packed weights as Conv2D does (see ConvFwdScratch),
 // here [Cin][Cout][KH·KW rounded up to 4], and this returns their floats.

@@ -159,9 +159,9 @@ func convLoss64(x, w, rw []float64, s ConvShape) float64 {
 
 // TestConv2DGradient checks both backward kernels against central differences of the float64 forward
 // reference (loss = Σ r·y with random r, so dy = r), with unit and non-unit strides, and the input gradient again
-// with the scratch the device's path takes (conv_direct on CPU drivers for these few input channels). The loss is
-// linear in x and in w, so central differences are exact up to float64 rounding; the tolerance covers the kernels'
-// fp32 sums.
+// with the scratch the device's path takes (on CPU drivers conv_direct for the unit-stride shapes, two passes for the
+// strided one). The loss is linear in x and in w, so central differences are exact up to float64 rounding; the
+// tolerance covers the kernels' fp32 sums.
 func TestConv2DGradient(t *testing.T) {
 	l := openLib(t)
 	for i, s := range []ConvShape{

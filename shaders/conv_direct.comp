@@ -14,9 +14,10 @@
 // input channel once (zero outside the image) and feeds each value to up to KW·P multiply-adds per output channel.
 // One loop stays rolled — over output channels (FWD, the windows of the few input channels read once before it) or
 // over input channels (DATA, the few output channels' sums held across it) — and everything inside it is unrolled
-// with constant indices. Why rolled: lavapipe has no fused multiply-add, and in a fully unrolled body LLVM hoisted
-// thousands of independent products and spilled them to the stack (three moves per multiply-add); a loop body of
-// one channel keeps its P sums in registers (madry conv1 forward at batch 50: 18 → 25 GFLOP/s).
+// with constant indices. Why rolled: lavapipe compiles fma() to a multiply and an add, and in a fully unrolled
+// body LLVM hoisted thousands of independent products and spilled them to the stack (three moves per
+// multiply-add); a loop body of one channel keeps its P sums in registers (madry conv1 forward at batch 50:
+// 18 → 25 GFLOP/s).
 //
 // VEC4 variants (rows of both planes a multiple of 4 floats wide, PADX = the pass's column offset below) read each
 // row segment as aligned vec4 texels and store each four pixels of a channel as one vec4: lavapipe gathers a vec4
@@ -76,7 +77,8 @@ uint SH, SW;
 void loadWindow(uint i, out float win[KH][PW]) {
 #if VEC4
     // Aligned vec4s covering each row's segment, which starts SHIFT floats into the first; a vec4 wholly outside
-    // the row is fetched at the row's start and masked like any outside column.
+    // the row is fetched at the row's nearest end and masked like any outside column (rows outside the plane
+    // likewise: every fetch stays inside the texel view).
     const int SHIFT = PADX - 4 * (PADX >> 2); // PADX mod 4 (floored): ox0 is a multiple of 4
     const uint NV = (uint(SHIFT) + PW + 3) / 4;
     const int xa = x0 - SHIFT;
@@ -84,7 +86,7 @@ void loadWindow(uint i, out float win[KH][PW]) {
     [[unroll]] for (uint r = 0; r < KH; r++) {
         const int sy = y0 + int(r);
         const bool rowok = sy >= 0 && sy < int(SH);
-        const uint base = ((b * NI + i) * SH + uint(max(sy, 0))) * SW;
+        const uint base = ((b * NI + i) * SH + uint(clamp(sy, 0, int(SH) - 1))) * SW; // a row inside the plane
 #if VEC4
         [[unroll]] for (uint q = 0; q < NV; q++) {
             const vec4 v = SRC4((base + uint(clamp(xa + 4 * int(q), 0, int(SW) - 4))) / 4);
