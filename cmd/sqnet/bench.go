@@ -20,6 +20,7 @@ import (
 	"github.com/sqnet/sqnet/kernels"
 	"github.com/sqnet/sqnet/kernels/kbench"
 	"github.com/sqnet/sqnet/model"
+	"github.com/sqnet/sqnet/quant"
 	"github.com/sqnet/sqnet/train"
 	"github.com/sqnet/sqnet/vk"
 )
@@ -167,7 +168,7 @@ type trainBenchRow struct {
 
 func newBenchTrainCmd(g *globals) *cobra.Command {
 	var methods []string
-	var arch string
+	var arch, quantFlag string
 	var images, pgdSteps, rounds int
 	var asJSON bool
 	c := &cobra.Command{
@@ -184,6 +185,10 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 			batch := train.Defaults().Batch
 			if err := checkTrainBench(methods, arch, images, pgdSteps, batch, rounds); err != nil {
 				return usageError{err}
+			}
+			q, _, err := parseQuantFlags(quantFlag, "")
+			if err != nil {
+				return err
 			}
 			opts := g.vkOptions()
 			opts.Instance.Validation = vk.ValidationOff // the layer would dominate every timing
@@ -206,6 +211,9 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 					cfg := train.Defaults()
 					cfg.Model, cfg.Method, cfg.Epochs, cfg.TestLimit, cfg.PGDSteps = arch, m, 1, 100, pgdSteps
 					cfg.Limit = benchTrainImages(m, images, batch)
+					if m == "noisy-sq" {
+						cfg.Quant = q // nil: train's default
+					}
 					cfg.Out = filepath.Join(tmp, m+".safetensors")
 					fmt.Fprintf(os.Stderr, "bench: training %s on %d images (round %d of %d)\n", m, cfg.Limit, round, rounds)
 					res, err := train.Run(ctx, lib, cfg)
@@ -234,9 +242,9 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 			out := c.OutOrStdout()
 			if asJSON {
 				return printJSON(out, map[string]any{"device": d.Name(), "model": arch, "batch": batch,
-					"pgd_steps": pgdSteps, "rounds": rounds, "results": rows})
+					"pgd_steps": pgdSteps, "rounds": rounds, "noisy_sq_quant": quantFlag, "results": rows})
 			}
-			writeTrainBench(out, d.Name(), arch, batch, pgdSteps, rounds, rows)
+			writeTrainBench(out, d.Name(), arch, quantFlag, batch, pgdSteps, rounds, rows)
 			return nil
 		},
 	}
@@ -246,6 +254,7 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 	c.Flags().IntVar(&images, "images", 2000, "training images per method (pgd-at: a tenth, at least two batches)")
 	c.Flags().IntVar(&pgdSteps, "pgd-steps", train.Defaults().PGDSteps, "pgd-at: inner PGD steps per training step")
 	c.Flags().IntVar(&rounds, "rounds", 3, "rounds in which the methods take turns; each reports its median round")
+	c.Flags().StringVar(&quantFlag, "quant", "", "noisy-sq's quantizer, as train's --quant (default: train's, 2,50)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
@@ -300,10 +309,14 @@ func benchTrainImages(method string, images, batch int) int {
 }
 
 // writeTrainBench prints bench train's table.
-func writeTrainBench(w io.Writer, dev, arch string, batch, pgdSteps, rounds int, rows []trainBenchRow) {
+func writeTrainBench(w io.Writer, dev, arch, quantFlag string, batch, pgdSteps, rounds int, rows []trainBenchRow) {
+	if quantFlag == "" {
+		quantFlag = quant.Default.String()
+	}
 	fmt.Fprintf(w, "device: %s\n", dev)
 	fmt.Fprintf(w, "%s, batch %d, one epoch over the first N MNIST training images each (pgd-at: PGD-%d inside every "+
-		"step), median of %d rounds; training time only, evaluation excluded\n", arch, batch, pgdSteps, rounds)
+		"step; noisy-sq: quantizer %s), median of %d rounds; training time only, evaluation excluded\n", arch, batch,
+		pgdSteps, quantFlag, rounds)
 	fmt.Fprintf(w, "%-9s %7s %9s %9s %9s  %s\n", "method", "images", "seconds", "images/s", "ms/image", "cost per image")
 	for _, r := range rows {
 		cost := "—"

@@ -410,14 +410,14 @@ func TestBenchTrainCLI(t *testing.T) {
 		steps = "5"
 	}
 	stdout, stderr, code := sqnet(t, nil, "bench", "train", "--images", "100", "--methods", "natural,noisy-sq,pgd-at",
-		"--pgd-steps", steps, "--rounds", "1")
+		"--pgd-steps", steps, "--rounds", "1", "--quant", "2,200,fixed")
 	if code != 0 {
 		t.Fatalf("bench train: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
 	if len(lines) != 6 || !strings.HasPrefix(lines[0], "device: ") || !strings.Contains(lines[1], "PGD-"+steps) ||
-		!strings.HasPrefix(lines[2], "method") {
-		t.Fatalf("bench train: want device, settings, header and 3 rows:\n%s", stdout)
+		!strings.Contains(lines[1], "quantizer 2,200,fixed") || !strings.HasPrefix(lines[2], "method") {
+		t.Fatalf("bench train: want device, settings (with --quant's quantizer), header and 3 rows:\n%s", stdout)
 	}
 	ratio := map[string]float64{}
 	for _, l := range lines[3:] {
@@ -464,6 +464,7 @@ func TestBenchTrainCLI(t *testing.T) {
 		{[]string{"--model", "resnet"}, "--model"},
 		{[]string{"--pgd-steps", "0"}, "--pgd-steps 0"},
 		{[]string{"--rounds", "0"}, "--rounds 0"},
+		{[]string{"--quant", "2,0"}, "α = 0"},
 	} {
 		_, stderr, code := sqnet(t, nil, append([]string{"bench", "train"}, c.args...)...)
 		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
