@@ -28,3 +28,17 @@ uint sqnet_flat_id() {
     layout(std430, set = 0, binding = b) readonly buffer NAME##_b { float NAME##_d[]; }; \
     float NAME(uint i) { return NAME##_d[i]; }
 #endif
+
+// SQNET_EPILOGUE(v, PREV, B, flags) applies the output flags of the GEMM-shaped kernels (Go: kernels.ConvOpts and
+// GemmOpts) to a sum v, a float or a vec4: bit 4 adds what the output held (PREV, read only then), bit 1 the bias
+// B, bit 2 ReLU — in that order, the one the CPU references take.
+#define SQNET_EPILOGUE(v, PREV, B, flags) \
+    if (((flags) & 4u) != 0) { \
+        v = (PREV) + v; \
+    } \
+    if (((flags) & 1u) != 0) { \
+        v += (B); \
+    } \
+    if (((flags) & 2u) != 0) { \
+        v = max(v, 0.0); \
+    }

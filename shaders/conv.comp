@@ -223,15 +223,7 @@ void main() {
                 if (n < COLS) {
                     const uint o = ob[4 * j + q] + row * SP;
                     float v = acc[r][j][q];
-                    if ((flags & 4u) != 0) {
-                        v = dst[o] + v;
-                    }
-                    if ((flags & 1u) != 0) {
-                        v += bias[row];
-                    }
-                    if ((flags & 2u) != 0) {
-                        v = max(v, 0.0);
-                    }
+                    SQNET_EPILOGUE(v, dst[o], bias[row], flags)
                     dst[o] = v;
                 }
             }

@@ -136,15 +136,7 @@ void store(uint o, float acc[P], int valid, uint DH, uint DW) {
     [[unroll]] for (uint q = 0; q < P / 4; q++) {
         if (int(4 * q) < valid) { // the row is a multiple of 4 wide: all four pixels are in it
             vec4 v = vec4(acc[4 * q], acc[4 * q + 1], acc[4 * q + 2], acc[4 * q + 3]);
-            if ((flags & 4u) != 0) {
-                v += dst4[ob / 4 + q];
-            }
-            if ((flags & 1u) != 0) {
-                v += bias[o];
-            }
-            if ((flags & 2u) != 0) {
-                v = max(v, 0.0);
-            }
+            SQNET_EPILOGUE(v, dst4[ob / 4 + q], bias[o], flags)
             dst4[ob / 4 + q] = v;
         }
     }
@@ -152,15 +144,7 @@ void store(uint o, float acc[P], int valid, uint DH, uint DW) {
     [[unroll]] for (uint p = 0; p < P; p++) {
         if (int(p) < valid) { // (ox0 + p < DW, written so: that form stored nothing on lavapipe)
             float v = acc[p];
-            if ((flags & 4u) != 0) {
-                v += dst[ob + p];
-            }
-            if ((flags & 1u) != 0) {
-                v += bias[o];
-            }
-            if ((flags & 2u) != 0) {
-                v = max(v, 0.0);
-            }
+            SQNET_EPILOGUE(v, dst[ob + p], bias[o], flags)
             dst[ob + p] = v;
         }
     }

@@ -222,15 +222,7 @@ void main() {
                 const uint col = col0 + 4 * j + q;
                 if (col < N) {
                     float v = acc[r][j][q];
-                    if ((flags & 4u) != 0) {
-                        v = c[cz + row * N + col] + v;
-                    }
-                    if ((flags & 1u) != 0) {
-                        v += bias[col];
-                    }
-                    if ((flags & 2u) != 0) {
-                        v = max(v, 0.0);
-                    }
+                    SQNET_EPILOGUE(v, c[cz + row * N + col], bias[col], flags)
                     c[cz + row * N + col] = v;
                 }
             }
