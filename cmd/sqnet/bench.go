@@ -190,6 +190,12 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// noisy-sq's quantizer as train resolves it (its default where --quant is absent), for the report.
+			nsq := train.Defaults()
+			nsq.Method, nsq.Quant = "noisy-sq", q
+			if err := nsq.Validate(); err != nil {
+				return usageError{err}
+			}
 			opts := g.vkOptions()
 			opts.Instance.Validation = vk.ValidationOff // the layer would dominate every timing
 			d, err := vk.Open(opts)
@@ -212,7 +218,7 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 					cfg.Model, cfg.Method, cfg.Epochs, cfg.TestLimit, cfg.PGDSteps = arch, m, 1, 100, pgdSteps
 					cfg.Limit = benchTrainImages(m, images, batch)
 					if m == "noisy-sq" {
-						cfg.Quant = q // nil: train's default
+						cfg.Quant = nsq.Quant
 					}
 					cfg.Out = filepath.Join(tmp, m+".safetensors")
 					fmt.Fprintf(os.Stderr, "bench: training %s on %d images (round %d of %d)\n", m, cfg.Limit, round, rounds)
@@ -244,7 +250,7 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 				return printJSON(out, map[string]any{"device": d.Name(), "model": arch, "batch": batch,
 					"pgd_steps": pgdSteps, "rounds": rounds, "noisy_sq_quant": quantFlag, "results": rows})
 			}
-			writeTrainBench(out, d.Name(), arch, quantFlag, batch, pgdSteps, rounds, rows)
+			writeTrainBench(out, d.Name(), arch, *nsq.Quant, batch, pgdSteps, rounds, rows)
 			return nil
 		},
 	}
@@ -309,14 +315,11 @@ func benchTrainImages(method string, images, batch int) int {
 }
 
 // writeTrainBench prints bench train's table.
-func writeTrainBench(w io.Writer, dev, arch, quantFlag string, batch, pgdSteps, rounds int, rows []trainBenchRow) {
-	if quantFlag == "" {
-		quantFlag = quant.Default.String()
-	}
+func writeTrainBench(w io.Writer, dev, arch string, q quant.Config, batch, pgdSteps, rounds int, rows []trainBenchRow) {
 	fmt.Fprintf(w, "device: %s\n", dev)
 	fmt.Fprintf(w, "%s, batch %d, one epoch over the first N MNIST training images each (pgd-at: PGD-%d inside every "+
 		"step; noisy-sq: quantizer %s), median of %d rounds; training time only, evaluation excluded\n", arch, batch,
-		pgdSteps, quantFlag, rounds)
+		pgdSteps, q, rounds)
 	fmt.Fprintf(w, "%-9s %7s %9s %9s %9s  %s\n", "method", "images", "seconds", "images/s", "ms/image", "cost per image")
 	for _, r := range rows {
 		cost := "—"

@@ -98,19 +98,15 @@ func (n noisySQSettings) apply(cfg *train.Config) {
 	cfg.NoiseEps, cfg.AlphaEpochs = n.NoiseEps, n.Alphas
 }
 
-// describe spells the settings a noisy-sq run trained with, for the report.
-func (n noisySQSettings) describe(eps float32) string {
-	q := quant.Default
-	if n.Quant != nil {
-		q = *n.Quant
+// noisySQDescription spells the settings a noisy-sq run trains with, for the report: cfg's quantizer, ε_n and α
+// schedule once Validate has filled in train's defaults (on a copy: Run validates cfg itself).
+func noisySQDescription(cfg train.Config) string {
+	if err := cfg.Validate(); err != nil {
+		return err.Error() // unreachable: the settings were validated before any work
 	}
-	noise := n.NoiseEps
-	if noise == 0 {
-		noise = eps
-	}
-	s := fmt.Sprintf("quantizer %s, ε_n = %g", q, noise)
-	if len(n.Alphas) > 0 {
-		s += ", α by epoch " + train.FormatAlphas(n.Alphas) + " then " + fmt.Sprint(q.Alpha)
+	s := fmt.Sprintf("quantizer %s, ε_n = %g", *cfg.Quant, cfg.NoiseEps)
+	if len(cfg.AlphaEpochs) > 0 {
+		s += ", α by epoch " + train.FormatAlphas(cfg.AlphaEpochs) + " then " + fmt.Sprint(cfg.Quant.Alpha)
 	}
 	return s
 }
@@ -222,7 +218,7 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 		nsq.apply(&cfg)
 		mr := &methodResult{Plan: p, Checkpoint: cfg.Out}
 		if p.Method == "noisy-sq" {
-			mr.Settings = nsq.describe(eps)
+			mr.Settings = noisySQDescription(cfg)
 		}
 		// Robust accuracy along the way: PGD against each epoch's checkpoint.
 		cfg.OnEpoch = func(e train.EpochResult, path string) error {
