@@ -22,6 +22,10 @@ func (l *Lib) BiasGrad(r *vk.Recorder, dy, db vk.Range, batch, channels, inner i
 	if accumulate {
 		p.Flags = gemmAccumulate
 	}
+	if inner == 1 {
+		// Contiguous channels: one invocation each (see bias_grad.comp's COLS).
+		return l.dispatch1D(r, "bias_grad_cols", channels, p, []vk.Access{vk.Read, vk.ReadWrite}, dy, db)
+	}
 	// 64 invocations per channel: enough to split the batch·pixels sum on a CPU, a modest workgroup on a GPU.
 	lx := min(64, l.dev.Info().Limits.MaxWorkgroupInvocations, l.dev.Info().Limits.MaxWorkgroupSize[0])
 	pipe, err := l.pipeline(vk.PipelineSpec{Shader: "bias_grad", Bindings: []vk.Access{vk.Read, vk.ReadWrite},

@@ -269,7 +269,10 @@ func TestConv2DBadInput(t *testing.T) {
 // BiasGrad sums up to batch·inner terms in fp32 in a fixed order; the tolerance grows with the count as gemmTol.
 func TestBiasGrad(t *testing.T) {
 	l := openLib(t)
-	for i, c := range [][3]int{{1, 1, 1}, {3, 17, 31}, {128, 64, 49}, {257, 3, 1}, {2, 31, 257}, {128, 10, 1}} {
+	// inner = 1 takes bias_grad_cols: one invocation per channel ({12, 4608, 1}: the parts of a split weight
+	// gradient, several workgroups).
+	for i, c := range [][3]int{{1, 1, 1}, {3, 17, 31}, {128, 64, 49}, {257, 3, 1}, {2, 31, 257}, {128, 10, 1},
+		{12, 4608, 1}} {
 		b, ch, in := c[0], c[1], c[2]
 		r := rng(uint64(700 + i))
 		dy, db0 := uniform(r, b*ch*in, -2, 2), uniform(r, ch, -2, 2)
@@ -289,22 +292,26 @@ func TestBiasGrad(t *testing.T) {
 	}
 }
 
-// TestBiasGradGradient checks BiasGrad against central differences of loss = Σ r·(y + bias[c]).
+// TestBiasGradGradient checks BiasGrad against central differences of loss = Σ r·(y + bias[c]), for a
+// convolution's bias (inner 5) and a dense layer's (inner 1, bias_grad_cols).
 func TestBiasGradGradient(t *testing.T) {
 	l := openLib(t)
-	const b, ch, in = 3, 4, 5
-	r := rng(9)
-	rw, bias := uniform(r, b*ch*in, -1, 1), uniform(r, ch, -2, 2)
-	brw, bdb := upload(t, l, rw), zeros(t, l, ch)
-	run(t, l, func(rec *vk.Recorder) error { return l.BiasGrad(rec, brw.All(), bdb.All(), b, ch, in, false) })
-	loss := func(bs []float64) float64 {
-		s := 0.0
-		for i, v := range rw {
-			s += float64(v) * bs[(i/in)%ch]
+	for _, c := range [][3]int{{3, 4, 5}, {3, 70, 1}} {
+		b, ch, in := c[0], c[1], c[2]
+		r := rng(9)
+		rw, bias := uniform(r, b*ch*in, -1, 1), uniform(r, ch, -2, 2)
+		brw, bdb := upload(t, l, rw), zeros(t, l, ch)
+		run(t, l, func(rec *vk.Recorder) error { return l.BiasGrad(rec, brw.All(), bdb.All(), b, ch, in, false) })
+		loss := func(bs []float64) float64 {
+			s := 0.0
+			for i, v := range rw {
+				s += float64(v) * bs[(i/in)%ch]
+			}
+			return s
 		}
-		return s
+		gradCheck(t, fmt.Sprintf("bias grad %v", c), download(t, bdb, ch), numericGrad(loss, to64s(bias), 1e-3),
+			tol{Abs: 1e-5, Rel: 1e-4})
 	}
-	gradCheck(t, "bias grad", download(t, bdb, ch), numericGrad(loss, to64s(bias), 1e-3), tol{Abs: 1e-5, Rel: 1e-4})
 }
 
 // TestConv2DFilterGEMMGradient checks the large-layer weight-gradient path (conv_filter_gemm, used when a layer
