@@ -193,6 +193,21 @@ func (l *Lib) texelFits(a vk.Access, rs ...vk.Range) bool {
 	return true
 }
 
+// vec4Fits reports whether n elements of every range can be read as n/4 vec4s: n a multiple of 4 and each range
+// starting on a 16-byte boundary (a std430 vec4 array's stride and alignment). Elementwise shaders with a VEC4
+// variant take it then.
+func vec4Fits(n int, rs ...vk.Range) bool {
+	if n%4 != 0 {
+		return false
+	}
+	for _, r := range rs {
+		if r.Off%16 != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // texel1Variant returns shader's texel variant (its name + "_t", reading the ranges rs through R32_SFLOAT views)
 // and the access to bind rs with when the library reads texels and every range allows it; else shader and vk.Read.
 func (l *Lib) texel1Variant(shader string, rs ...vk.Range) (string, vk.Access) {

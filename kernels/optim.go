@@ -126,7 +126,11 @@ func (l *Lib) AdamStep(r *vk.Recorder, w, g, m, v vk.Range, n, t int, p AdamPara
 	if err := p.check(op, t); err != nil {
 		return err
 	}
-	return l.dispatch1D(r, "adam", n, p.push(n, t),
+	shader, inv := "adam", n
+	if vec4Fits(n, w, g, m, v) {
+		shader, inv = "adam4", n/4
+	}
+	return l.dispatch1D(r, shader, inv, p.push(n, t),
 		[]vk.Access{vk.ReadWrite, vk.Read, vk.ReadWrite, vk.ReadWrite}, w, g, m, v)
 }
 
@@ -142,7 +146,11 @@ func (l *Lib) AdamStepDynamic(r *vk.Recorder, w, g, m, v, corr vk.Range, n int, 
 	if err := p.check(op, 1); err != nil {
 		return err
 	}
-	return l.dispatch1D(r, "adam_dyn", n, p.push(n, 1),
+	shader, inv := "adam_dyn", n
+	if vec4Fits(n, w, g, m, v) {
+		shader, inv = "adam_dyn4", n/4
+	}
+	return l.dispatch1D(r, shader, inv, p.push(n, 1),
 		[]vk.Access{vk.ReadWrite, vk.Read, vk.ReadWrite, vk.ReadWrite, vk.Read}, w, g, m, v, corr)
 }
 

@@ -186,3 +186,23 @@ func TestAdamDynamic(t *testing.T) {
 		t.Fatalf("a one-float corrections buffer: %v", err)
 	}
 }
+
+// TestAdamVec4SameBits: the vec4 variant (n % 4 == 0) gives the scalar variant's bits. Three steps over 64
+// elements run adam4; the same 64 elements with one more (n = 65) run adam, element by element.
+func TestAdamVec4SameBits(t *testing.T) {
+	l := openLib(t)
+	p := AdamParams{LR: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e-4}
+	w0 := uniform(rng(51), 65, -2, 2)
+	var ws [2][]float32
+	for k, n := range []int{64, 65} {
+		bw, bm, bv := upload(t, l, w0[:n]), zeros(t, l, n), zeros(t, l, n)
+		for step := 1; step <= 3; step++ {
+			bg := upload(t, l, uniform(rng(uint64(60+step)), 65, -2, 2)[:n])
+			run(t, l, func(r *vk.Recorder) error { return l.AdamStep(r, bw.All(), bg.All(), bm.All(), bv.All(), n, step, p) })
+		}
+		ws[k] = download(t, bw, 64)
+	}
+	if i := bitsEqual(ws[0], ws[1]); i >= 0 {
+		t.Fatalf("after 3 steps w[%d] = %v with adam4 (n = 64), %v with adam (n = 65)", i, ws[0][i], ws[1][i])
+	}
+}

@@ -5,8 +5,14 @@
 // The bias corrections depend only on the step t, so the host derives them in float64 and pushes them in fp32
 // (adam); adam_dyn reads them from a buffer the host rewrites before each submit instead, so a training step
 // recorded once can be replayed with t advancing.
-// sqnet:variant adam -DDYNAMIC=0
-// sqnet:variant adam_dyn -DDYNAMIC=1
+// sqnet:variant adam -DDYNAMIC=0 -DVEC4=0
+// sqnet:variant adam_dyn -DDYNAMIC=1 -DVEC4=0
+// sqnet:variant adam4 -DDYNAMIC=0 -DVEC4=1
+// sqnet:variant adam_dyn4 -DDYNAMIC=1 -DVEC4=1
+// The VEC4 variants (n % 4 == 0, every range 16-byte aligned; kernels.vec4Fits) update four elements per
+// invocation through vec4 views of the same buffers, with the same operations per element, so the same bits: on
+// lavapipe a storage-buffer access costs about the same per invocation whatever its width (it walks the SIMD lanes
+// one by one), and an Adam step reads four arrays and writes three.
 #include "common.glsl"
 SQNET_LOCAL_SIZE
 
@@ -22,10 +28,15 @@ layout(push_constant) uniform Push {
     float bc2Sqrt;   // √(1 − β2^t) (adam only)
 } pc;
 
-layout(std430, set = 0, binding = 0) buffer W { float w[]; };
-layout(std430, set = 0, binding = 1) readonly buffer G { float g[]; };
-layout(std430, set = 0, binding = 2) buffer M { float m[]; };
-layout(std430, set = 0, binding = 3) buffer V { float v[]; };
+#if VEC4
+#define ELEM vec4
+#else
+#define ELEM float
+#endif
+layout(std430, set = 0, binding = 0) buffer W { ELEM w[]; };
+layout(std430, set = 0, binding = 1) readonly buffer G { ELEM g[]; };
+layout(std430, set = 0, binding = 2) buffer M { ELEM m[]; };
+layout(std430, set = 0, binding = 3) buffer V { ELEM v[]; };
 #if DYNAMIC
 // Go mirror: kernels.AdamCorrections.
 layout(std430, set = 0, binding = 4) readonly buffer Corr { float stepSize; float bc2Sqrt; } corr;
@@ -38,17 +49,17 @@ layout(std430, set = 0, binding = 4) readonly buffer Corr { float stepSize; floa
 
 void main() {
     uint i = sqnet_flat_id();
-    if (i >= pc.n) {
+    if (i >= (VEC4 != 0 ? pc.n / 4u : pc.n)) {
         return;
     }
-    float wi = w[i];
-    precise float gp = g[i] + pc.wd * wi;
-    float mo = m[i];
-    precise float mi = mo + pc.oneMinusB1 * (gp - mo);
-    precise float vi = pc.beta2 * v[i] + (pc.oneMinusB2 * gp) * gp;
+    ELEM wi = w[i];
+    precise ELEM gp = g[i] + pc.wd * wi;
+    ELEM mo = m[i];
+    precise ELEM mi = mo + pc.oneMinusB1 * (gp - mo);
+    precise ELEM vi = pc.beta2 * v[i] + (pc.oneMinusB2 * gp) * gp;
     m[i] = mi;
     v[i] = vi;
-    precise float denom = sqrt(vi) / BC2_SQRT + pc.eps;
-    precise float nw = wi - STEP_SIZE * (mi / denom);
+    precise ELEM denom = sqrt(vi) / BC2_SQRT + pc.eps;
+    precise ELEM nw = wi - STEP_SIZE * (mi / denom);
     w[i] = nw;
 }
