@@ -106,17 +106,27 @@ func (s QuantShape) check(op string, alpha float32, useAlpha bool) error {
 // shaders' halving trees need.
 func (l *Lib) reduceWG() uint32 { return 1 << (bits.Len32(l.wg) - 1) }
 
-// squantChunks is the number of chunks B each channel's elements split into in the threshold-gradient pass.
-func (l *Lib) squantChunks(s QuantShape) int {
+// squantChunks is the number of chunks B each channel's elements split into in the threshold-gradient pass, for
+// the scalar variant or (w = 4) the vec4 one, whose chunks hold four times the elements.
+func (l *Lib) squantChunks(s QuantShape, w int) int {
 	_, _, m := s.plane()
-	ch := int(l.reduceWG()) * squantChunkE
+	ch := int(l.reduceWG()) * squantChunkE * w
 	return (m + ch - 1) / ch
+}
+
+// squantVariant returns shader's vec4 variant and the elements per invocation (4) when every plane of s holds a
+// multiple of four elements and the ranges are 16-byte aligned; else shader and 1.
+func squantVariant(shader string, s QuantShape, rs ...vk.Range) (string, int) {
+	if _, hw, _ := s.plane(); hw%4 == 0 && vec4Fits(s.Elems(), rs...) {
+		return shader + "4", 4
+	}
+	return shader, 1
 }
 
 // SoftQuantScratch returns how many floats of scratch SoftQuantBackward needs for shape s on this device (the
 // per-chunk partial sums of the threshold gradient), 0 when one pass suffices.
 func (l *Lib) SoftQuantScratch(s QuantShape) int {
-	b := l.squantChunks(s)
+	b := l.squantChunks(s, 1) // the vec4 variant needs at most as many
 	if b <= 1 {
 		return 0
 	}
@@ -133,7 +143,8 @@ func (l *Lib) SoftQuant(r *vk.Recorder, x, thr, y vk.Range, s QuantShape, alpha 
 	if err := needQuant(op, s, named{"x", x}, named{"y", y}, named{"thresholds", thr}); err != nil {
 		return err
 	}
-	return l.dispatch1D(r, "squant_fwd", s.Elems(), s.push(alpha), []vk.Access{vk.Read, vk.Read, vk.Write}, x, thr, y)
+	shader, w := squantVariant("squant_fwd", s, x, y)
+	return l.dispatch1D(r, shader, s.Elems()/w, s.push(alpha), []vk.Access{vk.Read, vk.Read, vk.Write}, x, thr, y)
 }
 
 // HardQuant records y = H(x) = 1/(L−1)·Σ_i [x > t_i] over the NCHW input x, thresholds thr. y may be x. It equals
@@ -184,7 +195,8 @@ func (l *Lib) SoftQuantBackward(r *vk.Recorder, x, thr, dy, dx, dthr, scratch vk
 	}
 	p := s.push(alpha)
 	if dthr.Buf == nil {
-		return l.dispatch1D(r, "squant_bwdx", s.Elems(), p, []vk.Access{vk.Read, vk.Read, vk.Read, vk.Write},
+		shader, w := squantVariant("squant_bwdx", s, x, dy, dx)
+		return l.dispatch1D(r, shader, s.Elems()/w, p, []vk.Access{vk.Read, vk.Read, vk.Read, vk.Write},
 			x, thr, dy, dx)
 	}
 	if err := needQuant(op, s, named{"dthr", dthr}); err != nil {
@@ -196,7 +208,8 @@ func (l *Lib) SoftQuantBackward(r *vk.Recorder, x, thr, dy, dx, dthr, scratch vk
 		return fmt.Errorf("%s: %d channels with their own thresholds; the device dispatches at most %d", op, c,
 			lim.MaxWorkgroupCount[2])
 	}
-	b := l.squantChunks(s)
+	shader, w := squantVariant("squant_bwd", s, x, dy, dx)
+	b := l.squantChunks(s, w)
 	p.Chunks = uint32(b)
 	scale := float32(-float64(alpha) / float64(s.Levels-1))
 	part := dthr
@@ -209,7 +222,7 @@ func (l *Lib) SoftQuantBackward(r *vk.Recorder, x, thr, dy, dx, dthr, scratch vk
 		p.PartScale = scale // one chunk: its sum is the gradient
 	}
 	wg := l.reduceWG()
-	bwd, err := l.pipeline(vk.PipelineSpec{Shader: "squant_bwd", PushSize: pushSize(p), Local: [3]uint32{wg, 1, 1},
+	bwd, err := l.pipeline(vk.PipelineSpec{Shader: shader, PushSize: pushSize(p), Local: [3]uint32{wg, 1, 1},
 		Bindings: []vk.Access{vk.Read, vk.Read, vk.Read, vk.Write, vk.Write}})
 	if err != nil {
 		return err

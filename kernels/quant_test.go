@@ -130,6 +130,7 @@ func TestQuantGradient(t *testing.T) {
 	for _, s := range []QuantShape{
 		{N: 2, C: 3, H: 3, W: 3, Levels: 4, PerChannel: true},
 		{N: 3, C: 2, H: 2, W: 5, Levels: 3},
+		{N: 2, C: 2, H: 2, W: 4, Levels: 3, PerChannel: true}, // planes of 8: the vec4 variants
 	} {
 		name := fmt.Sprintf("%+v", s)
 		x, thr, w := quantInputs(99, s)
@@ -156,6 +157,32 @@ func TestQuantGradient(t *testing.T) {
 		gt := numericGrad(func(ts []float64) float64 { return loss(x64, ts) }, t64, 1e-4)
 		gradCheck(t, name+" dx", download(t, bdx, n), gx, tol{Abs: 1e-6, Rel: 1e-5})
 		gradCheck(t, name+" dthr", download(t, bdt, s.Thresholds()), gt, tol{Abs: 1e-5, Rel: 1e-5})
+	}
+}
+
+// TestQuantVec4SameBits: the vec4 variants of the forward pass and the input gradient (planes of 4k elements)
+// give the scalar variants' bits — 64 elements in one row take them, the same 64 with one more do not.
+func TestQuantVec4SameBits(t *testing.T) {
+	l := openLib(t)
+	const alpha = 50
+	x, thr, dy := quantInputs(5, QuantShape{N: 1, C: 1, H: 1, W: 65, Levels: 3})
+	var ys, dxs [2][]float32
+	for k, n := range []int{64, 65} {
+		s := QuantShape{N: 1, C: 1, H: 1, W: n, Levels: 3}
+		bx, bt, bdy, by, bdx := upload(t, l, x[:n]), upload(t, l, thr), upload(t, l, dy[:n]), zeros(t, l, n), zeros(t, l, n)
+		run(t, l, func(r *vk.Recorder) error {
+			if err := l.SoftQuant(r, bx.All(), bt.All(), by.All(), s, alpha); err != nil {
+				return err
+			}
+			return l.SoftQuantBackward(r, bx.All(), bt.All(), bdy.All(), bdx.All(), vk.Range{}, vk.Range{}, s, alpha)
+		})
+		ys[k], dxs[k] = download(t, by, 64), download(t, bdx, 64)
+	}
+	if i := bitsEqual(ys[0], ys[1]); i >= 0 {
+		t.Errorf("q(x[%d]) = %v with squant_fwd4, %v with squant_fwd", i, ys[0][i], ys[1][i])
+	}
+	if i := bitsEqual(dxs[0], dxs[1]); i >= 0 {
+		t.Errorf("dx[%d] = %v with squant_bwdx4, %v with squant_bwdx", i, dxs[0][i], dxs[1][i])
 	}
 }
 

@@ -9,9 +9,16 @@
 //                 the B chunks in a fixed order (or, when B = 1, the host binds dthr as part with partScale = −α/K).
 // σ(1 − σ) is computed as e/(1 + e)² with e = exp(−|z|), free of the cancellation in 1 − σ near σ = 1.
 // Thresholds are thr[c·K + k].
-// sqnet:variant squant_fwd -DMODE=0
-// sqnet:variant squant_bwd -DMODE=1
-// sqnet:variant squant_bwdx -DMODE=2
+// sqnet:variant squant_fwd -DMODE=0 -DVEC4=0
+// sqnet:variant squant_bwd -DMODE=1 -DVEC4=0
+// sqnet:variant squant_bwdx -DMODE=2 -DVEC4=0
+// sqnet:variant squant_fwd4 -DMODE=0 -DVEC4=1
+// sqnet:variant squant_bwd4 -DMODE=1 -DVEC4=1
+// sqnet:variant squant_bwdx4 -DMODE=2 -DVEC4=1
+// The VEC4 variants (HW % 4 == 0, 16-byte aligned ranges; kernels.vec4Fits) take four consecutive elements of one
+// plane per invocation, or per element slot of squant_bwd, through vec4 views: the same operations per element,
+// so y and dx keep their bits; squant_bwd4 adds a slot's four terms in order, a different fixed order of the
+// threshold gradient's sum. On lavapipe a storage-buffer access walks the SIMD lanes one by one whatever its width.
 #include "common.glsl"
 SQNET_LOCAL_SIZE
 
@@ -31,13 +38,20 @@ layout(push_constant) uniform Push {
     float partScale; // squant_bwd: factor applied to each chunk's sum (1, or −α/K when B = 1)
 } pc;
 
-layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
+#if VEC4
+#define ELEM vec4
+#define W 4u
+#else
+#define ELEM float
+#define W 1u
+#endif
+layout(std430, set = 0, binding = 0) readonly buffer X { ELEM x[]; };
 layout(std430, set = 0, binding = 1) readonly buffer T { float thr[]; };
 #if MODE == 0
-layout(std430, set = 0, binding = 2) writeonly buffer Y { float y[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer Y { ELEM y[]; };
 #else
-layout(std430, set = 0, binding = 2) readonly buffer DY { float dy[]; };
-layout(std430, set = 0, binding = 3) writeonly buffer DX { float dx[]; };
+layout(std430, set = 0, binding = 2) readonly buffer DY { ELEM dy[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer DX { ELEM dx[]; };
 #endif
 #if MODE == 1
 layout(std430, set = 0, binding = 4) writeonly buffer P { float part[]; };
@@ -45,11 +59,24 @@ shared float red[gl_WorkGroupSize.x];
 #endif
 
 // sq_sigmoid returns σ(z) and σ(z)(1 − σ(z)), stable for any z.
-void sq_sigmoid(float z, out float s, out float ds) {
-    float e = exp(-abs(z));
-    float r = 1.0 / (1.0 + e);
+void sq_sigmoid(ELEM z, out ELEM s, out ELEM ds) {
+    ELEM e = exp(-abs(z));
+    ELEM r = 1.0 / (1.0 + e);
+#if VEC4
+    s = mix(e * r, r, greaterThanEqual(z, vec4(0.0))); // a per-component select, as the scalar ?:
+#else
     s = z >= 0.0 ? r : e * r;
+#endif
     ds = e * r * r;
+}
+
+// sq_sum returns the terms of v added in component order.
+float sq_sum(ELEM v) {
+#if VEC4
+    return ((v.x + v.y) + v.z) + v.w;
+#else
+    return v;
+#endif
 }
 
 void main() {
@@ -63,25 +90,25 @@ void main() {
     uint lid = gl_LocalInvocationID.x;
     uint m = pc.n / pc.C; // elements of channel c
     uint idx[CHUNK_E];
-    float xv[CHUNK_E], dyv[CHUNK_E], dsum[CHUNK_E];
+    ELEM xv[CHUNK_E], dyv[CHUNK_E], dsum[CHUNK_E];
     bool ok[CHUNK_E];
     for (uint e = 0u; e < CHUNK_E; e++) {
-        uint j = b * wg * CHUNK_E + e * wg + lid;
+        uint j = W * (b * wg * CHUNK_E + e * wg + lid); // first element of the slot
         ok[e] = j < m;
-        idx[e] = (j / pc.HW) * pc.C * pc.HW + c * pc.HW + j % pc.HW;
-        xv[e] = ok[e] ? x[idx[e]] : 0.0;
-        dyv[e] = ok[e] ? dy[idx[e]] : 0.0;
-        dsum[e] = 0.0;
+        idx[e] = ((j / pc.HW) * pc.C * pc.HW + c * pc.HW + j % pc.HW) / W;
+        xv[e] = ok[e] ? x[idx[e]] : ELEM(0.0);
+        dyv[e] = ok[e] ? dy[idx[e]] : ELEM(0.0);
+        dsum[e] = ELEM(0.0);
     }
     for (uint k = 0u; k < pc.K; k++) {
         float t = thr[c * pc.K + k];
         float acc = 0.0;
         for (uint e = 0u; e < CHUNK_E; e++) {
             if (ok[e]) {
-                float s, ds;
+                ELEM s, ds;
                 sq_sigmoid(pc.alpha * (xv[e] - t), s, ds);
                 dsum[e] += ds;
-                acc += dyv[e] * ds;
+                acc += sq_sum(dyv[e] * ds);
             }
         }
         red[lid] = acc;
@@ -104,14 +131,14 @@ void main() {
     }
 #else
     uint i = sqnet_flat_id();
-    if (i >= pc.n) {
+    if (i >= pc.n / W) {
         return;
     }
-    uint c = (i / pc.HW) % pc.C;
-    float xi = x[i];
-    float sum = 0.0;
+    uint c = (W * i / pc.HW) % pc.C;
+    ELEM xi = x[i];
+    ELEM sum = ELEM(0.0);
     for (uint k = 0u; k < pc.K; k++) {
-        float s, ds;
+        ELEM s, ds;
         sq_sigmoid(pc.alpha * (xi - thr[c * pc.K + k]), s, ds);
 #if MODE == 0
         sum += s;
