@@ -103,7 +103,7 @@ type ConvOpts struct {
 	Accumulate bool
 	// Scratch holds Lib.ConvFwdScratch(s) floats for the forward pass's packed weights, Lib.ConvDataScratch(s)
 	// floats for the input gradient's packed weights or its two passes (backward-data), or
-	// Lib.ConvFilterScratch(s) floats for a weight gradient split over images (backward-filter); without it, or
+	// Lib.ConvFilterScratch(s) floats for a weight gradient split over images or rows (backward-filter); without it, or
 	// where those return 0, the kernels read w as it is.
 	Scratch vk.Range
 }
@@ -401,7 +401,8 @@ func (l *Lib) convRecord(r *vk.Recorder, shader string, s ConvShape, flags uint3
 }
 
 // Conv2DBackwardFilter records dw = ∂(Σ dy·y)/∂w, the weight gradient of Conv2D, for x [B,Cin,H,W], dy
-// [B,Cout,OH,OW], dw [Cout,Cin,KH,KW]. Only Accumulate of o is used.
+// [B,Cout,OH,OW], dw [Cout,Cin,KH,KW]. Only Accumulate and Scratch of o are used. On CPU drivers a first
+// convolution runs conv_direct_filter (see directFilterOK), split over groups of rows through the scratch.
 func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvShape, o ConvOpts) error {
 	const op = "conv2d backward-filter"
 	if err := s.check(op); err != nil {
@@ -412,6 +413,9 @@ func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvSha
 	}
 	if o.Bias.Buf != nil || o.ReLU {
 		return fmt.Errorf("%s: bias and ReLU apply to the forward pass only", op)
+	}
+	if done, err := l.convDirectFilter(r, s, o, x, dy, dw); done || err != nil {
+		return err
 	}
 	rows, cols, t := l.filterTile(s)
 	if l.filterAsGEMM(rows, cols, t) {
@@ -457,6 +461,82 @@ func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvSha
 		return err
 	}
 	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), 1}, p, x, dy, dw)
+}
+
+// directFilterParts is how many groups of output rows conv_direct_filter splits s's weight gradient into, one
+// workgroup each: 32, measured on lavapipe for madry's conv1 at batch 50 (16–64 parts: 27–33 GFLOP/s, noisy; 32
+// among the best at b50 and b128).
+func directFilterParts(s ConvShape) int {
+	return max(1, min(s.B*s.OH(), 32))
+}
+
+// directFilterPixels is conv_direct_filter's P, the adjacent output pixels of a step: 4 and 8 measured alike for
+// madry's conv1 (8 wastes a 28-wide row's last four), a whole row (28) 17–19 GFLOP/s against 25–33.
+const directFilterPixels = 4
+
+// directFilterRC is conv_direct_filter's output channels per invocation, so that a layer of 8–32 channels makes a
+// workgroup of eight invocations (one SIMD row on lavapipe): madry's conv1 (32 channels) with 4 each 25–34 GFLOP/s
+// against 22–25 with 2 (16 invocations) and 17–23 with 8 (4); small's conv1 (16) with 2 each 12–14 against 9–11
+// with 4. At most 4: each invocation holds RC·Cin·KH·KW sums.
+func directFilterRC(cout int) int {
+	return min(4, max(1, (cout+7)/8))
+}
+
+// directFilterOK reports whether conv_direct_filter computes s's weight gradient: a first convolution as for
+// conv_direct (directOK) whose invocations hold at most 128 sums (RC·Cin·KH·KW: madry's conv1 100, small's 18)
+// and whose workgroup fits the device.
+func (l *Lib) directFilterOK(s ConvShape) bool {
+	if !l.directOK(s) {
+		return false
+	}
+	rc := directFilterRC(s.Cout)
+	lim := l.dev.Info().Limits
+	lx := uint32((s.Cout + rc - 1) / rc)
+	return rc*s.Cin*s.KH*s.KW <= 128 && lx <= lim.MaxWorkgroupSize[0] && lx <= lim.MaxWorkgroupInvocations
+}
+
+// convDirectFilter records conv_direct_filter, s's weight gradient split over directFilterParts groups of output
+// rows into o.Scratch and then summed into dw in a fixed order (bias_grad_cols), or straight into dw with one
+// part. It reports false, recording nothing, where s or the ranges do not suit it.
+func (l *Lib) convDirectFilter(r *vk.Recorder, s ConvShape, o ConvOpts, x, dy, dw vk.Range) (bool, error) {
+	const op = "conv2d backward-filter"
+	if !l.directFilterOK(s) || !l.texelFits(vk.Texel1, x, dy) {
+		return false, nil
+	}
+	s = s.withDefaults()
+	parts, out, flags := directFilterParts(s), dw, o.flags()
+	if o.Scratch.Buf == nil {
+		parts = 1 // no room for the parts: one workgroup walks every row
+	}
+	if parts > 1 {
+		if err := checkScratch(op, o.Scratch, parts*s.WLen(), named{"x", x}, named{"dy", dy},
+			named{"dw", dw}); err != nil {
+			return true, err
+		}
+		out, flags = o.Scratch, 0
+	}
+	px := directFilterPixels
+	shader, in, padx := "conv_direct_filter", vk.Texel1, int32(0)
+	if s.W%4 == 0 && s.OW()%4 == 0 && px%4 == 0 && l.texelFits(vk.Texel4, x, dy) {
+		shader, in, padx = "conv_direct_filter4", vk.Texel4, int32(-s.PadW)
+	}
+	rc := directFilterRC(s.Cout)
+	lx := (s.Cout + rc - 1) / rc
+	p := s.push(flags)
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{in, in, vk.ReadWrite},
+		PushSize: pushSize(p), Local: [3]uint32{uint32(lx), 1, 1},
+		Consts: []vk.SpecConst{vk.SpecU32(3, uint32(px)), vk.SpecU32(4, uint32(s.Cout)), vk.SpecU32(5, uint32(s.Cin)),
+			vk.SpecU32(6, uint32(s.KH)), vk.SpecU32(7, uint32(s.KW)), vk.SpecI32(8, padx), vk.SpecU32(9, uint32(rc))}})
+	if err != nil {
+		return true, err
+	}
+	if err := r.Dispatch(pipe, [3]uint32{uint32(parts), 1, 1}, p, x, dy, out); err != nil {
+		return true, err
+	}
+	if parts == 1 {
+		return true, nil
+	}
+	return true, l.BiasGrad(r, o.Scratch, dw, parts, s.WLen(), 1, o.Accumulate)
 }
 
 // filterTile is the register tile of conv_filter_gemm for s's rows×cols weight gradient.
@@ -526,8 +606,14 @@ func (l *Lib) filterParts(s ConvShape) int {
 }
 
 // ConvFilterScratch returns the floats of ConvOpts.Scratch with which Conv2DBackwardFilter splits s's weight
-// gradient over groups of images (see filterParts), or 0 where it does not.
+// gradient over groups of images or rows (see filterParts and directFilterParts), or 0 where it does not.
 func (l *Lib) ConvFilterScratch(s ConvShape) int {
+	if l.directFilterOK(s) {
+		if parts := directFilterParts(s); parts > 1 {
+			return parts * s.WLen()
+		}
+		return 0
+	}
 	if rows, cols, t := l.filterTile(s); s.check("conv") != nil || l.filterAsGEMM(rows, cols, t) {
 		return 0
 	}

@@ -193,6 +193,16 @@ func TestConv2DGradient(t *testing.T) {
 			gradCheck(t, fmt.Sprintf("conv dx (scratch) %+v", s), download(t, bdx2, s.InLen()),
 				numericGrad(func(v []float64) float64 { return convLoss64(v, w64, r64, s) }, x64, 1e-3), ft)
 		}
+		// The weight gradient split into parts through its scratch (conv_direct_filter's parts on CPU drivers for
+		// the first-layer shapes here).
+		if n := l.ConvFilterScratch(s); n > 0 {
+			scratch, bdw2 := zeros(t, l, n), zeros(t, l, s.WLen())
+			run(t, l, func(rec *vk.Recorder) error {
+				return l.Conv2DBackwardFilter(rec, bx.All(), brw.All(), bdw2.All(), s, ConvOpts{Scratch: scratch.All()})
+			})
+			gradCheck(t, fmt.Sprintf("conv dw (scratch) %+v", s), download(t, bdw2, s.WLen()),
+				numericGrad(func(v []float64) float64 { return convLoss64(x64, v, r64, s) }, w64, 1e-3), ft)
+		}
 	}
 }
 
@@ -205,13 +215,17 @@ func TestConv2DDeterministic(t *testing.T) {
 	var outs [2][]float32
 	for i := range outs {
 		by, bdx, bdw, bdb := zeros(t, l, s.OutLen()), zeros(t, l, s.InLen()), zeros(t, l, s.WLen()), zeros(t, l, s.Cout)
-		// With the scratches the device's paths take (conv_direct on CPU drivers: three input channels).
-		fs, ds := ConvOpts{}, ConvOpts{}
+		// With the scratches the device's paths take (conv_direct and conv_direct_filter on CPU drivers: three input
+		// channels).
+		fs, ds, ws := ConvOpts{}, ConvOpts{}, ConvOpts{}
 		if n := l.ConvFwdScratch(s); n > 0 {
 			fs.Scratch = zeros(t, l, n).All()
 		}
 		if n := l.ConvDataScratch(s); n > 0 {
 			ds.Scratch = zeros(t, l, n).All()
+		}
+		if n := l.ConvFilterScratch(s); n > 0 {
+			ws.Scratch = zeros(t, l, n).All()
 		}
 		run(t, l, func(rec *vk.Recorder) error {
 			if err := l.Conv2D(rec, bx.All(), bw.All(), by.All(), s, fs); err != nil {
@@ -220,7 +234,7 @@ func TestConv2DDeterministic(t *testing.T) {
 			if err := l.Conv2DBackwardData(rec, bdy.All(), bw.All(), bdx.All(), s, ds); err != nil {
 				return err
 			}
-			if err := l.Conv2DBackwardFilter(rec, bx.All(), bdy.All(), bdw.All(), s, ConvOpts{}); err != nil {
+			if err := l.Conv2DBackwardFilter(rec, bx.All(), bdy.All(), bdw.All(), s, ws); err != nil {
 				return err
 			}
 			return l.BiasGrad(rec, bdy.All(), bdb.All(), s.B, s.Cout, s.OH()*s.OW(), false)
