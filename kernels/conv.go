@@ -421,6 +421,17 @@ func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvSha
 	if l.filterAsGEMM(rows, cols, t) {
 		return l.filterGEMM(r, x, dy, dw, s, t, o.flags(), 1)
 	}
+	if parts := l.filterQuadParts(s); parts > 0 && o.Scratch.Buf != nil && l.texelFits(vk.Texel1, x) &&
+		l.texelFits(vk.Texel4, dy) {
+		if err := checkScratch(op, o.Scratch, l.ConvFilterScratch(s), named{"x", x}, named{"dy", dy},
+			named{"dw", dw}); err != nil {
+			return err
+		}
+		if err := l.filterQuads(r, x, dy, o.Scratch, s, parts); err != nil {
+			return err
+		}
+		return l.BiasGrad(r, o.Scratch, dw, parts, rows*cols, 1, o.Accumulate)
+	}
 	if parts := l.filterParts(s); parts > 1 && o.Scratch.Buf != nil {
 		// Split over images: each part's weight gradient into the scratch, then their fixed-order sum.
 		if err := checkScratch(op, o.Scratch, l.ConvFilterScratch(s), named{"x", x}, named{"dy", dy},
@@ -573,6 +584,53 @@ func (l *Lib) filterGEMM(r *vk.Recorder, x, dy, out vk.Range, s ConvShape, t Gem
 	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), uint32(parts)}, p, x, dy, out)
 }
 
+// filterQuadTile is conv_filter_gemm_q4's tile for a weight gradient of rows output channels: 32 output channels
+// (fewer for a smaller layer) by 16 columns per invocation (gemm.comp's shape: each dy vec4 fetched feeds 16
+// columns), the 8 invocations of a workgroup being parts.
+func filterQuadTile(rows int) GemmTile {
+	t := GemmTile{RM: 32, CN: 4, LX: 8}
+	for t.RM > 1 && int(t.RM) >= 2*rows {
+		t.RM /= 2
+	}
+	return t
+}
+
+// filterQuadParts is how many parts conv_filter_gemm_q4 splits a weight gradient with few output blocks into on a
+// CPU driver — LX per workgroup, enough workgroups over the blocks for 16 — or 0 where it does not apply (a GPU,
+// OH·OW not a multiple of 4, or a layer conv_filter_gemm fills alone). small's conv2 (32 × 144 weights, 9 blocks,
+// b50) on lavapipe: 33–37 GFLOP/s with 16 parts (24–34 with 32–48), against 20–22 for the image-split kernel.
+func (l *Lib) filterQuadParts(s ConvShape) int {
+	if s.check("conv") != nil || l.dev.Info().Type != vk.TypeCPU || !l.texel || s.OH()*s.OW()%4 != 0 {
+		return 0
+	}
+	rows, cols, t := l.filterTile(s)
+	if l.filterAsGEMM(rows, cols, t) {
+		return 0
+	}
+	q := filterQuadTile(rows)
+	blocks := ((rows + int(q.RM) - 1) / int(q.RM)) * ((cols + 4*int(q.CN) - 1) / (4 * int(q.CN)))
+	gz := min(max(1, (16+blocks-1)/blocks), int(l.dev.Info().Limits.MaxWorkgroupCount[2]))
+	return gz * int(q.LX) // a part with no pixels (a tiny layer) writes zeros
+}
+
+// filterQuads records conv_filter_gemm_q4: parts (a multiple of its tile's LX) partial weight gradients into out,
+// part z at float z·rows·cols.
+func (l *Lib) filterQuads(r *vk.Recorder, x, dy, out vk.Range, s ConvShape, parts int) error {
+	rows, cols := s.Cout, s.Cin*s.KH*s.KW
+	t := filterQuadTile(rows)
+	lx := int(t.LX)
+	p := s.push(0)
+	gx := (cols + 4*int(t.CN) - 1) / (4 * int(t.CN))
+	gy := (rows + int(t.RM) - 1) / int(t.RM)
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: "conv_filter_gemm_q4",
+		Bindings: []vk.Access{vk.Texel1, vk.Texel4, vk.ReadWrite}, PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
+		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN)}})
+	if err != nil {
+		return err
+	}
+	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), uint32((parts + lx - 1) / lx)}, p, x, dy, out)
+}
+
 // filterSplitTile is the tile of a weight gradient split over images: 32-row blocks of output channels (fewer rows
 // for a smaller layer), 4 columns, 8 invocations — madry conv1's 25 columns keep 7 of the 8 lanes busy (8 columns
 // per lane left half of them idle: 7.3 against 11.7 GFLOP/s). With dy fetched as vec4 texels (DY4), 32 rows beat 16
@@ -618,6 +676,9 @@ func (l *Lib) ConvFilterScratch(s ConvShape) int {
 		return 0
 	}
 	parts := l.filterParts(s)
+	if q := l.filterQuadParts(s); q > 0 {
+		parts = q
+	}
 	if parts < 2 {
 		return 0
 	}

@@ -23,6 +23,10 @@ var convCases = []ConvShape{
 	{B: 1, Cin: 64, H: 4, W: 3, Cout: 1, KH: 3, KW: 3, StrideH: 3, StrideW: 2, PadH: 2, PadW: 1, DilH: 2},
 	// Enough weights for the one-pass weight-gradient GEMM, with OH·OW % 4 == 0 (its vec4 dy variant on CPU drivers).
 	{B: 2, Cin: 16, H: 8, W: 8, Cout: 64, KH: 3, KW: 3, PadH: 1, PadW: 1},
+	// Few weight blocks, OH·OW % 4 == 0, more than four input channels: the weight gradient split over quads of
+	// pixels (conv_filter_gemm_q4) on CPU drivers — parts with one quad or none, and parts straddling images.
+	{B: 3, Cin: 8, H: 6, W: 6, Cout: 12, KH: 3, KW: 3, PadH: 1, PadW: 1},
+	{B: 5, Cin: 6, H: 10, W: 10, Cout: 7, KH: 3, KW: 3, PadH: 1, PadW: 1},
 	// First-layer shapes with rows a multiple of 4 wide in both passes (conv_direct's VEC4 variants on CPU drivers),
 	// each window starting at another offset within its first vec4 (0, 1, 3; the madry copy above: 2).
 	{B: 1, Cin: 1, H: 6, W: 8, Cout: 2, KH: 5, KW: 5},
@@ -168,6 +172,7 @@ func TestConv2DGradient(t *testing.T) {
 		{B: 2, Cin: 2, H: 5, W: 6, Cout: 3, KH: 3, KW: 3, PadH: 1, PadW: 1},
 		{B: 2, Cin: 2, H: 7, W: 6, Cout: 3, KH: 3, KW: 2, StrideH: 2, StrideW: 2, PadH: 1, DilH: 2},
 		{B: 2, Cin: 1, H: 6, W: 8, Cout: 3, KH: 3, KW: 5, PadH: 1, PadW: 2},
+		{B: 3, Cin: 6, H: 6, W: 6, Cout: 5, KH: 3, KW: 3, PadH: 1, PadW: 1},
 	} {
 		r := rng(uint64(500 + i))
 		x, w, rw := uniform(r, s.InLen(), -2, 2), uniform(r, s.WLen(), -2, 2), uniform(r, s.OutLen(), -1, 1)
@@ -193,8 +198,8 @@ func TestConv2DGradient(t *testing.T) {
 			gradCheck(t, fmt.Sprintf("conv dx (scratch) %+v", s), download(t, bdx2, s.InLen()),
 				numericGrad(func(v []float64) float64 { return convLoss64(v, w64, r64, s) }, x64, 1e-3), ft)
 		}
-		// The weight gradient split into parts through its scratch (conv_direct_filter's parts on CPU drivers for
-		// the first-layer shapes here).
+		// The weight gradient split into parts through its scratch (on CPU drivers conv_direct_filter's parts for
+		// the first-layer shapes here, conv_filter_gemm_q4's for the last).
 		if n := l.ConvFilterScratch(s); n > 0 {
 			scratch, bdw2 := zeros(t, l, n), zeros(t, l, s.WLen())
 			run(t, l, func(rec *vk.Recorder) error {
