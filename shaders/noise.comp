@@ -10,6 +10,13 @@
 // sqnet:variant noise_bits -DMODE=2 -DDYNAMIC=0
 // sqnet:variant noise_uniform_dyn -DMODE=0 -DDYNAMIC=1
 // sqnet:variant noise_gauss_dyn -DMODE=1 -DDYNAMIC=1
+// sqnet:variant noise_uniform4 -DMODE=0 -DDYNAMIC=0 -DVEC4=1
+// sqnet:variant noise_gauss4 -DMODE=1 -DDYNAMIC=0 -DVEC4=1
+// sqnet:variant noise_uniform_dyn4 -DMODE=0 -DDYNAMIC=1 -DVEC4=1
+// sqnet:variant noise_gauss_dyn4 -DMODE=1 -DDYNAMIC=1 -DVEC4=1
+// The VEC4 variants (n % 4 == 0, 16-byte aligned ranges; kernels.vec4Fits) read and write each block's four
+// elements as one vec4, with the same operations per element (the same bits): on lavapipe a storage-buffer access
+// walks the SIMD lanes one by one whatever its width.
 #include "common.glsl"
 #include "philox.glsl"
 SQNET_LOCAL_SIZE
@@ -28,6 +35,9 @@ layout(push_constant) uniform Push {
 
 #if MODE == 2
 layout(std430, set = 0, binding = 0) writeonly buffer Out { uint bits[]; };
+#elif defined(VEC4) && VEC4
+layout(std430, set = 0, binding = 0) readonly buffer X { vec4 x4[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer Y { vec4 y4[]; };
 #else
 layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(std430, set = 0, binding = 1) writeonly buffer Y { float y[]; };
@@ -49,6 +59,17 @@ void main() {
 #if MODE == 1
     vec4 z = philox_normal4(w);
 #endif
+#if defined(VEC4) && VEC4 && MODE != 2
+    // n is a multiple of 4: the block is whole.
+#if MODE == 0
+    precise vec4 u = pc.scale * vec4(philox_symmetric(w.x), philox_symmetric(w.y), philox_symmetric(w.z),
+                                     philox_symmetric(w.w));
+#else
+    precise vec4 u = pc.scale * z;
+#endif
+    precise vec4 s = x4[b] + u;
+    y4[b] = clamp(s, 0.0, 1.0);
+#else
     for (uint j = 0u; j < 4u; j++) {
         uint i = 4u * b + j;
         if (i >= pc.n) {
@@ -67,4 +88,5 @@ void main() {
         y[i] = clamp(s, 0.0, 1.0);
 #endif
     }
+#endif
 }
