@@ -289,9 +289,9 @@ func TestConv2DBadInput(t *testing.T) {
 func TestBiasGrad(t *testing.T) {
 	l := openLib(t)
 	// inner = 1 takes bias_grad_cols: one invocation per channel ({12, 4608, 1}: the parts of a split weight
-	// gradient, several workgroups).
+	// gradient, several workgroups); inner % 4 == 0 bias_grad4 ({50, 16, 784}: small's conv1 at batch 50).
 	for i, c := range [][3]int{{1, 1, 1}, {3, 17, 31}, {128, 64, 49}, {257, 3, 1}, {2, 31, 257}, {128, 10, 1},
-		{12, 4608, 1}} {
+		{12, 4608, 1}, {3, 5, 12}, {50, 16, 784}} {
 		b, ch, in := c[0], c[1], c[2]
 		r := rng(uint64(700 + i))
 		dy, db0 := uniform(r, b*ch*in, -2, 2), uniform(r, ch, -2, 2)
@@ -312,10 +312,10 @@ func TestBiasGrad(t *testing.T) {
 }
 
 // TestBiasGradGradient checks BiasGrad against central differences of loss = Σ r·(y + bias[c]), for a
-// convolution's bias (inner 5) and a dense layer's (inner 1, bias_grad_cols).
+// convolution's bias (inner 5; inner 8: bias_grad4) and a dense layer's (inner 1, bias_grad_cols).
 func TestBiasGradGradient(t *testing.T) {
 	l := openLib(t)
-	for _, c := range [][3]int{{3, 4, 5}, {3, 70, 1}} {
+	for _, c := range [][3]int{{3, 4, 5}, {3, 70, 1}, {2, 3, 8}} {
 		b, ch, in := c[0], c[1], c[2]
 		r := rng(9)
 		rw, bias := uniform(r, b*ch*in, -1, 1), uniform(r, ch, -2, 2)
