@@ -186,27 +186,32 @@ func TestConv2DGradient(t *testing.T) {
 		})
 		x64, w64, r64 := to64s(x), to64s(w), to64s(rw)
 		ft := tol{Abs: 1e-4, Rel: 1e-3}
-		gradCheck(t, fmt.Sprintf("conv dx %+v", s), download(t, bdx, s.InLen()),
-			numericGrad(func(v []float64) float64 { return convLoss64(v, w64, r64, s) }, x64, 1e-3), ft)
-		gradCheck(t, fmt.Sprintf("conv dw %+v", s), download(t, bdw, s.WLen()),
-			numericGrad(func(v []float64) float64 { return convLoss64(x64, v, r64, s) }, w64, 1e-3), ft)
-		if n := l.ConvDataScratch(s); n > 0 {
-			scratch, bdx2 := zeros(t, l, n), zeros(t, l, s.InLen())
-			run(t, l, func(rec *vk.Recorder) error {
-				return l.Conv2DBackwardData(rec, brw.All(), bw.All(), bdx2.All(), s, ConvOpts{Scratch: scratch.All()})
-			})
-			gradCheck(t, fmt.Sprintf("conv dx (scratch) %+v", s), download(t, bdx2, s.InLen()),
-				numericGrad(func(v []float64) float64 { return convLoss64(v, w64, r64, s) }, x64, 1e-3), ft)
-		}
-		// The weight gradient split into parts through its scratch (on CPU drivers conv_direct_filter's parts for
-		// the first-layer shapes here, conv_filter_gemm_q4's for the last).
-		if n := l.ConvFilterScratch(s); n > 0 {
-			scratch, bdw2 := zeros(t, l, n), zeros(t, l, s.WLen())
-			run(t, l, func(rec *vk.Recorder) error {
-				return l.Conv2DBackwardFilter(rec, bx.All(), brw.All(), bdw2.All(), s, ConvOpts{Scratch: scratch.All()})
-			})
-			gradCheck(t, fmt.Sprintf("conv dw (scratch) %+v", s), download(t, bdw2, s.WLen()),
-				numericGrad(func(v []float64) float64 { return convLoss64(x64, v, r64, s) }, w64, 1e-3), ft)
+		numDx := numericGrad(func(v []float64) float64 { return convLoss64(v, w64, r64, s) }, x64, 1e-3)
+		numDw := numericGrad(func(v []float64) float64 { return convLoss64(x64, v, r64, s) }, w64, 1e-3)
+		gradCheck(t, fmt.Sprintf("conv dx %+v", s), download(t, bdx, s.InLen()), numDx, ft)
+		gradCheck(t, fmt.Sprintf("conv dw %+v", s), download(t, bdw, s.WLen()), numDw, ft)
+		// Each backward pass again through its scratch where the device's path takes one: the input gradient's
+		// packed weights or two passes, the weight gradient's parts (on CPU drivers conv_direct_filter's for the
+		// first-layer shapes here, conv_filter_gemm_q4's for the last).
+		for _, c := range []struct {
+			what    string
+			n, size int
+			num     []float64
+			pass    func(rec *vk.Recorder, out vk.Range, o ConvOpts) error
+		}{
+			{"dx", l.ConvDataScratch(s), s.InLen(), numDx, func(rec *vk.Recorder, out vk.Range, o ConvOpts) error {
+				return l.Conv2DBackwardData(rec, brw.All(), bw.All(), out, s, o)
+			}},
+			{"dw", l.ConvFilterScratch(s), s.WLen(), numDw, func(rec *vk.Recorder, out vk.Range, o ConvOpts) error {
+				return l.Conv2DBackwardFilter(rec, bx.All(), brw.All(), out, s, o)
+			}},
+		} {
+			if c.n == 0 {
+				continue
+			}
+			scratch, out := zeros(t, l, c.n), zeros(t, l, c.size)
+			run(t, l, func(rec *vk.Recorder) error { return c.pass(rec, out.All(), ConvOpts{Scratch: scratch.All()}) })
+			gradCheck(t, fmt.Sprintf("conv %s (scratch) %+v", c.what, s), download(t, out, c.size), c.num, ft)
 		}
 	}
 }
