@@ -213,10 +213,17 @@ func (d *Device) checkSpec(s PipelineSpec) error {
 
 func (p *Pipeline) create(d *Device, code []byte) error {
 	words := unsafe.Slice((*uint32)(unsafe.Pointer(&code[0])), len(code)/4)
+	// vulkan-go's C copy of the create info points straight at words (Go memory, a fresh copy of the embedded
+	// SPIR-V): pin it for the call, or a collection during it may free the code the driver is reading
+	// (TestPipelinesUnderGC saw "does not contain valid spirv" from the validation layer).
+	var pin runtime.Pinner
+	pin.Pin(&code[0])
 	var module vulkan.ShaderModule
-	if err := resultError("vkCreateShaderModule", vulkan.CreateShaderModule(d.handle, &vulkan.ShaderModuleCreateInfo{
+	r := vulkan.CreateShaderModule(d.handle, &vulkan.ShaderModuleCreateInfo{
 		SType: vulkan.StructureTypeShaderModuleCreateInfo, CodeSize: uint(len(code)), PCode: words,
-	}, nil, &module)); err != nil {
+	}, nil, &module)
+	pin.Unpin()
+	if err := resultError("vkCreateShaderModule", r); err != nil {
 		return err
 	}
 	p.module = module
