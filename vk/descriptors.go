@@ -47,17 +47,9 @@ func (c *descriptorCache) get(dev vulkan.Device, t procs, key setKey) (vulkan.De
 		return e.set, nil
 	}
 	if c.left == 0 {
-		var pool vulkan.DescriptorPool
 		// FREE_DESCRIPTOR_SET lets sets of a released dedicated block go back individually.
-		if err := resultError("vkCreateDescriptorPool", vulkan.CreateDescriptorPool(dev, &vulkan.DescriptorPoolCreateInfo{
-			SType:         vulkan.StructureTypeDescriptorPoolCreateInfo,
-			Flags:         vulkan.DescriptorPoolCreateFlags(vulkan.DescriptorPoolCreateFreeDescriptorSetBit),
-			MaxSets:       setsPerPool,
-			PoolSizeCount: 2,
-			PPoolSizes: []vulkan.DescriptorPoolSize{
-				{Type: vulkan.DescriptorTypeStorageBuffer, DescriptorCount: setsPerPool * MaxBindings},
-				{Type: vulkan.DescriptorTypeUniformTexelBuffer, DescriptorCount: setsPerPool * MaxBindings}},
-		}, nil, &pool)); err != nil {
+		pool, r := t.createDescriptorPool(dev, setsPerPool, setsPerPool*MaxBindings)
+		if err := resultError("vkCreateDescriptorPool", r); err != nil {
 			return nil, err
 		}
 		c.pools = append(c.pools, pool)

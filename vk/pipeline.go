@@ -212,44 +212,20 @@ func (d *Device) checkSpec(s PipelineSpec) error {
 }
 
 func (p *Pipeline) create(d *Device, code []byte) error {
-	words := unsafe.Slice((*uint32)(unsafe.Pointer(&code[0])), len(code)/4)
-	// vulkan-go's C copy of the create info points straight at words (Go memory, a fresh copy of the embedded
-	// SPIR-V): pin it for the call, or a collection during it may free the code the driver is reading
-	// (TestPipelinesUnderGC saw "does not contain valid spirv" from the validation layer).
-	var pin runtime.Pinner
-	pin.Pin(&code[0])
-	var module vulkan.ShaderModule
-	r := vulkan.CreateShaderModule(d.handle, &vulkan.ShaderModuleCreateInfo{
-		SType: vulkan.StructureTypeShaderModuleCreateInfo, CodeSize: uint(len(code)), PCode: words,
-	}, nil, &module)
-	pin.Unpin()
+	// Through the shim (see shim.go): vulkan-go's create infos point at Go memory a collection during the call
+	// may free (TestPipelinesUnderGC saw "does not contain valid spirv" from the validation layer).
+	module, r := d.inst.procs.createShaderModule(d.handle, code)
+	p.module = module
 	if err := resultError("vkCreateShaderModule", r); err != nil {
 		return err
 	}
-	p.module = module
-	binds := make([]vulkan.DescriptorSetLayoutBinding, len(p.spec.Bindings))
-	for i := range binds {
-		binds[i] = vulkan.DescriptorSetLayoutBinding{Binding: uint32(i), DescriptorType: p.spec.Bindings[i].descriptorType(),
-			DescriptorCount: 1, StageFlags: vulkan.ShaderStageFlags(vulkan.ShaderStageComputeBit)}
+	types := make([]vulkan.DescriptorType, len(p.spec.Bindings))
+	for i, a := range p.spec.Bindings {
+		types[i] = a.descriptorType()
 	}
-	var setLayout vulkan.DescriptorSetLayout
-	if err := resultError("vkCreateDescriptorSetLayout", vulkan.CreateDescriptorSetLayout(d.handle,
-		&vulkan.DescriptorSetLayoutCreateInfo{SType: vulkan.StructureTypeDescriptorSetLayoutCreateInfo,
-			BindingCount: uint32(len(binds)), PBindings: binds}, nil, &setLayout)); err != nil {
-		return err
-	}
+	setLayout, layout, r := d.inst.procs.createLayouts(d.handle, types, p.spec.PushSize)
 	p.setLayout = setLayout
-	pl := vulkan.PipelineLayoutCreateInfo{SType: vulkan.StructureTypePipelineLayoutCreateInfo, SetLayoutCount: 1,
-		PSetLayouts: []vulkan.DescriptorSetLayout{p.setLayout}}
-	if p.spec.PushSize > 0 {
-		pl.PushConstantRangeCount = 1
-		pl.PPushConstantRanges = []vulkan.PushConstantRange{{
-			StageFlags: vulkan.ShaderStageFlags(vulkan.ShaderStageComputeBit), Size: p.spec.PushSize}}
-	}
-	var layout vulkan.PipelineLayout
-	err := resultError("vkCreatePipelineLayout", vulkan.CreatePipelineLayout(d.handle, &pl, nil, &layout))
-	runtime.KeepAlive(pl) // vulkan-go's C copy points at pl's Go slices; keep them until the call returns
-	if err != nil {
+	if err := resultError("vkCreateDescriptorSetLayout/vkCreatePipelineLayout", r); err != nil {
 		return err
 	}
 	p.layout = layout

@@ -6,15 +6,22 @@ package vk
 #include <vulkan/vulkan.h>
 
 // Why this file exists: vulkan-go converts a Go slice of structs (VkSubmitInfo, VkWriteDescriptorSet,
-// VkComputePipelineCreateInfo, VkMemoryBarrier, VkBufferCopy, and the output arrays of the vkEnumerate* and
-// vkGet*Properties calls) into C memory whose only owner is a finalizer set on a local variable of its converter.
+// VkComputePipelineCreateInfo, VkMemoryBarrier, VkBufferCopy, VkDescriptorSetLayoutBinding, VkPushConstantRange,
+// VkDescriptorPoolSize, and the output arrays of the vkEnumerate* and vkGet*Properties calls) into C memory whose only owner is a finalizer set on a local variable of its converter.
 // That variable is unreachable as soon as the converter returns, so a garbage collection that finishes while the
 // driver is still inside the call frees the memory under it. SwiftShader spends milliseconds compiling in
 // vkCreateComputePipelines, and CI crashed there (SIGSEGV inside the driver, ~1 run in 6). These wrappers build the
-// same structs on the C stack instead, so nothing the driver reads is owned by Go.
+// same structs on the C stack instead, so nothing the driver reads is owned by Go. (A create info's plain Go slice,
+// like vkCreateShaderModule's SPIR-V, is only pointed at, and was freed under the driver the same way once: that
+// slice now crosses as a cgo argument, which stays put for the call.) Instance and device creation still go through
+// vulkan-go: once per process or device, before any work.
 
 typedef struct {
 	PFN_vkCreateComputePipelines createComputePipelines;
+	PFN_vkCreateShaderModule createShaderModule;
+	PFN_vkCreateDescriptorSetLayout createDescriptorSetLayout;
+	PFN_vkCreatePipelineLayout createPipelineLayout;
+	PFN_vkCreateDescriptorPool createDescriptorPool;
 	PFN_vkQueueSubmit queueSubmit;
 	PFN_vkUpdateDescriptorSets updateDescriptorSets;
 	PFN_vkCmdPipelineBarrier cmdPipelineBarrier;
@@ -30,6 +37,10 @@ static const char* sq_load_procs(void* gipa, void* instance, sq_procs* p) {
 	VkInstance in = (VkInstance)instance;
 #define SQ_LOAD(field, name) if (!(p->field = (void*)g(in, name))) return name;
 	SQ_LOAD(createComputePipelines, "vkCreateComputePipelines")
+	SQ_LOAD(createShaderModule, "vkCreateShaderModule")
+	SQ_LOAD(createDescriptorSetLayout, "vkCreateDescriptorSetLayout")
+	SQ_LOAD(createPipelineLayout, "vkCreatePipelineLayout")
+	SQ_LOAD(createDescriptorPool, "vkCreateDescriptorPool")
 	SQ_LOAD(queueSubmit, "vkQueueSubmit")
 	SQ_LOAD(updateDescriptorSets, "vkUpdateDescriptorSets")
 	SQ_LOAD(cmdPipelineBarrier, "vkCmdPipelineBarrier")
@@ -41,6 +52,7 @@ static const char* sq_load_procs(void* gipa, void* instance, sq_procs* p) {
 }
 
 #define SQ_MAX_SPEC 64
+#define SQ_MAX_BINDINGS 16
 
 // sq_create_compute_pipeline creates one pipeline from module's "main" with n 4-byte specialization constants.
 static VkResult sq_create_compute_pipeline(const sq_procs* p, void* device, uint64_t cache, uint64_t module,
@@ -75,6 +87,81 @@ static VkResult sq_create_compute_pipeline(const sq_procs* p, void* device, uint
 	return r;
 }
 
+// sq_create_shader_module creates a shader module from size bytes of SPIR-V.
+static VkResult sq_create_shader_module(const sq_procs* p, void* device, const uint32_t* code, size_t size,
+		uint64_t* out) {
+	VkShaderModuleCreateInfo ci;
+	memset(&ci, 0, sizeof(ci));
+	ci.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO;
+	ci.codeSize = size;
+	ci.pCode = code;
+	VkShaderModule m = VK_NULL_HANDLE;
+	VkResult r = p->createShaderModule((VkDevice)device, &ci, NULL, &m);
+	*out = (uint64_t)m;
+	return r;
+}
+
+// sq_create_layouts creates a compute pipeline's descriptor set layout — bindings 0..n-1, one descriptor each,
+// of the given types — and its pipeline layout, with push bytes of push constants (none when 0).
+static VkResult sq_create_layouts(const sq_procs* p, void* device, uint32_t n, const uint32_t* types,
+		uint32_t push, uint64_t* setLayout, uint64_t* layout) {
+	VkDescriptorSetLayoutBinding binds[SQ_MAX_BINDINGS];
+	if (n > SQ_MAX_BINDINGS) return VK_ERROR_INITIALIZATION_FAILED;
+	memset(binds, 0, sizeof(binds));
+	for (uint32_t i = 0; i < n; i++) {
+		binds[i].binding = i;
+		binds[i].descriptorType = (VkDescriptorType)types[i];
+		binds[i].descriptorCount = 1;
+		binds[i].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
+	}
+	VkDescriptorSetLayoutCreateInfo si;
+	memset(&si, 0, sizeof(si));
+	si.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO;
+	si.bindingCount = n;
+	si.pBindings = binds;
+	VkDescriptorSetLayout sl = VK_NULL_HANDLE;
+	VkResult r = p->createDescriptorSetLayout((VkDevice)device, &si, NULL, &sl);
+	*setLayout = (uint64_t)sl;
+	if (r != VK_SUCCESS) return r;
+	VkPushConstantRange pr;
+	memset(&pr, 0, sizeof(pr));
+	pr.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
+	pr.size = push;
+	VkPipelineLayoutCreateInfo li;
+	memset(&li, 0, sizeof(li));
+	li.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO;
+	li.setLayoutCount = 1;
+	li.pSetLayouts = &sl;
+	li.pushConstantRangeCount = push ? 1 : 0;
+	li.pPushConstantRanges = push ? &pr : NULL;
+	VkPipelineLayout pl = VK_NULL_HANDLE;
+	r = p->createPipelineLayout((VkDevice)device, &li, NULL, &pl);
+	*layout = (uint64_t)pl;
+	return r;
+}
+
+// sq_create_descriptor_pool creates a pool of maxSets sets whose sets can be freed one by one, with per storage
+// buffer and uniform texel buffer descriptors of each.
+static VkResult sq_create_descriptor_pool(const sq_procs* p, void* device, uint32_t maxSets, uint32_t per,
+		uint64_t* out) {
+	VkDescriptorPoolSize sizes[2];
+	sizes[0].type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+	sizes[0].descriptorCount = per;
+	sizes[1].type = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+	sizes[1].descriptorCount = per;
+	VkDescriptorPoolCreateInfo ci;
+	memset(&ci, 0, sizeof(ci));
+	ci.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO;
+	ci.flags = VK_DESCRIPTOR_POOL_CREATE_FREE_DESCRIPTOR_SET_BIT;
+	ci.maxSets = maxSets;
+	ci.poolSizeCount = 2;
+	ci.pPoolSizes = sizes;
+	VkDescriptorPool pool = VK_NULL_HANDLE;
+	VkResult r = p->createDescriptorPool((VkDevice)device, &ci, NULL, &pool);
+	*out = (uint64_t)pool;
+	return r;
+}
+
 // sq_queue_submit submits one command buffer, signalling fence.
 static VkResult sq_queue_submit(const sq_procs* p, void* queue, void* cb, uint64_t fence) {
 	VkCommandBuffer cmd = (VkCommandBuffer)cb;
@@ -86,7 +173,6 @@ static VkResult sq_queue_submit(const sq_procs* p, void* queue, void* cb, uint64
 	return p->queueSubmit((VkQueue)queue, 1, &si, (VkFence)fence);
 }
 
-#define SQ_MAX_BINDINGS 16
 
 // sq_write_descriptors points bindings 0..n-1 of set at the given buffer ranges: storage buffers, or uniform
 // texel buffers through views[i] where texel[i] is set.
@@ -254,6 +340,43 @@ func (t procs) createComputePipeline(dev vulkan.Device, cache vulkan.PipelineCac
 	r := C.sq_create_compute_pipeline(t.p, unsafe.Pointer(dev), C.uint64_t(handleBits(cache)),
 		C.uint64_t(handleBits(module)), C.uint64_t(handleBits(layout)), C.uint32_t(len(consts)), &ids[0], &data[0], &out)
 	return fromBits[vulkan.Pipeline](uint64(out)), vulkan.Result(r)
+}
+
+// createShaderModule creates a shader module from SPIR-V. code is passed as a cgo argument, so it stays put for the
+// call (vulkan-go kept only a C pointer into the Go slice, which a collection during the call could free).
+func (t procs) createShaderModule(dev vulkan.Device, code []byte) (vulkan.ShaderModule, vulkan.Result) {
+	if len(code) == 0 {
+		return vulkan.NullShaderModule, vulkan.ErrorInitializationFailed
+	}
+	var out C.uint64_t
+	r := C.sq_create_shader_module(t.p, unsafe.Pointer(dev), (*C.uint32_t)(unsafe.Pointer(&code[0])),
+		C.size_t(len(code)), &out)
+	return fromBits[vulkan.ShaderModule](uint64(out)), vulkan.Result(r)
+}
+
+// createLayouts creates a compute pipeline's descriptor set layout (binding i of types[i], at most MaxBindings)
+// and its pipeline layout with push bytes of push constants; a handle not created is null.
+func (t procs) createLayouts(dev vulkan.Device, types []vulkan.DescriptorType, push uint32) (vulkan.DescriptorSetLayout,
+	vulkan.PipelineLayout, vulkan.Result) {
+	var ts [C.SQ_MAX_BINDINGS]C.uint32_t
+	if len(types) > len(ts) {
+		return vulkan.NullDescriptorSetLayout, vulkan.NullPipelineLayout, vulkan.ErrorInitializationFailed
+	}
+	for i, ty := range types {
+		ts[i] = C.uint32_t(ty)
+	}
+	var sl, pl C.uint64_t
+	r := C.sq_create_layouts(t.p, unsafe.Pointer(dev), C.uint32_t(len(types)), &ts[0], C.uint32_t(push), &sl, &pl)
+	return fromBits[vulkan.DescriptorSetLayout](uint64(sl)), fromBits[vulkan.PipelineLayout](uint64(pl)),
+		vulkan.Result(r)
+}
+
+// createDescriptorPool creates a pool of maxSets freeable sets with per storage-buffer and per uniform-texel-buffer
+// descriptors.
+func (t procs) createDescriptorPool(dev vulkan.Device, maxSets, per uint32) (vulkan.DescriptorPool, vulkan.Result) {
+	var out C.uint64_t
+	r := C.sq_create_descriptor_pool(t.p, unsafe.Pointer(dev), C.uint32_t(maxSets), C.uint32_t(per), &out)
+	return fromBits[vulkan.DescriptorPool](uint64(out)), vulkan.Result(r)
 }
 
 func (t procs) queueSubmit(q vulkan.Queue, cb vulkan.CommandBuffer, fence vulkan.Fence) vulkan.Result {
