@@ -516,7 +516,7 @@ func compile(lib *kernels.Lib, cfg Config, a model.Arch) (*session, error) {
 		if err := gradRegStep(g, s, cfg); err != nil {
 			return nil, err
 		}
-	} else if err := g.Backward(s.loss, 1/float32(cfg.Batch), s.net.Order...); err != nil {
+	} else if err := g.Backward(s.loss, 1/float32(cfg.Batch), s.trained()...); err != nil {
 		return nil, err
 	}
 	s.upd = addOptimizer(g, s.net.Order, cfg.Optimizer)
@@ -526,6 +526,20 @@ func compile(lib *kernels.Lib, cfg Config, a model.Arch) (*session, error) {
 	}
 	s.prog = p
 	return s, nil
+}
+
+// trained returns the parameters training updates, in state_dict order: all of them but fixed quantizer
+// thresholds. Leaving those out of the backward pass also leaves out everything only they needed — the quantizer's
+// backward pass and the first convolution's input gradient (the noisy input needs none).
+func (s *session) trained() []*graph.Tensor {
+	var out []*graph.Tensor
+	for _, p := range s.net.Order {
+		if p.Name == model.ThresholdsName && s.cfg.Quant != nil && s.cfg.Quant.Fixed {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // gradRegStep builds gradreg's parameter gradient, the paper's objective J = L(x) + ε·‖∇ₓL(x)‖₁ made explicit
@@ -538,7 +552,7 @@ func compile(lib *kernels.Lib, cfg Config, a model.Arch) (*session, error) {
 // (without random start): the paper's observation that the two objectives agree to first order.
 func gradRegStep(g *graph.Graph, s *session, cfg Config) error {
 	scale := 1 / float32(cfg.Batch)
-	if err := g.Backward(s.loss, scale, append(append([]*graph.Tensor(nil), s.net.Order...), s.x)...); err != nil {
+	if err := g.Backward(s.loss, scale, append(s.trained(), s.x)...); err != nil {
 		return err
 	}
 	g1 := map[*graph.Tensor]*graph.Tensor{}
@@ -555,7 +569,7 @@ func gradRegStep(g *graph.Graph, s *session, cfg Config) error {
 			return lib.PGDStep(r, at(shifted), at(gx), at(s.x), n, h, h)
 		}})
 	loss2 := g.SoftmaxCrossEntropy(s.net.Forward(g, shifted, quant.Soft), s.y)
-	if err := g.Backward(loss2, scale, s.net.Order...); err != nil {
+	if err := g.Backward(loss2, scale, s.trained()...); err != nil {
 		return err
 	}
 	c := cfg.Eps / h

@@ -260,3 +260,58 @@ func TestOverfitGuardRule(t *testing.T) {
 		}
 	}
 }
+
+// TestFixedThresholdsTrainNothingForThem: with --quant …,fixed the step computes neither the quantizer's backward
+// pass nor the first convolution's input gradient (only threshold gradients needed them), and the thresholds leave
+// training as they started.
+func TestFixedThresholdsTrainNothingForThem(t *testing.T) {
+	lib := kernels.New(vktest.Open(t))
+	cfg := quick(t, filepath.Join(t.TempDir(), "fixed.safetensors"))
+	cfg.Method, cfg.Epochs = "noisy-sq", 1
+	q := quant.Default
+	q.Fixed = true
+	cfg.Quant = &q
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := model.Lookup("small", 1, 28, 28, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := compile(lib, cfg, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.prog.Close()
+	if err := s.load(a.Init(cfg.Quant, cfg.Seed), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.prepare(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.prog.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	times, _, err := s.prog.Profile()
+	if err != nil {
+		t.Skipf("no timestamps to list the step's ops: %v", err)
+	}
+	for _, o := range times {
+		if strings.HasPrefix(o.Name, "quantizer backward") {
+			t.Errorf("the step with fixed thresholds runs %q", o.Name)
+		}
+	}
+	if _, err := Run(context.Background(), lib, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := model.Load(cfg.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := kernels.DefaultThresholds(q.Levels)
+	for i, v := range ck.Weights[model.ThresholdsName] {
+		if math.Float32bits(v) != math.Float32bits(want[i]) {
+			t.Fatalf("fixed threshold %d left training at %v, want %v", i, v, want[i])
+		}
+	}
+}
