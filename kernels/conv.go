@@ -421,9 +421,9 @@ func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvSha
 	if l.filterAsGEMM(rows, cols, t) {
 		return l.filterGEMM(r, x, dy, dw, s, t, o.flags(), 1)
 	}
-	if parts := l.filterQuadParts(s); parts > 0 && o.Scratch.Buf != nil && l.texelFits(vk.Texel1, x) &&
+	if parts := l.filterQuadParts(s); parts > 0 && holds(o.Scratch, parts*rows*cols) && l.texelFits(vk.Texel1, x) &&
 		l.texelFits(vk.Texel4, dy) {
-		if err := checkScratch(op, o.Scratch, l.ConvFilterScratch(s), named{"x", x}, named{"dy", dy},
+		if err := checkScratch(op, o.Scratch, parts*rows*cols, named{"x", x}, named{"dy", dy},
 			named{"dw", dw}); err != nil {
 			return err
 		}
@@ -432,9 +432,9 @@ func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvSha
 		}
 		return l.BiasGrad(r, o.Scratch, dw, parts, rows*cols, 1, o.Accumulate)
 	}
-	if parts := l.filterParts(s); parts > 1 && o.Scratch.Buf != nil {
+	if parts := l.filterParts(s); parts > 1 && holds(o.Scratch, parts*rows*cols) {
 		// Split over images: each part's weight gradient into the scratch, then their fixed-order sum.
-		if err := checkScratch(op, o.Scratch, l.ConvFilterScratch(s), named{"x", x}, named{"dy", dy},
+		if err := checkScratch(op, o.Scratch, parts*rows*cols, named{"x", x}, named{"dy", dy},
 			named{"dw", dw}); err != nil {
 			return err
 		}
@@ -503,7 +503,8 @@ func (l *Lib) directFilterOK(s ConvShape) bool {
 	rc := directFilterRC(s.Cout)
 	lim := l.dev.Info().Limits
 	lx := uint32((s.Cout + rc - 1) / rc)
-	return rc*s.Cin*s.KH*s.KW <= 128 && lx <= lim.MaxWorkgroupSize[0] && lx <= lim.MaxWorkgroupInvocations
+	return rc*s.Cin*s.KH*s.KW <= 128 && lx <= lim.MaxWorkgroupSize[0] && lx <= lim.MaxWorkgroupInvocations &&
+		l.texelHolds(vk.Texel1, s.InLen(), s.OutLen())
 }
 
 // convDirectFilter records conv_direct_filter, s's weight gradient split over directFilterParts groups of output
@@ -516,7 +517,7 @@ func (l *Lib) convDirectFilter(r *vk.Recorder, s ConvShape, o ConvOpts, x, dy, d
 	}
 	s = s.withDefaults()
 	parts, out, flags := directFilterParts(s), dw, o.flags()
-	if o.Scratch.Buf == nil {
+	if !holds(o.Scratch, parts*s.WLen()) {
 		parts = 1 // no room for the parts: one workgroup walks every row
 	}
 	if parts > 1 {
@@ -584,6 +585,12 @@ func (l *Lib) filterGEMM(r *vk.Recorder, x, dy, out vk.Range, s ConvShape, t Gem
 	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), uint32(parts)}, p, x, dy, out)
 }
 
+// holds reports whether scratch is a buffer range of at least n floats: a weight gradient splits into parts only
+// then (a scratch sized for another path — one whose operands turned out not to suit it — leaves it unsplit).
+func holds(scratch vk.Range, n int) bool {
+	return scratch.Buf != nil && scratch.Size >= 4*uint64(n)
+}
+
 // filterQuadTile is conv_filter_gemm_q4's tile for a weight gradient of rows output channels: 32 output channels
 // (fewer for a smaller layer) by 16 columns per invocation (gemm.comp's shape: each dy vec4 fetched feeds 16
 // columns), the 8 invocations of a workgroup being parts.
@@ -600,7 +607,8 @@ func filterQuadTile(rows int) GemmTile {
 // OH·OW not a multiple of 4, or a layer conv_filter_gemm fills alone). small's conv2 (32 × 144 weights, 9 blocks,
 // b50) on lavapipe: 33–37 GFLOP/s with 16 parts (24–34 with 32–48), against 20–22 for the image-split kernel.
 func (l *Lib) filterQuadParts(s ConvShape) int {
-	if s.check("conv") != nil || l.dev.Info().Type != vk.TypeCPU || !l.texel || s.OH()*s.OW()%4 != 0 {
+	if s.check("conv") != nil || l.dev.Info().Type != vk.TypeCPU || s.OH()*s.OW()%4 != 0 ||
+		!l.texelHolds(vk.Texel1, s.InLen()) || !l.texelHolds(vk.Texel4, s.OutLen()) {
 		return 0
 	}
 	rows, cols, t := l.filterTile(s)

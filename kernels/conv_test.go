@@ -371,3 +371,28 @@ func TestConv2DFilterGEMMGradient(t *testing.T) {
 		}
 	}
 }
+
+// TestConv2DFilterScratchTooSmall: a weight gradient given a scratch smaller than its split needs (sized for another
+// path, as when a driver's texel limits turn the planned one down) runs unsplit and is still right — SwiftShader
+// (maxTexelBufferElements 65536) once got a first layer's scratch sized for conv_direct_filter's parts and failed.
+func TestConv2DFilterScratchTooSmall(t *testing.T) {
+	l := openLib(t)
+	for i, s := range []ConvShape{
+		{B: 2, Cin: 1, H: 28, W: 28, Cout: 32, KH: 5, KW: 5, PadH: 2, PadW: 2},
+		{B: 3, Cin: 8, H: 6, W: 6, Cout: 12, KH: 3, KW: 3, PadH: 1, PadW: 1},
+	} {
+		n := l.ConvFilterScratch(s)
+		if n == 0 {
+			continue // this device does not split s
+		}
+		r := rng(uint64(900 + i))
+		x, dy := uniform(r, s.InLen(), -2, 2), uniform(r, s.OutLen(), -2, 2)
+		bx, bdy, bdw := upload(t, l, x), upload(t, l, dy), zeros(t, l, s.WLen())
+		scratch := zeros(t, l, n/2)
+		run(t, l, func(rec *vk.Recorder) error {
+			return l.Conv2DBackwardFilter(rec, bx.All(), bdy.All(), bdw.All(), s, ConvOpts{Scratch: scratch.All()})
+		})
+		compare(t, fmt.Sprintf("backward-filter, half the scratch %+v", s), download(t, bdw, s.WLen()),
+			Conv2DBackwardFilterRef(x, dy, s), gemmTol(s.B*s.OH()*s.OW()))
+	}
+}

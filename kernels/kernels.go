@@ -193,6 +193,26 @@ func (l *Lib) texelFits(a vk.Access, rs ...vk.Range) bool {
 	return true
 }
 
+// texelHolds reports whether the library reads texels and n floats fit one texel view of a (Texel1 or Texel4) on
+// this device by count (maxTexelBufferElements; SwiftShader allows the minimum, 65536): what a kernel can know of
+// its operands from their shapes, before it has their ranges (to size a scratch for the path it will take).
+func (l *Lib) texelHolds(a vk.Access, ns ...int) bool {
+	tx := l.dev.Info().Texel
+	if !l.texel || a == vk.Texel1 && !tx.Float1 || a == vk.Texel4 && !tx.Float4 {
+		return false
+	}
+	per := uint64(1)
+	if a == vk.Texel4 {
+		per = 4
+	}
+	for _, n := range ns {
+		if uint64(n)/per > tx.MaxElements {
+			return false
+		}
+	}
+	return true
+}
+
 // vec4Fits reports whether n elements of every range can be read as n/4 vec4s: n a multiple of 4 and each range
 // starting on a 16-byte boundary (a std430 vec4 array's stride and alignment). Elementwise shaders with a VEC4
 // variant take it then.
