@@ -103,7 +103,7 @@ type ConvOpts struct {
 	Accumulate bool
 	// Scratch holds Lib.ConvFwdScratch(s) floats for the forward pass's packed weights, Lib.ConvDataScratch(s)
 	// floats for the input gradient's packed weights or its two passes (backward-data), or
-	// Lib.ConvFilterScratch(s) floats for a weight gradient split over images or rows (backward-filter); without it, or
+	// Lib.ConvFilterScratch(s) floats for a weight gradient split into parts (backward-filter); without it, or
 	// where those return 0, the kernels read w as it is.
 	Scratch vk.Range
 }
@@ -672,7 +672,8 @@ func (l *Lib) filterParts(s ConvShape) int {
 }
 
 // ConvFilterScratch returns the floats of ConvOpts.Scratch with which Conv2DBackwardFilter splits s's weight
-// gradient over groups of images or rows (see filterParts and directFilterParts), or 0 where it does not.
+// gradient into parts — groups of images, rows or quads of pixels (see filterParts, directFilterParts and
+// filterQuadParts) — or 0 where it does not. Given less, the weight gradient runs unsplit (slower, as right).
 func (l *Lib) ConvFilterScratch(s ConvShape) int {
 	if l.directFilterOK(s) {
 		if parts := directFilterParts(s); parts > 1 {

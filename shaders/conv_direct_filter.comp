@@ -11,8 +11,8 @@
 // invocation — and each invocation reads its channels' P output gradients, then adds RC·NI·KH·KW sums of P
 // products. Why: the implicit-GEMM weight gradient (conv_filter_gemm) fetches every dy value once per invocation
 // and a fresh x value for each of its columns; with a 25-long (madry conv1: 32 × 25 weights) reduction column set
-// it kept 7 of 8 SIMD lanes busy at 19–22 GFLOP/s on lavapipe. Here a window value feeds up to KW·P products and a
-// dy value KH·KW·NI.
+// it kept 7 of 8 SIMD lanes busy at 19–22 GFLOP/s on lavapipe. Here a window value, read once per workgroup step,
+// feeds up to min(KW, P) products for each of the workgroup's output channels, and a dy value KH·KW·NI.
 //
 // The row and chunk loops stay rolled and their body is unrolled with constant indices (see conv_direct.comp for
 // why). Each sum adds its pixels in order (row, then column): the same inputs give the same bits. VEC4 (x and dy

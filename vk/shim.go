@@ -97,7 +97,7 @@ static VkResult sq_create_shader_module(const sq_procs* p, void* device, const u
 	ci.pCode = code;
 	VkShaderModule m = VK_NULL_HANDLE;
 	VkResult r = p->createShaderModule((VkDevice)device, &ci, NULL, &m);
-	*out = (uint64_t)m;
+	*out = r == VK_SUCCESS ? (uint64_t)m : 0; // a failed call leaves its output undefined
 	return r;
 }
 
@@ -121,7 +121,8 @@ static VkResult sq_create_layouts(const sq_procs* p, void* device, uint32_t n, c
 	si.pBindings = binds;
 	VkDescriptorSetLayout sl = VK_NULL_HANDLE;
 	VkResult r = p->createDescriptorSetLayout((VkDevice)device, &si, NULL, &sl);
-	*setLayout = (uint64_t)sl;
+	*setLayout = r == VK_SUCCESS ? (uint64_t)sl : 0;
+	*layout = 0;
 	if (r != VK_SUCCESS) return r;
 	VkPushConstantRange pr;
 	memset(&pr, 0, sizeof(pr));
@@ -136,7 +137,7 @@ static VkResult sq_create_layouts(const sq_procs* p, void* device, uint32_t n, c
 	li.pPushConstantRanges = push ? &pr : NULL;
 	VkPipelineLayout pl = VK_NULL_HANDLE;
 	r = p->createPipelineLayout((VkDevice)device, &li, NULL, &pl);
-	*layout = (uint64_t)pl;
+	*layout = r == VK_SUCCESS ? (uint64_t)pl : 0;
 	return r;
 }
 
@@ -158,7 +159,7 @@ static VkResult sq_create_descriptor_pool(const sq_procs* p, void* device, uint3
 	ci.pPoolSizes = sizes;
 	VkDescriptorPool pool = VK_NULL_HANDLE;
 	VkResult r = p->createDescriptorPool((VkDevice)device, &ci, NULL, &pool);
-	*out = (uint64_t)pool;
+	*out = r == VK_SUCCESS ? (uint64_t)pool : 0;
 	return r;
 }
 
