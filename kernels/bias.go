@@ -28,10 +28,7 @@ func (l *Lib) BiasGrad(r *vk.Recorder, dy, db vk.Range, batch, channels, inner i
 	}
 	// 64 invocations per channel: enough to split the batch·pixels sum on a CPU, a modest workgroup on a GPU.
 	lx := min(64, l.dev.Info().Limits.MaxWorkgroupInvocations, l.dev.Info().Limits.MaxWorkgroupSize[0])
-	shader := "bias_grad"
-	if vec4Fits(inner, dy) {
-		shader = "bias_grad4" // four terms a read (see bias_grad.comp's VEC4)
-	}
+	shader, _ := vec4Variant("bias_grad", inner, dy) // four terms a read (see bias_grad.comp's VEC4)
 	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{vk.Read, vk.ReadWrite},
 		PushSize: pushSize(p), Local: [3]uint32{lx, 1, 1}})
 	if err != nil {

@@ -463,15 +463,9 @@ func (l *Lib) Conv2DBackwardFilter(r *vk.Recorder, x, dy, dw vk.Range, s ConvSha
 		return fmt.Errorf("%s: %d×%d outputs need %d×%d workgroups, more than the device's %v", op, rows, cols, gx,
 			gy, lim.MaxWorkgroupCount)
 	}
-	p := s.push(o.flags())
 	shader, in := l.texel1Variant("conv_bwd_filter", x, dy)
-	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{in, in, vk.ReadWrite},
-		PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
-		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN)}})
-	if err != nil {
-		return err
-	}
-	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), 1}, p, x, dy, dw)
+	return l.filterDispatch(r, shader, [2]vk.Access{in, in}, s, t, o.flags(), [3]uint32{uint32(gx), uint32(gy), 1},
+		x, dy, dw)
 }
 
 // directFilterParts is how many groups of output rows conv_direct_filter splits s's weight gradient into, one
@@ -565,7 +559,6 @@ func (l *Lib) filterTile(s ConvShape) (rows, cols int, t GemmTile) {
 // writes its own rows×cols gradient, part z at float z·rows·cols of out).
 func (l *Lib) filterGEMM(r *vk.Recorder, x, dy, out vk.Range, s ConvShape, t GemmTile, flags uint32, parts int) error {
 	rows, cols := s.Cout, s.Cin*s.KH*s.KW
-	p := s.push(flags)
 	gx := (cols + 4*int(t.CN)*int(t.LX) - 1) / (4 * int(t.CN) * int(t.LX))
 	gy := (rows + int(t.RM) - 1) / int(t.RM)
 	shader, in := l.texel1Variant("conv_filter_gemm", x, dy)
@@ -576,13 +569,8 @@ func (l *Lib) filterGEMM(r *vk.Recorder, x, dy, out vk.Range, s ConvShape, t Gem
 		// filterSplitTile's 32-row blocks).
 		shader, in, ind = "conv_filter_gemm_t4", vk.Texel1, vk.Texel4
 	}
-	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{in, ind, vk.ReadWrite},
-		PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
-		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN)}})
-	if err != nil {
-		return err
-	}
-	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), uint32(parts)}, p, x, dy, out)
+	return l.filterDispatch(r, shader, [2]vk.Access{in, ind}, s, t, flags,
+		[3]uint32{uint32(gx), uint32(gy), uint32(parts)}, x, dy, out)
 }
 
 // holds reports whether scratch is a buffer range of at least n floats: a weight gradient splits into parts only
@@ -626,17 +614,23 @@ func (l *Lib) filterQuadParts(s ConvShape) int {
 func (l *Lib) filterQuads(r *vk.Recorder, x, dy, out vk.Range, s ConvShape, parts int) error {
 	rows, cols := s.Cout, s.Cin*s.KH*s.KW
 	t := filterQuadTile(rows)
-	lx := int(t.LX)
-	p := s.push(0)
-	gx := (cols + 4*int(t.CN) - 1) / (4 * int(t.CN))
-	gy := (rows + int(t.RM) - 1) / int(t.RM)
-	pipe, err := l.pipeline(vk.PipelineSpec{Shader: "conv_filter_gemm_q4",
-		Bindings: []vk.Access{vk.Texel1, vk.Texel4, vk.ReadWrite}, PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
+	gx := (cols + 4*int(t.CN) - 1) / (4 * int(t.CN)) // one column block per workgroup: its invocations are parts
+	groups := [3]uint32{uint32(gx), uint32((rows + int(t.RM) - 1) / int(t.RM)), uint32((parts + int(t.LX) - 1) / int(t.LX))}
+	return l.filterDispatch(r, "conv_filter_gemm_q4", [2]vk.Access{vk.Texel1, vk.Texel4}, s, t, 0, groups, x, dy, out)
+}
+
+// filterDispatch records a weight-gradient shader (conv_filter_gemm's variants, conv_bwd_filter: tile t as
+// specialization constants 3 and 4, t.LX invocations a workgroup) over groups, reading x and dy as in.
+func (l *Lib) filterDispatch(r *vk.Recorder, shader string, in [2]vk.Access, s ConvShape, t GemmTile, flags uint32,
+	groups [3]uint32, x, dy, out vk.Range) error {
+	p := s.push(flags)
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{in[0], in[1], vk.ReadWrite},
+		PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
 		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN)}})
 	if err != nil {
 		return err
 	}
-	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), uint32((parts + lx - 1) / lx)}, p, x, dy, out)
+	return r.Dispatch(pipe, groups, p, x, dy, out)
 }
 
 // filterSplitTile is the tile of a weight gradient split over images: 32-row blocks of output channels (fewer rows

@@ -213,19 +213,19 @@ func (l *Lib) texelHolds(a vk.Access, ns ...int) bool {
 	return true
 }
 
-// vec4Fits reports whether n elements of every range can be read as n/4 vec4s: n a multiple of 4 and each range
-// starting on a 16-byte boundary (a std430 vec4 array's stride and alignment). Elementwise shaders with a VEC4
-// variant take it then.
-func vec4Fits(n int, rs ...vk.Range) bool {
+// vec4Variant returns the VEC4 variant of an elementwise shader (its name + "4") and the elements each of its
+// reads covers (4) when n elements of every range can be read as n/4 vec4s — n a multiple of 4 and each range
+// starting on a 16-byte boundary (a std430 vec4 array's stride and alignment) — else shader and 1.
+func vec4Variant(shader string, n int, rs ...vk.Range) (string, int) {
 	if n%4 != 0 {
-		return false
+		return shader, 1
 	}
 	for _, r := range rs {
 		if r.Off%16 != 0 {
-			return false
+			return shader, 1
 		}
 	}
-	return true
+	return shader + "4", 4
 }
 
 // texel1Variant returns shader's texel variant (its name + "_t", reading the ranges rs through R32_SFLOAT views)

@@ -67,15 +67,8 @@ func (l *Lib) noise(r *vk.Recorder, op, shader string, x, y vk.Range, n int, pna
 	if err := l.checkNoise(op, x, y, n, pname, scale); err != nil {
 		return err
 	}
-	return l.dispatchBlocks(r, noiseVariant(shader, n, x, y), n, g.push(n, scale), []vk.Access{vk.Read, vk.Write}, x, y)
-}
-
-// noiseVariant returns shader's vec4 variant where n and the ranges allow it (see noise.comp's VEC4).
-func noiseVariant(shader string, n int, x, y vk.Range) string {
-	if vec4Fits(n, x, y) {
-		return shader + "4"
-	}
-	return shader
+	shader, _ = vec4Variant(shader, n, x, y) // see noise.comp's VEC4
+	return l.dispatchBlocks(r, shader, n, g.push(n, scale), []vk.Access{vk.Read, vk.Write}, x, y)
 }
 
 // checkNoise validates a noise kernel's operands and scale.
@@ -156,6 +149,6 @@ func (l *Lib) noiseDynamic(r *vk.Recorder, op, shader string, x, y, step vk.Rang
 	if err := l.checkNoise(op, x, y, n, pname, scale); err != nil {
 		return err
 	}
-	return l.dispatchBlocks(r, noiseVariant(shader, n, x, y), n, g.push(n, scale),
-		[]vk.Access{vk.Read, vk.Write, vk.Read}, x, y, step)
+	shader, _ = vec4Variant(shader, n, x, y)
+	return l.dispatchBlocks(r, shader, n, g.push(n, scale), []vk.Access{vk.Read, vk.Write, vk.Read}, x, y, step)
 }

@@ -126,11 +126,8 @@ func (l *Lib) AdamStep(r *vk.Recorder, w, g, m, v vk.Range, n, t int, p AdamPara
 	if err := p.check(op, t); err != nil {
 		return err
 	}
-	shader, inv := "adam", n
-	if vec4Fits(n, w, g, m, v) {
-		shader, inv = "adam4", n/4
-	}
-	return l.dispatch1D(r, shader, inv, p.push(n, t),
+	shader, per := vec4Variant("adam", n, w, g, m, v)
+	return l.dispatch1D(r, shader, n/per, p.push(n, t),
 		[]vk.Access{vk.ReadWrite, vk.Read, vk.ReadWrite, vk.ReadWrite}, w, g, m, v)
 }
 
@@ -146,11 +143,8 @@ func (l *Lib) AdamStepDynamic(r *vk.Recorder, w, g, m, v, corr vk.Range, n int, 
 	if err := p.check(op, 1); err != nil {
 		return err
 	}
-	shader, inv := "adam_dyn", n
-	if vec4Fits(n, w, g, m, v) {
-		shader, inv = "adam_dyn4", n/4
-	}
-	return l.dispatch1D(r, shader, inv, p.push(n, 1),
+	shader, per := vec4Variant("adam_dyn", n, w, g, m, v)
+	return l.dispatch1D(r, shader, n/per, p.push(n, 1),
 		[]vk.Access{vk.ReadWrite, vk.Read, vk.ReadWrite, vk.ReadWrite, vk.Read}, w, g, m, v, corr)
 }
 

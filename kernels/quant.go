@@ -115,12 +115,13 @@ func (l *Lib) squantChunks(s QuantShape, w int) int {
 }
 
 // squantVariant returns shader's vec4 variant and the elements per invocation (4) when every plane of s holds a
-// multiple of four elements and the ranges are 16-byte aligned; else shader and 1.
+// multiple of four elements (a vec4 never straddles two channels' thresholds) and vec4Variant allows it; else
+// shader and 1.
 func squantVariant(shader string, s QuantShape, rs ...vk.Range) (string, int) {
-	if _, hw, _ := s.plane(); hw%4 == 0 && vec4Fits(s.Elems(), rs...) {
-		return shader + "4", 4
+	if _, hw, _ := s.plane(); hw%4 != 0 {
+		return shader, 1
 	}
-	return shader, 1
+	return vec4Variant(shader, s.Elems(), rs...)
 }
 
 // SoftQuantScratch returns how many floats of scratch SoftQuantBackward needs for shape s on this device (the

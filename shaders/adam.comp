@@ -9,7 +9,7 @@
 // sqnet:variant adam_dyn -DDYNAMIC=1 -DVEC4=0
 // sqnet:variant adam4 -DDYNAMIC=0 -DVEC4=1
 // sqnet:variant adam_dyn4 -DDYNAMIC=1 -DVEC4=1
-// The VEC4 variants (n % 4 == 0, every range 16-byte aligned; kernels.vec4Fits) update four elements per
+// The VEC4 variants (n % 4 == 0, every range 16-byte aligned; kernels.vec4Variant) update four elements per
 // invocation through vec4 views of the same buffers, with the same operations per element, so the same bits: on
 // lavapipe a storage-buffer access costs about the same per invocation whatever its width (it walks the SIMD lanes
 // one by one), and an Adam step reads four arrays and writes three.

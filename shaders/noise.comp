@@ -14,7 +14,7 @@
 // sqnet:variant noise_gauss4 -DMODE=1 -DDYNAMIC=0 -DVEC4=1
 // sqnet:variant noise_uniform_dyn4 -DMODE=0 -DDYNAMIC=1 -DVEC4=1
 // sqnet:variant noise_gauss_dyn4 -DMODE=1 -DDYNAMIC=1 -DVEC4=1
-// The VEC4 variants (n % 4 == 0, 16-byte aligned ranges; kernels.vec4Fits) read and write each block's four
+// The VEC4 variants (n % 4 == 0, 16-byte aligned ranges; kernels.vec4Variant) read and write each block's four
 // elements as one vec4, with the same operations per element (the same bits): on lavapipe a storage-buffer access
 // walks the SIMD lanes one by one whatever its width.
 #include "common.glsl"

@@ -15,7 +15,7 @@
 // sqnet:variant squant_fwd4 -DMODE=0 -DVEC4=1
 // sqnet:variant squant_bwd4 -DMODE=1 -DVEC4=1
 // sqnet:variant squant_bwdx4 -DMODE=2 -DVEC4=1
-// The VEC4 variants (HW % 4 == 0, 16-byte aligned ranges; kernels.vec4Fits) take four consecutive elements of one
+// The VEC4 variants (HW % 4 == 0, 16-byte aligned ranges; kernels.vec4Variant) take four consecutive elements of one
 // plane per invocation, or per element slot of squant_bwd, through vec4 views: the same operations per element,
 // so y and dx keep their bits; squant_bwd4 adds a slot's four terms in order, a different fixed order of the
 // threshold gradient's sum. On lavapipe a storage-buffer access walks the SIMD lanes one by one whatever its width.
