@@ -108,7 +108,8 @@ func mismatch(got, want []float32, tl tol) string {
 	}
 	for i := range want {
 		g, w := float64(got[i]), float64(want[i])
-		if math.IsNaN(g) != math.IsNaN(w) || math.Abs(g-w) > tl.Abs+tl.Rel*math.Abs(w) || (tl == exact && got[i] != want[i]) {
+		if math.IsNaN(g) != math.IsNaN(w) || math.Abs(g-w) > tl.Abs+tl.Rel*math.Abs(w) ||
+			(tl == exact && got[i] != want[i] && !math.IsNaN(g)) {
 			return fmt.Sprintf("first mismatch at index %d: got %.9g, want %.9g (|diff| %.3g, tolerance %.3g + %.3g·|want|)",
 				i, g, w, math.Abs(g-w), tl.Abs, tl.Rel)
 		}
