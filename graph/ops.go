@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"github.com/sqnet/sqnet/kernels"
 	"github.com/sqnet/sqnet/vk"
 )
 
@@ -137,15 +138,12 @@ func (g *Graph) Correct(logits, labels *Tensor) *Tensor {
 
 // SoftmaxCrossEntropy returns the per-example loss [B] of logits [B, K] against uint32 labels [B].
 func (g *Graph) SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
-	b, k := 0, 0
-	if len(logits.Shape) == 2 {
-		b, k = logits.Shape[0], logits.Shape[1]
-	}
-	return g.lossOp("softmax cross-entropy", "loss", logits, labels, 1,
-		func(r *vk.Recorder, logits, labels, loss vk.Range) error {
+	b, k := dims2(logits)
+	return g.lossOp("softmax cross-entropy", "loss", logits, labels, nil, 1,
+		func(r *vk.Recorder, logits, labels, _, loss vk.Range) error {
 			return g.lib.SoftmaxXent(r, logits, labels, loss, b, k)
 		},
-		func(r *vk.Recorder, logits, labels, up, dl vk.Range, scale float32) error {
+		func(r *vk.Recorder, logits, labels, _, up, dl vk.Range, scale float32) error {
 			return g.lib.SoftmaxXentBackward(r, logits, labels, up, dl, b, k, scale)
 		})
 }
@@ -153,48 +151,85 @@ func (g *Graph) SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 // CWMargin returns the per-example Carlini–Wagner margin min(max_{j≠y} z_j − z_y, kappa) [B] of logits [B, K]
 // against uint32 labels [B]: positive once an example is misclassified; attacks ascend it.
 func (g *Graph) CWMargin(logits, labels *Tensor, kappa float32) *Tensor {
-	b, k := 0, 0
-	if len(logits.Shape) == 2 {
-		b, k = logits.Shape[0], logits.Shape[1]
-	}
-	return g.lossOp("cw margin", "cw", logits, labels, 2,
-		func(r *vk.Recorder, logits, labels, loss vk.Range) error {
+	b, k := dims2(logits)
+	return g.lossOp("cw margin", "cw", logits, labels, nil, 2,
+		func(r *vk.Recorder, logits, labels, _, loss vk.Range) error {
 			return g.lib.CWLoss(r, logits, labels, loss, b, k, kappa)
 		},
-		func(r *vk.Recorder, logits, labels, up, dl vk.Range, scale float32) error {
+		func(r *vk.Recorder, logits, labels, _, up, dl vk.Range, scale float32) error {
 			return g.lib.CWLossBackward(r, logits, labels, up, dl, b, k, kappa, scale)
 		})
 }
 
-// lossOp adds a per-example loss of logits [B, K ≥ minK] and uint32 labels [B]. Its backward takes the reverse-mode
-// seed through the kernel's scale-only path (no buffer of ones) and any other upstream gradient as a buffer.
-func (g *Graph) lossOp(name, out string, logits, labels *Tensor, minK int,
-	fwd func(r *vk.Recorder, logits, labels, loss vk.Range) error,
-	bwd func(r *vk.Recorder, logits, labels, up, dl vk.Range, scale float32) error) *Tensor {
+// DLRLoss returns AutoAttack's per-example loss [B] of the given kind (kernels.DLR, DLRTargeted, TargetMargin) of
+// logits [B, K] against uint32 labels [B] and, for the targeted kinds, uint32 targets [B] (nil for DLR).
+func (g *Graph) DLRLoss(kind kernels.DLRKind, logits, labels, targets *Tensor) *Tensor {
+	b, k := dims2(logits)
+	if kind.Targeted() != (targets != nil) {
+		return g.fail("%s loss: targets %v for a kind that takes them: %v", kind, targets, kind.Targeted())
+	}
+	return g.lossOp(kind.String()+" loss", kind.String(), logits, labels, targets, kind.MinClasses(),
+		func(r *vk.Recorder, logits, labels, targets, loss vk.Range) error {
+			return g.lib.DLRLoss(r, kind, logits, labels, targets, loss, b, k)
+		},
+		func(r *vk.Recorder, logits, labels, targets, up, dl vk.Range, scale float32) error {
+			return g.lib.DLRLossBackward(r, kind, logits, labels, targets, up, dl, b, k, scale)
+		})
+}
+
+// dims2 returns the two dimensions of a [B, K] tensor (zeros otherwise; lossOp reports the shape).
+func dims2(t *Tensor) (int, int) {
+	if len(t.Shape) != 2 {
+		return 0, 0
+	}
+	return t.Shape[0], t.Shape[1]
+}
+
+// lossOp adds a per-example loss of logits [B, K ≥ minK], uint32 labels [B] and optional uint32 targets [B]. Its
+// backward takes the reverse-mode seed through the kernel's scale-only path (no buffer of ones) and any other
+// upstream gradient as a buffer. The kernels get the zero Range for absent targets.
+func (g *Graph) lossOp(name, out string, logits, labels, targets *Tensor, minK int,
+	fwd func(r *vk.Recorder, logits, labels, targets, loss vk.Range) error,
+	bwd func(r *vk.Recorder, logits, labels, targets, up, dl vk.Range, scale float32) error) *Tensor {
 	if len(logits.Shape) != 2 || logits.Shape[1] < minK || labels.DType != U32 || len(labels.Shape) != 1 ||
 		labels.Shape[0] != logits.Shape[0] {
 		return g.fail("%s: logits %s must be [B, K ≥ %d] and labels %s uint32 [B]", name, logits, minK, labels)
 	}
+	if targets != nil && (targets.DType != U32 || !same(targets, labels)) {
+		return g.fail("%s: targets %s must be uint32 [B] like the labels %s", name, targets, labels)
+	}
+	in := []*Tensor{logits, labels}
+	if targets != nil {
+		in = append(in, targets)
+	}
+	opt := func(at Binder) vk.Range {
+		if targets == nil {
+			return vk.Range{}
+		}
+		return at(targets)
+	}
 	loss := g.tensor(out, []int{logits.Shape[0]}, Temp, F32)
-	g.Add(&Op{Name: name, In: []*Tensor{logits, labels}, Out: []*Tensor{loss},
-		Run: func(r *vk.Recorder, at Binder) error { return fwd(r, at(logits), at(labels), at(loss)) },
+	g.Add(&Op{Name: name, In: in, Out: []*Tensor{loss},
+		Run: func(r *vk.Recorder, at Binder) error { return fwd(r, at(logits), at(labels), opt(at), at(loss)) },
 		Grad: func(d []*Tensor) ([]*Tensor, error) {
 			dl := g.tensor(logits.Name+".grad", logits.Shape, Temp, F32)
 			scale, isSeed := g.SeedScale(d[0])
-			in := []*Tensor{logits, labels}
+			bin := append([]*Tensor(nil), in...)
 			if !isSeed {
 				scale = 1
-				in = append(in, d[0])
+				bin = append(bin, d[0])
 			}
-			g.Add(&Op{Name: name + " backward", In: in, Out: []*Tensor{dl},
+			g.Add(&Op{Name: name + " backward", In: bin, Out: []*Tensor{dl},
 				Run: func(r *vk.Recorder, at Binder) error {
 					var up vk.Range
 					if !isSeed {
 						up = at(d[0])
 					}
-					return bwd(r, at(logits), at(labels), up, at(dl), scale)
+					return bwd(r, at(logits), at(labels), opt(at), up, at(dl), scale)
 				}})
-			return []*Tensor{dl, nil}, nil
+			grads := make([]*Tensor, len(in)) // nothing flows into labels or targets
+			grads[0] = dl
+			return grads, nil
 		}})
 	return loss
 }

@@ -161,6 +161,10 @@ func (p *Program) record() error {
 	return nil
 }
 
+// Rerecord records every op again, for ops whose Run reads settings the host changed since Compile (an attack's
+// attempt number in a push constant); it waits for a step in flight first.
+func (p *Program) Rerecord() error { return p.record() }
+
 // bindings returns the range of every tensor for input set s.
 func (p *Program) bindings(s int) Binder {
 	return func(t *Tensor) vk.Range {
