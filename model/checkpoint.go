@@ -21,6 +21,10 @@ const OptimPrefix = "optim."
 type Checkpoint struct {
 	Arch    Arch
 	Quant   *quant.Config // nil: no quantizer
+	// Deploy is the classifier the model is deployed as when it has a quantizer: quant.Soft (as trained, and what
+	// a checkpoint that says nothing means) or quant.Hard (the hard quantizer at test time). Evaluations judge
+	// every adversarial candidate by it unless told otherwise.
+	Deploy  quant.Mode
 	Weights Weights
 	Optim   Weights // optimizer state by name (without OptimPrefix); may be empty
 	Dataset string
@@ -48,11 +52,17 @@ func Save(path string, c *Checkpoint) error {
 	if c.Quant != nil {
 		q = c.Quant.String()
 	}
+	if c.Deploy != quant.Soft && c.Deploy != quant.Hard {
+		return fmt.Errorf("save %s: deployed as %s; a checkpoint is deployed soft or hard", path, c.Deploy)
+	}
 	meta := map[string]string{
 		"format": Format, "arch": c.Arch.Name, "dataset": c.Dataset, "method": c.Method, "quant": q,
 		"input":   fmt.Sprintf("%dx%dx%d", c.Arch.C, c.Arch.H, c.Arch.W),
 		"classes": strconv.Itoa(c.Arch.Classes), "epoch": strconv.Itoa(c.Epoch), "step": strconv.Itoa(c.Step),
 		"seed": strconv.FormatUint(c.Seed, 10),
+	}
+	if c.Quant != nil {
+		meta["deploy"] = c.Deploy.String()
 	}
 	for k, v := range c.Extra {
 		if _, taken := meta[k]; !taken {
@@ -97,6 +107,14 @@ func Load(path string) (*Checkpoint, error) {
 		}
 		ck.Quant = &cfg
 	}
+	switch d := m["deploy"]; {
+	case d == "" || d == "soft":
+		ck.Deploy = quant.Soft
+	case d == "hard" && ck.Quant != nil:
+		ck.Deploy = quant.Hard
+	default:
+		return nil, bad("deployed as %q; want soft or hard, and hard only with a quantizer", d)
+	}
 	for _, k := range []struct {
 		key string
 		dst *int
@@ -110,7 +128,7 @@ func Load(path string) (*Checkpoint, error) {
 	}
 	for k, v := range m {
 		switch k {
-		case "format", "arch", "dataset", "method", "quant", "input", "classes", "epoch", "step", "seed":
+		case "format", "arch", "dataset", "method", "quant", "input", "classes", "epoch", "step", "seed", "deploy":
 		default:
 			ck.Extra[k] = v
 		}
