@@ -35,8 +35,10 @@ type Config struct {
 	// Through is how the model's quantizer behaves for the attacker's gradient: quant.Soft (the trained function's
 	// true gradient), quant.BPDAIdentity or quant.BPDASoft (forward hard, backward identity or soft surrogate).
 	Through quant.Mode
-	// Eval is how the defended model classifies the result (quant.Hard for the deployed quantizer, or Soft).
-	Eval quant.Mode
+	// Deploy lists the classifiers every adversarial candidate is judged by — the deployed model, with its soft or
+	// hard quantizer (see Deployed), or both — and Run returns a Result for each, in this order. Empty means
+	// quant.Soft alone. For a model without a quantizer the modes are one classifier.
+	Deploy []quant.Mode
 	// EOT > 1 averages each step's gradient over EOT draws of uniform input noise of radius EOTNoise
 	// (Expectation over Transformation, Athalye et al.), for defences that randomise their input; every draw of
 	// every step is a different Philox stream.
@@ -49,14 +51,13 @@ type Config struct {
 // FGSM returns the fast gradient sign method at radius eps: one step of η = ε from the clean image.
 func FGSM(eps float32) Config {
 	return Config{Name: "fgsm", Eps: eps, Step: eps, Steps: 1, Restarts: 1, Loss: "ce", Through: quant.Soft,
-		Eval: quant.Soft, Batch: 100, Kappa: float32(math.Inf(1))}
+		Batch: 100, Kappa: float32(math.Inf(1))}
 }
 
 // PGD returns Madry et al.'s attack: k steps of size η from a random start in the ε-ball, R restarts.
 func PGD(eps, step float32, steps, restarts int) Config {
 	return Config{Name: fmt.Sprintf("pgd-%d", steps), Eps: eps, Step: step, Steps: steps, Restarts: restarts,
-		RandomStart: true, Loss: "ce", Through: quant.Soft, Eval: quant.Soft, Batch: 100,
-		Kappa: float32(math.Inf(1))}
+		RandomStart: true, Loss: "ce", Through: quant.Soft, Batch: 100, Kappa: float32(math.Inf(1))}
 }
 
 // PGDk returns PGD with k steps whose size follows Madry et al.'s rule η = 2.5·ε/k (at least 0.01), so the
@@ -88,13 +89,14 @@ func (c Config) Validate() error {
 	case c.EOT < 0 || (c.EOT > 1 && !(c.EOTNoise > 0)):
 		return fmt.Errorf("attack %s: EOT over %d draws of noise radius %v", c.Name, c.EOT, c.EOTNoise)
 	}
-	return nil
+	return checkDeploy(c.Name, c.Deploy)
 }
 
 // Result is an attack's outcome on a set of examples.
 type Result struct {
-	Name     string    `json:"name"`
-	Eps      float32   `json:"eps"`
+	Name     string     `json:"name"`
+	Eps      float32    `json:"eps"`
+	Deploy   quant.Mode `json:"deploy"` // the classifier the candidates were judged by
 	N        int       `json:"n"`
 	Correct  int       `json:"robust"` // examples still classified correctly (untargeted) or not pushed to the target
 	Accuracy float64   `json:"robust_accuracy"`
@@ -103,6 +105,7 @@ type Result struct {
 	Pred     []uint32  `json:"-"` // the prediction on Adv
 	Seconds  float64   `json:"seconds"`
 	Submits  int       `json:"submits"`
+	Queries  int64     `json:"queries,omitempty"` // model evaluations (AutoAttack's family; see AAStep)
 }
 
 // Attacker is a compiled attack for one model and configuration.
@@ -113,8 +116,9 @@ type Attacker struct {
 	prog  *graph.Program
 	x0, y *graph.Tensor
 	adv   *graph.Tensor
-	pred  *graph.Tensor
-	step  *graph.Tensor // the random start's RNG step, one per (batch, restart)
+	pred  []*graph.Tensor // per deployed classifier (cfg's Deploy order)
+	step  *graph.Tensor   // the random start's RNG step, one per (batch, restart)
+	modes []quant.Mode
 }
 
 // Build adds an attack to a graph: x_adv starts at x0 — plus uniform noise in the ε-ball when cfg.RandomStart, its
@@ -229,7 +233,10 @@ func New(lib *kernels.Lib, ck *model.Checkpoint, cfg Config) (*Attacker, error) 
 		return nil, err
 	}
 	a.adv = adv
-	a.pred = g.Argmax(a.net.Forward(g, a.adv, cfg.Eval))
+	a.modes = deployModes(cfg.Deploy)
+	for _, m := range distinctModes(ck, a.modes) {
+		a.pred = append(a.pred, g.Argmax(a.net.Forward(g, a.adv, m)))
+	}
 	p, err := g.Compile()
 	if err != nil {
 		return nil, fmt.Errorf("attack %s: %w", cfg.Name, err)
@@ -250,8 +257,19 @@ func (a *Attacker) Profile() ([]graph.OpTime, int, error) { return a.prog.Profil
 func (a *Attacker) Close() { a.prog.Close() }
 
 // Run attacks the n images (NCHW floats in [0, 1]) with their labels; targeted attacks also take targets (nil
-// otherwise). Each example keeps its worst case over the restarts.
+// otherwise). Each example keeps its worst case over the restarts. The result is the first deployed classifier's;
+// RunAll returns every one.
 func (a *Attacker) Run(images []float32, labels []uint8, targets []uint8, n int) (*Result, error) {
+	rs, err := a.RunAll(images, labels, targets, n)
+	if err != nil {
+		return nil, err
+	}
+	return rs[0], nil
+}
+
+// RunAll is Run with a Result for each deployed classifier of the configuration, in its Deploy order: an example
+// is robust against a classifier when no restart's final point fools it.
+func (a *Attacker) RunAll(images []float32, labels []uint8, targets []uint8, n int) ([]*Result, error) {
 	arch := a.ck.Arch
 	sz := arch.C * arch.H * arch.W
 	if n <= 0 || len(images) < n*sz || len(labels) < n {
@@ -262,14 +280,18 @@ func (a *Attacker) Run(images []float32, labels []uint8, targets []uint8, n int)
 		return nil, fmt.Errorf("attack: a targeted attack needs %d targets, got %d", n, len(targets))
 	}
 	start := time.Now()
-	res := &Result{Name: a.cfg.Name, Eps: a.cfg.Eps, N: n, Robust: make([]bool, n), Adv: make([]float32, n*sz),
-		Pred: make([]uint32, n)}
-	for i := range res.Robust {
-		res.Robust[i] = true
+	res := make([]*Result, len(a.modes))
+	for k, m := range a.modes {
+		res[k] = &Result{Name: a.cfg.Name, Eps: a.cfg.Eps, Deploy: m, N: n, Robust: make([]bool, n),
+			Adv: make([]float32, n*sz), Pred: make([]uint32, n)}
+		for i := range res[k].Robust {
+			res[k].Robust[i] = true
+		}
 	}
 	bs := a.cfg.Batch
 	xb, yb := make([]float32, bs*sz), make([]uint32, bs)
 	advb, predb := make([]float32, bs*sz), make([]uint32, bs)
+	submits := 0
 	for lo := 0; lo < n; lo += bs {
 		hi := min(lo+bs, n)
 		// Padding rows repeat the first example; rows never interact, and their results are ignored.
@@ -298,37 +320,41 @@ func (a *Attacker) Run(images []float32, labels []uint8, targets []uint8, n int)
 			if err := a.prog.Run(); err != nil {
 				return nil, err
 			}
-			res.Submits++
-			if err := graph.Read(a.prog, a.pred, predb); err != nil {
-				return nil, err
-			}
+			submits++
 			if err := graph.Read(a.prog, a.adv, advb); err != nil {
 				return nil, err
 			}
-			for i := lo; i < hi; i++ {
-				j := i - lo
-				fooled := predb[j] != uint32(labels[i])
-				if a.cfg.Targeted {
-					fooled = predb[j] == uint32(targets[i])
+			for k, rk := range res {
+				if err := graph.Read(a.prog, a.pred[min(k, len(a.pred)-1)], predb); err != nil {
+					return nil, err
 				}
-				// Keep the first example that fools the model; until one does, the latest attempt.
-				if res.Robust[i] {
-					copy(res.Adv[i*sz:(i+1)*sz], advb[j*sz:(j+1)*sz])
-					res.Pred[i] = predb[j]
-				}
-				if fooled {
-					res.Robust[i] = false
+				for i := lo; i < hi; i++ {
+					j := i - lo
+					fooled := predb[j] != uint32(labels[i])
+					if a.cfg.Targeted {
+						fooled = predb[j] == uint32(targets[i])
+					}
+					// Keep the first example that fools the classifier; until one does, the latest attempt.
+					if rk.Robust[i] {
+						copy(rk.Adv[i*sz:(i+1)*sz], advb[j*sz:(j+1)*sz])
+						rk.Pred[i] = predb[j]
+					}
+					if fooled {
+						rk.Robust[i] = false
+					}
 				}
 			}
 		}
 	}
-	for _, ok := range res.Robust {
-		if ok {
-			res.Correct++
+	for _, r := range res {
+		for _, ok := range r.Robust {
+			if ok {
+				r.Correct++
+			}
 		}
+		r.Accuracy = float64(r.Correct) / float64(n)
+		r.Seconds, r.Submits = time.Since(start).Seconds(), submits
 	}
-	res.Accuracy = float64(res.Correct) / float64(n)
-	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }
 

@@ -122,7 +122,9 @@ func TestConfigErrors(t *testing.T) {
 }
 
 // TestAuditFlagsMaskedGradients: the audit passes an honest natural model and warns about a model whose input
-// quantizer is so steep (α = 10⁴) that its true gradient vanishes — the masking that BPDA exposes.
+// quantizer is so steep (α = 10⁴) that its true gradient vanishes — the masking that BPDA exposes — and, deployed
+// with the hard quantizer and attacked through that gradient alone, the masking AutoAttack's black-box check
+// exposes: Square breaks what the gradient attacks could not.
 func TestAuditFlagsMaskedGradients(t *testing.T) {
 	lib := kernels.New(vktest.Open(t))
 	honest := naturalSmall(t, lib)
@@ -131,7 +133,9 @@ func TestAuditFlagsMaskedGradients(t *testing.T) {
 		n, steps = 20, 5
 	}
 	set := testImages(t, n)
-	opts := attack.AuditOptions{Eps: 0.3, Steps: steps, Samples: 3, Batch: n, Seed: 3}
+	aa := attack.StandardAutoAttack(0.3, 3, n)
+	aa.APGDIters, aa.Targets, aa.FABIters, aa.SquareIters = 20, 2, 10, 300
+	opts := attack.AuditOptions{Eps: 0.3, Steps: steps, Samples: 3, Batch: n, Seed: 3, AutoAttack: &aa}
 	rep, err := attack.Audit(lib, honest, set.Images, set.Labels, set.N, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +149,7 @@ func TestAuditFlagsMaskedGradients(t *testing.T) {
 
 	q := quant.Config{Levels: 2, Alpha: 1e4}
 	masked := *honest
-	masked.Quant = &q
+	masked.Quant, masked.Deploy = &q, quant.Hard
 	masked.Weights = model.Weights{model.ThresholdsName: {0.5}}
 	for k, v := range honest.Weights {
 		masked.Weights[k] = v
@@ -154,14 +158,19 @@ func TestAuditFlagsMaskedGradients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flagged := false
+	flagged := map[string]bool{}
 	for _, c := range rep.Checks {
 		t.Logf("masked: %v %s: %s", c.Pass, c.Name, c.Detail)
-		if c.Name == "quantizer attacked with BPDA" && !c.Pass {
-			flagged = true
+		if !c.Pass {
+			flagged[c.Name] = true
 		}
 	}
-	if !flagged {
-		t.Error("the audit did not flag a quantizer whose true gradient is masked")
+	for _, want := range []string{"quantizer attacked with BPDA", "Square finds nothing the gradient attacks missed"} {
+		if !flagged[want] {
+			t.Errorf("the audit did not flag %q for a quantizer whose true gradient is masked", want)
+		}
+	}
+	if flagged["deterministic classifier"] {
+		t.Error("the audit calls a deterministic classifier randomised")
 	}
 }

@@ -32,7 +32,7 @@ func TestBPDAMatchesCPUReference(t *testing.T) {
 	}
 	labels := []uint8{1, 4, 7, 2}
 	cfg := attack.PGD(eps, eta, steps, 1)
-	cfg.RandomStart, cfg.Through, cfg.Eval, cfg.Batch, cfg.Name = false, quant.BPDAIdentity, quant.Hard, b, "bpda"
+	cfg.RandomStart, cfg.Through, cfg.Deploy, cfg.Batch, cfg.Name = false, quant.BPDAIdentity, []quant.Mode{quant.Hard}, b, "bpda"
 	res := attackOnce(t, kernels.New(vktest.Open(t)), ck, cfg, x0, labels)
 
 	x := append([]float32(nil), x0...)

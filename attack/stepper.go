@@ -43,8 +43,9 @@ func NewStepper(lib *kernels.Lib, ck *model.Checkpoint, cfg Config) (*Stepper, e
 	if err != nil {
 		return nil, fmt.Errorf("attack %s: %w", cfg.Name, err)
 	}
-	s.predX0 = g.Argmax(net.Forward(g, s.x0, cfg.Eval))
-	s.predAdv = g.Argmax(net.Forward(g, s.adv, cfg.Eval))
+	deployed := deployModes(cfg.Deploy)[0]
+	s.predX0 = g.Argmax(net.Forward(g, s.x0, deployed))
+	s.predAdv = g.Argmax(net.Forward(g, s.adv, deployed))
 	p, err := g.Compile()
 	if err != nil {
 		return nil, fmt.Errorf("attack %s: %w", cfg.Name, err)

@@ -9,130 +9,220 @@ import (
 	"github.com/sqnet/sqnet/quant"
 )
 
-// Suites lists the evaluation suites SuiteConfigs knows.
-var Suites = []string{"standard", "quick", "smoke"}
+// Suites lists the evaluation suites NewSuite knows, strongest first.
+var Suites = []string{"standard", "autoattack", "quick", "smoke"}
 
-// SuiteConfigs returns the attacks of an evaluation suite at radius eps for a model (BPDA only where it has a
-// quantizer):
+// Suite is an evaluation: a clean pass, AutoAttack's cascade when the suite has it, and standalone attacks that
+// each run on every example.
+type Suite struct {
+	Name       string
+	Attacks    []Config    // the clean pass first
+	AutoAttack *AutoAttack // nil: none
+}
+
+// HasAutoAttack reports whether the suite runs AutoAttack at its full (standard) effort.
+func (s *Suite) HasAutoAttack() bool { return s.AutoAttack != nil && s.Name != "smoke" }
+
+// NewSuite returns an evaluation suite at radius eps for a model (BPDA and EOT only where it has a quantizer):
 //
-//   - standard: clean, FGSM, PGD-40, PGD-100×10 restarts, CW-PGD-100, BPDA-100×10 (hard forward, identity
-//     backward) and EOT-PGD-40 over 4 noise draws for quantized models, and random search (20 points).
-//   - quick: clean, FGSM, PGD-40, BPDA-40, random search (10 points), for make run and quick reproductions.
-//   - smoke: clean, FGSM, PGD-5, BPDA-5, random search (2 points): exercises everything in seconds, for tests.
-func SuiteConfigs(name string, ck *model.Checkpoint, eps float32, batch int, seed uint64) ([]Config, error) {
-	pgd := func(steps, restarts int) Config { return PGDk(eps, steps, restarts) }
-	clean := FGSM(0)
-	clean.Name = "clean"
+//   - standard: clean, AutoAttack (standard version), FGSM, PGD-40, PGD-100×10 restarts, CW-PGD-100,
+//     BPDA-100×10 (hard forward, identity backward) and EOT-PGD-40 over 4 noise draws for quantized models, and
+//     random search (20 points).
+//   - autoattack: clean and AutoAttack alone (RobustBench's protocol).
+//   - quick: clean, FGSM, PGD-40, BPDA-40, random search (10 points), for make run and quick reproductions; no
+//     AutoAttack, so its numbers are weaker upper bounds.
+//   - smoke: clean, AutoAttack at a token effort, FGSM, PGD-5, BPDA-5, random search (2 points): exercises
+//     everything in seconds, for tests.
+func NewSuite(name string, ck *model.Checkpoint, eps float32, batch int, seed uint64) (*Suite, error) {
 	spec, ok := suiteSpecs[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown suite %q (known: %v)", name, Suites)
 	}
-	cs := []Config{clean, FGSM(eps)}
+	pgd := func(steps, restarts int) Config { return PGDk(eps, steps, restarts) }
+	clean := FGSM(0)
+	clean.Name = "clean"
+	s := &Suite{Name: name, Attacks: []Config{clean}}
+	switch spec.aa {
+	case "standard":
+		aa := StandardAutoAttack(eps, seed, batch)
+		s.AutoAttack = &aa
+	case "smoke":
+		aa := SmokeAutoAttack(eps, seed, batch)
+		s.AutoAttack = &aa
+	}
+	if spec.fgsm {
+		s.Attacks = append(s.Attacks, FGSM(eps))
+	}
 	for _, p := range spec.pgd {
-		cs = append(cs, pgd(p[0], p[1]))
+		s.Attacks = append(s.Attacks, pgd(p[0], p[1]))
 	}
 	if spec.cw > 0 {
 		cw := pgd(spec.cw, 1)
 		cw.Name, cw.Loss = fmt.Sprintf("cw-pgd-%d", spec.cw), "cw"
-		cs = append(cs, cw)
+		s.Attacks = append(s.Attacks, cw)
 	}
-	if ck.Quant != nil {
+	if ck.Quant != nil && spec.bpda[0] > 0 {
 		b := pgd(spec.bpda[0], spec.bpda[1])
-		b.Name, b.Through, b.Eval = fmt.Sprintf("bpda-%d×%d", spec.bpda[0], spec.bpda[1]), quant.BPDAIdentity, quant.Hard
-		cs = append(cs, b)
+		b.Name, b.Through = fmt.Sprintf("bpda-%d×%d", spec.bpda[0], spec.bpda[1]), quant.BPDAIdentity
+		s.Attacks = append(s.Attacks, b)
 		if spec.eot[0] > 0 {
 			// EOT over noise of half the radius smooths the quantizer's steep gradient (its own form of masking).
 			e := pgd(spec.eot[0], 1)
 			e.Name, e.EOT, e.EOTNoise = fmt.Sprintf("eot-pgd-%d×%d", spec.eot[0], spec.eot[1]), spec.eot[1], eps/2
-			cs = append(cs, e)
+			s.Attacks = append(s.Attacks, e)
 		}
 	}
-	rs := PGD(eps, 0, 1, spec.samples)
-	rs.Name = fmt.Sprintf("random-search×%d", spec.samples)
-	cs = append(cs, rs)
-	for i := range cs {
-		cs[i].Batch, cs[i].Seed = batch, seed
+	if spec.samples > 0 {
+		rs := PGD(eps, 0, 1, spec.samples)
+		rs.Name = fmt.Sprintf("random-search×%d", spec.samples)
+		s.Attacks = append(s.Attacks, rs)
 	}
-	return cs, nil
+	for i := range s.Attacks {
+		s.Attacks[i].Batch, s.Attacks[i].Seed = batch, seed
+	}
+	return s, nil
 }
 
-// suiteSpec is a suite's effort: its PGD attacks (steps, restarts), CW-PGD steps (0: none), BPDA (steps,
-// restarts; only for quantized models) and random-search samples.
+// suiteSpec is a suite's effort: AutoAttack's version (""), its standalone attacks — PGD (steps, restarts),
+// CW-PGD steps (0: none), BPDA and EOT-PGD (steps, restarts or draws; quantized models only) — and random-search
+// samples.
 type suiteSpec struct {
+	aa      string
+	fgsm    bool
 	pgd     [][2]int
 	cw      int
 	bpda    [2]int
-	eot     [2]int // EOT-PGD steps and noise draws (0: none), against quantized models
+	eot     [2]int
 	samples int
 }
 
 var suiteSpecs = map[string]suiteSpec{
-	"standard": {pgd: [][2]int{{40, 1}, {100, 10}}, cw: 100, bpda: [2]int{100, 10}, eot: [2]int{40, 4}, samples: 20},
-	"quick":    {pgd: [][2]int{{40, 1}}, bpda: [2]int{40, 1}, samples: 10},
-	"smoke":    {pgd: [][2]int{{5, 1}}, bpda: [2]int{5, 1}, samples: 2},
+	"standard": {aa: "standard", fgsm: true, pgd: [][2]int{{40, 1}, {100, 10}}, cw: 100, bpda: [2]int{100, 10},
+		eot: [2]int{40, 4}, samples: 20},
+	"autoattack": {aa: "standard"},
+	"quick":      {fgsm: true, pgd: [][2]int{{40, 1}}, bpda: [2]int{40, 1}, samples: 10},
+	"smoke":      {aa: "smoke", fgsm: true, pgd: [][2]int{{5, 1}}, bpda: [2]int{5, 1}, samples: 2},
 }
 
-// SuiteReport is an evaluation suite's outcome.
+// SuiteReport is an evaluation suite's outcome against one deployed classifier.
 type SuiteReport struct {
-	Results []*Result `json:"attacks"`
+	Suite      string     `json:"suite"`
+	Deploy     quant.Mode `json:"deploy"`
+	Results    []*Result  `json:"attacks"`              // the standalone attacks (clean first), each on every example
+	AutoAttack *AAReport  `json:"autoattack,omitempty"` // AutoAttack's cumulative sequence
 	// Worst is the per-example worst case: an example counts only if it survived every attack.
 	WorstCorrect  int     `json:"worst_case_robust"`
 	WorstAccuracy float64 `json:"worst_case_accuracy"`
 	N             int     `json:"n"`
 	Seconds       float64 `json:"seconds"`
+	// BrokenBy names, per example, the first attack in the suite's order that broke it: "clean" for a clean
+	// misclassification, AutoAttack's attacks by their names, then the standalone ones; "" for a robust example.
+	BrokenBy []string `json:"broken_by"`
 }
 
-// RunSuite runs the attacks in order on n images — and, with a surrogate checkpoint, a transfer attack (PGD-40
-// crafted on the surrogate) — and combines them per example.
-func RunSuite(lib *kernels.Lib, ck, surrogate *model.Checkpoint, cs []Config, images []float32, labels []uint8, n int,
-	progress func(*Result)) (*SuiteReport, error) {
+// SuiteHooks hear an evaluation's progress.
+type SuiteHooks struct {
+	Result     func(*Result)   // after each standalone attack, once per deployed classifier
+	AutoAttack func(*AAReport) // after AutoAttack, once per deployed classifier
+	Progress   func(Progress)  // during AutoAttack
+}
+
+// RunSuite runs a suite on n images against every deployed classifier in deploy — and, with a surrogate
+// checkpoint, a transfer attack (PGD-40 crafted on the surrogate) — and combines everything per example. It
+// returns one report per deployed classifier, in deploy's order.
+func RunSuite(lib *kernels.Lib, ck, surrogate *model.Checkpoint, s *Suite, deploy []quant.Mode, images []float32,
+	labels []uint8, n int, hooks SuiteHooks) ([]*SuiteReport, error) {
 	start := time.Now()
-	rep := &SuiteReport{N: n}
-	worst := make([]bool, n)
-	for i := range worst {
-		worst[i] = true
+	modes := deployModes(deploy)
+	reps := make([]*SuiteReport, len(modes))
+	for i, m := range modes {
+		reps[i] = &SuiteReport{Suite: s.Name, Deploy: m, N: n, BrokenBy: make([]string, n)}
 	}
-	record := func(r *Result) {
-		for i, ok := range r.Robust {
-			worst[i] = worst[i] && ok
-		}
-		rep.Results = append(rep.Results, r)
-		if progress != nil {
-			progress(r)
+	record := func(rs []*Result) {
+		for i, r := range rs {
+			for e, ok := range r.Robust {
+				if !ok && reps[i].BrokenBy[e] == "" {
+					reps[i].BrokenBy[e] = r.Name
+				}
+			}
+			reps[i].Results = append(reps[i].Results, r)
+			if hooks.Result != nil {
+				hooks.Result(r)
+			}
 		}
 	}
-	for _, c := range cs {
+	run := func(c Config) error {
+		c.Deploy = modes
 		a, err := New(lib, ck, c)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		r, err := a.Run(images, labels, nil, n)
+		rs, err := a.RunAll(images, labels, nil, n)
 		a.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", c.Name, err)
+			return fmt.Errorf("%s: %w", c.Name, err)
 		}
-		record(r)
+		record(rs)
+		return nil
 	}
-	if surrogate != nil && len(cs) > 0 {
+	for i, c := range s.Attacks {
+		if err := run(c); err != nil {
+			return nil, err
+		}
+		if i > 0 || s.AutoAttack == nil {
+			continue
+		}
+		// AutoAttack right after the clean pass, so its broken examples are named by its attacks.
+		aas, err := s.AutoAttack.Run(lib, ck, modes, images, labels, n, hooks.Progress)
+		if err != nil {
+			return nil, fmt.Errorf("autoattack: %w", err)
+		}
+		for mi, aa := range aas {
+			reps[mi].AutoAttack = aa
+			for e, by := range aa.BrokenBy {
+				if by != "" && reps[mi].BrokenBy[e] == "" {
+					reps[mi].BrokenBy[e] = by
+				}
+			}
+			if hooks.AutoAttack != nil {
+				hooks.AutoAttack(aa)
+			}
+		}
+	}
+	if surrogate != nil && len(s.Attacks) > 0 {
 		// The suite's radius: every attack but the clean pass uses it.
 		var eps float32
-		for _, x := range cs {
+		for _, x := range s.Attacks {
 			eps = max(eps, x.Eps)
 		}
 		c := PGDk(eps, 40, 1)
-		c.Name, c.Batch, c.Seed = "pgd-40", cs[0].Batch, cs[0].Seed
-		r, err := Transfer(lib, surrogate, ck, c, images, labels, n)
+		c.Name, c.Batch, c.Seed, c.Deploy = "pgd-40", s.Attacks[0].Batch, s.Attacks[0].Seed, modes
+		rs, err := Transfer(lib, surrogate, ck, c, images, labels, n)
 		if err != nil {
 			return nil, fmt.Errorf("transfer: %w", err)
 		}
-		record(r)
+		record(rs)
 	}
-	for _, ok := range worst {
-		if ok {
-			rep.WorstCorrect++
+	for _, rep := range reps {
+		for _, by := range rep.BrokenBy {
+			if by == "" {
+				rep.WorstCorrect++
+			}
+		}
+		rep.WorstAccuracy = float64(rep.WorstCorrect) / float64(n)
+		rep.Seconds = time.Since(start).Seconds()
+	}
+	return reps, nil
+}
+
+// Strongest returns the standalone attack with the lowest robust accuracy (nil for a suite of the clean pass
+// alone), for pictures of what it does.
+func (r *SuiteReport) Strongest() *Result {
+	var best *Result
+	for _, x := range r.Results {
+		if x.Name != "clean" && (best == nil || x.Accuracy < best.Accuracy) {
+			best = x
 		}
 	}
-	rep.WorstAccuracy = float64(rep.WorstCorrect) / float64(n)
-	rep.Seconds = time.Since(start).Seconds()
-	return rep, nil
+	return best
 }

@@ -269,10 +269,11 @@ func (s *session) config() attack.Config {
 		c = attack.PGDk(s.eps, s.opts.Steps, 1)
 		c.Steps = s.opts.PerFrame
 	}
-	c.RandomStart, c.Batch = false, s.opts.N
+	// Predictions are the deployed classifier's, whatever the gradient path (the one rule of attack/deploy.go).
+	c.RandomStart, c.Batch, c.Deploy = false, s.opts.N, []quant.Mode{s.opts.Checkpoint.Deploy}
 	if s.bpda && s.opts.Checkpoint.Quant != nil {
 		c.Name += "+bpda"
-		c.Through, c.Eval = quant.BPDAIdentity, quant.Hard
+		c.Through = quant.BPDAIdentity
 	}
 	return c
 }

@@ -75,18 +75,22 @@ func newBenchCmd(g *globals) *cobra.Command {
 }
 
 func newBenchAttackCmd(g *globals) *cobra.Command {
-	var images, steps int
+	var images, steps, apgdIters, squareIters int
 	var asJSON, profile bool
 	c := &cobra.Command{
 		Use:   "attack",
-		Short: "PGD attack speed (images/s, seconds, queue submits) on small and madry, batches of up to 100",
-		Long: "bench attack times PGD (ε=0.3, η=0.01, random start) on freshly initialised small and madry models\n" +
-			"(the speed does not depend on the weights) over real MNIST test images, one batch of 100 images per\n" +
-			"submit, and reports images/s, seconds and queue submits per attack.",
+		Short: "Attack speed (images/s, seconds, queue submits) of PGD, APGD-CE and Square on small and madry",
+		Long: "bench attack times PGD-k (ε=0.3, η=0.01, random start), AutoAttack's APGD-CE (--apgd-iters) and the\n" +
+			"Square Attack on freshly initialised small and madry models (the speed does not depend on the weights) over\n" +
+			"real MNIST test images, batches of up to 100, in one run on one device. PGD and APGD report images/s for\n" +
+			"the whole attack; Square reports forward queries/s at a full batch, the images/s of a point it never\n" +
+			"breaks (--square-iters + 1 queries each), and the share of its time spent outside the model's forward\n" +
+			"passes (its own kernels and the host between chunks).",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if images < 1 || steps < 1 {
-				return usageError{fmt.Errorf("--images %d and --steps %d must be ≥ 1", images, steps)}
+			if images < 1 || steps < 1 || apgdIters < 1 || squareIters < 1 {
+				return usageError{fmt.Errorf("--images %d, --steps %d, --apgd-iters %d and --square-iters %d must be ≥ 1",
+					images, steps, apgdIters, squareIters)}
 			}
 			set, err := data.Load("mnist", "", data.Test)
 			if err != nil {
@@ -102,12 +106,15 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 			defer d.Close()
 			lib := kernels.New(d)
 			type row struct {
-				Model        string  `json:"model"`
-				Images       int     `json:"images"`
-				Steps        int     `json:"steps"`
-				Seconds      float64 `json:"seconds"`
-				ImagesPerSec float64 `json:"images_per_second"`
-				Submits      int     `json:"submits"`
+				Model          string  `json:"model"`
+				Attack         string  `json:"attack"`
+				Images         int     `json:"images"`
+				Steps          int     `json:"steps"`
+				Seconds        float64 `json:"seconds"`
+				ImagesPerSec   float64 `json:"images_per_second"`
+				Submits        int     `json:"submits"`
+				QueriesPerSec  float64 `json:"queries_per_second,omitempty"`
+				ElsewhereShare *float64 `json:"elsewhere_share,omitempty"`
 			}
 			var rows []row
 			for _, name := range []string{"small", "madry"} {
@@ -132,23 +139,45 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				rows = append(rows, row{name, set.N, steps, res.Seconds, float64(set.N) / res.Seconds, res.Submits})
+				rows = append(rows, row{name, fmt.Sprintf("pgd-%d", steps), set.N, steps, res.Seconds,
+					float64(set.N) / res.Seconds, res.Submits, 0, nil})
+				ac := attack.NewAPGD("ce", 0.3, quant.Soft, 1, cfg.Batch)
+				ac.Iters = apgdIters
+				sp, err := attack.APGDSpeed(lib, ck, ac, set.Images, set.Labels, set.N)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, row{name, ac.Name, sp.Images, apgdIters, sp.Seconds, sp.ImagesPerSec, sp.Submits, 0, nil})
+				sq := attack.NewSquare(0.3, quant.Soft, 1, cfg.Batch)
+				sq.Iters = squareIters
+				sp, err = attack.SquareSpeed(lib, ck, sq, set.Images, set.Labels, 3)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, row{name, "square", sp.Images, squareIters, sp.Seconds, sp.ImagesPerSec, sp.Submits,
+					sp.QueriesPerSec, &sp.ElsewhereShare})
 			}
 			out := c.OutOrStdout()
 			if asJSON {
 				return printJSON(out, map[string]any{"device": d.Name(), "results": rows})
 			}
-			fmt.Fprintf(out, "device: %s\n%-6s %7s %6s %9s %9s %8s\n", d.Name(), "model", "images", "steps", "seconds",
-				"images/s", "submits")
+			fmt.Fprintf(out, "device: %s\n%-6s %-8s %7s %6s %9s %9s %8s %10s %10s\n", d.Name(), "model", "attack", "images",
+				"steps", "seconds", "images/s", "submits", "queries/s", "elsewhere")
 			for _, r := range rows {
-				fmt.Fprintf(out, "%-6s %7d %6d %9.2f %9.1f %8d\n", r.Model, r.Images, r.Steps, r.Seconds, r.ImagesPerSec,
-					r.Submits)
+				q, e := "", ""
+				if r.QueriesPerSec > 0 {
+					q, e = fmt.Sprintf("%.0f", r.QueriesPerSec), fmt.Sprintf("%.1f%%", 100*(*r.ElsewhereShare))
+				}
+				fmt.Fprintf(out, "%-6s %-8s %7d %6d %9.2f %9.2f %8d %10s %10s\n", r.Model, r.Attack, r.Images, r.Steps,
+					r.Seconds, r.ImagesPerSec, r.Submits, q, e)
 			}
 			return nil
 		},
 	}
 	c.Flags().IntVar(&images, "images", 100, "test images to attack")
 	c.Flags().IntVar(&steps, "steps", 40, "PGD steps")
+	c.Flags().IntVar(&apgdIters, "apgd-iters", 100, "APGD-CE iterations (AutoAttack: 100)")
+	c.Flags().IntVar(&squareIters, "square-iters", 5000, "Square iterations per image for its images/s (AutoAttack: 5000)")
 	c.Flags().BoolVar(&profile, "profile", false, "also print the device time of each kind of op (to stderr)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c

@@ -27,27 +27,37 @@ func quantString(q *quant.Config) string {
 }
 
 func newEvalCmd(g *globals) *cobra.Command {
-	var ckPath, dataDir, out, suite, surrogate string
+	var ckPath, dataDir, out, suite, surrogate, deployFlag string
 	var limit, batch int
 	var eps float32
 	var seed uint64
 	c := &cobra.Command{
 		Use:   "eval",
-		Short: "Evaluate a checkpoint under a suite of attacks and report per-attack and worst-case robust accuracy",
-		Long: "eval runs a suite of attacks (standard: clean, FGSM, PGD-40, PGD-100×10, CW-PGD-100, BPDA-100×10 when the\n" +
-			"model has a quantizer, random search) and reports each attack's robust accuracy and the per-example worst\n" +
-			"case: an example counts only if it survives every attack. With --out DIR it writes eval.json, eval.md,\n" +
-			"examples.png (clean / adversarial / amplified perturbation of the strongest attack) and accuracy-vs-eps.png.",
+		Short: "Evaluate a checkpoint under a suite of attacks (AutoAttack included) and report per-attack and worst-case robust accuracy",
+		Long: "eval runs a suite of attacks and reports each attack's robust accuracy and the per-example worst case: an\n" +
+			"example counts only if it survives every attack. standard: clean, AutoAttack (APGD-CE → APGD-T → FAB-T →\n" +
+			"Square, each on the points still robust; the gradient attacks also through BPDA when the model has a\n" +
+			"quantizer), then FGSM, PGD-40, PGD-100×10, CW-PGD-100, BPDA-100×10 and EOT-PGD-40×4 (quantized models) and\n" +
+			"random search; autoattack: clean and AutoAttack alone. Every candidate is judged by the deployed classifier\n" +
+			"(--deploy; the checkpoint's by default). With --out DIR it writes eval.json (per attack and per example),\n" +
+			"eval.md, examples.png and accuracy-vs-eps.png.",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if err := checkEps(eps); err != nil {
+				return err
+			}
+			if batch < 1 {
+				return usageError{fmt.Errorf("--batch %d: want at least 1", batch)}
+			}
 			ck, set, err := loadTarget(ckPath, dataDir, limit)
 			if err != nil {
 				return err
 			}
-			if !(eps >= 0) || batch < 1 {
-				return usageError{fmt.Errorf("--eps %v and --batch %d: need ε ≥ 0 and a positive batch", eps, batch)}
+			deploy, err := attack.ParseDeploy(deployFlag, ck)
+			if err != nil {
+				return usageError{err}
 			}
-			cs, err := attack.SuiteConfigs(suite, ck, eps, batch, seed)
+			s, err := attack.NewSuite(suite, ck, eps, batch, seed)
 			if err != nil {
 				return usageError{err}
 			}
@@ -63,71 +73,173 @@ func newEvalCmd(g *globals) *cobra.Command {
 			}
 			defer d.Close()
 			stdout := c.OutOrStdout()
-			fmt.Fprintf(stdout, "evaluating %s (%s, %s, quantizer %s) on %d %s images at ε=%g on %s\n", ckPath,
-				ck.Arch.Name, ck.Method, quantString(ck.Quant), set.N, set.Name, eps, d.Name())
-			rep, err := attack.RunSuite(kernels.New(d), ck, sur, cs, set.Images, set.Labels, set.N, func(r *attack.Result) {
-				fmt.Fprintf(stdout, "  %-18s %6.2f%%  (%.1f s)\n", r.Name, 100*r.Accuracy, r.Seconds)
-			})
+			fmt.Fprintf(stdout, "evaluating %s (%s, %s, quantizer %s, deployed %s) on %d %s images at ε=%g on %s\n",
+				ckPath, ck.Arch.Name, ck.Method, quantString(ck.Quant), deployList(ck, deploy), set.N, set.Name, eps,
+				d.Name())
+			bar := newAttackProgress(c.ErrOrStderr())
+			reps, err := attack.RunSuite(kernels.New(d), ck, sur, s, deploy, set.Images, set.Labels, set.N,
+				attack.SuiteHooks{
+					Result: func(r *attack.Result) {
+						bar.clear()
+						fmt.Fprintf(stdout, "  %-22s %6.2f%%  (%.1f s)\n", tagged(r.Name, ck, deploy, r.Deploy),
+							100*r.Accuracy, r.Seconds)
+					},
+					AutoAttack: func(aa *attack.AAReport) {
+						bar.clear()
+						writeAutoAttackLines(stdout, ck, deploy, aa)
+					},
+					Progress: bar.update,
+				})
+			bar.clear()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "  %-18s %6.2f%%  (every attack, per example)\n", "worst case", 100*rep.WorstAccuracy)
+			for _, rep := range reps {
+				fmt.Fprintf(stdout, "  %-22s %6.2f%%  (every attack, per example)\n",
+					tagged("worst case", ck, deploy, rep.Deploy), 100*rep.WorstAccuracy)
+			}
 			if out == "" {
 				return nil
 			}
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
-			doc := map[string]any{"checkpoint": ckPath, "device": d.Name(), "eps": eps, "suite": suite,
-				"arch": ck.Arch.Name, "method": ck.Method, "report": rep}
+			doc := evalDoc{Checkpoint: ckPath, Device: d.Name(), Eps: eps, Suite: suite,
+				AutoAttack: s.HasAutoAttack(), Arch: ck.Arch.Name, Method: ck.Method, Dataset: ck.Dataset,
+				Quant: quantString(ck.Quant), Deploy: deploy, N: set.N, Reports: reps}
 			b, _ := json.MarshalIndent(doc, "", "  ")
 			if err := writeFileAtomic(filepath.Join(out, "eval.json"), append(b, '\n')); err != nil {
 				return err
 			}
 			var md strings.Builder
-			writeSuiteMarkdown(&md, ckPath, d.Name(), eps, rep)
+			writeSuiteMarkdown(&md, ckPath, d.Name(), eps, ck, reps)
 			if err := writeFileAtomic(filepath.Join(out, "eval.md"), []byte(md.String())); err != nil {
 				return err
 			}
 			if err := writeExamples(filepath.Join(out, "examples.png"), ck.Arch.H, ck.Arch.W, ck.Arch.C, set.Images,
-				set.Labels, rep, eps); err != nil {
+				set.Labels, reps[0], eps); err != nil {
 				return err
 			}
 			curveSteps := 20
 			if suite == "smoke" {
 				curveSteps = 3
 			}
-			return writeCurve(filepath.Join(out, "accuracy-vs-eps.png"), kernels.New(d), ck, set.Images, set.Labels,
-				set.N, eps, batch, seed, curveSteps)
+			return writeCurve(filepath.Join(out, "accuracy-vs-eps.png"), kernels.New(d), ck, deploy, set.Images,
+				set.Labels, set.N, eps, batch, seed, curveSteps)
 		},
 	}
 	f := c.Flags()
 	f.StringVar(&ckPath, "model", "", "checkpoint to evaluate")
-	f.StringVar(&suite, "suite", "standard", "attack suite: standard, quick or smoke")
+	f.StringVar(&suite, "suite", "standard", "attack suite: "+strings.Join(attack.Suites, ", "))
+	f.StringVar(&deployFlag, "deploy", "", "the classifier candidates are judged by: soft, hard or both (default: the "+
+		"checkpoint's, soft when it says nothing)")
 	f.StringVar(&surrogate, "surrogate", "", "also a transfer attack: PGD-40 crafted on this checkpoint")
-	f.Float32Var(&eps, "eps", 0.3, "ℓ∞ radius ε (MNIST 0.3)")
+	f.Float32Var(&eps, "eps", 0.3, "ℓ∞ radius ε in pixel units, 0 ≤ ε ≤ 1 (MNIST 0.3)")
 	f.IntVar(&limit, "limit", 1000, "evaluate on the first N test images (0: all)")
 	f.IntVar(&batch, "batch", 100, "images per attack batch")
-	f.Uint64Var(&seed, "seed", 1, "seed of random starts")
+	f.Uint64Var(&seed, "seed", 1, "seed of random starts and of Square's queries")
 	f.StringVar(&dataDir, "data", "", "dataset folder (default: $SQNET_DATA, else its usual place)")
 	f.StringVar(&out, "out", "", "folder for eval.json, eval.md, examples.png and accuracy-vs-eps.png")
 	return c
 }
 
-// writeSuiteMarkdown renders a suite report as a Markdown table.
-func writeSuiteMarkdown(w io.Writer, ckPath, device string, eps float32, rep *attack.SuiteReport) {
-	fmt.Fprintf(w, "Robust accuracy of `%s` at ε = %g on %d test images (%s).\n\n", filepath.Base(ckPath), eps, rep.N,
-		device)
-	fmt.Fprintf(w, "| attack | robust accuracy | seconds |\n|---|---|---|\n")
-	for _, r := range rep.Results {
-		fmt.Fprintf(w, "| %s | %.2f%% | %.1f |\n", r.Name, 100*r.Accuracy, r.Seconds)
+// evalDoc is eval.json.
+type evalDoc struct {
+	Checkpoint string                `json:"checkpoint"`
+	Device     string                `json:"device"`
+	Eps        float32               `json:"eps"`
+	Suite      string                `json:"suite"`
+	AutoAttack bool                  `json:"autoattack"` // whether the suite ran AutoAttack at its standard effort
+	Arch       string                `json:"arch"`
+	Method     string                `json:"method"`
+	Dataset    string                `json:"dataset"`
+	Quant      string                `json:"quant"`
+	Deploy     []quant.Mode          `json:"deploy"`
+	N          int                   `json:"n"`
+	Reports    []*attack.SuiteReport `json:"reports"` // one per deployed classifier
+}
+
+// checkEps validates an ℓ∞ radius flag: pixels live in [0, 1].
+func checkEps(eps float32) error {
+	if !(eps >= 0 && eps <= 1) {
+		return usageError{fmt.Errorf("--eps %v: want 0 ≤ ε ≤ 1 (pixels are in [0, 1])", eps)}
 	}
-	fmt.Fprintf(w, "| **worst case** (per example, every attack) | **%.2f%%** | %.1f |\n", 100*rep.WorstAccuracy,
-		rep.Seconds)
+	return nil
+}
+
+// deployList names the deployed classifiers of an evaluation.
+func deployList(ck *model.Checkpoint, deploy []quant.Mode) string {
+	var s []string
+	for _, m := range deploy {
+		s = append(s, attack.DeployDesc(ck, m))
+	}
+	return strings.Join(s, " and ")
+}
+
+// tagged suffixes a line's name with its deployed classifier when an evaluation judges by more than one.
+func tagged(name string, ck *model.Checkpoint, deploy []quant.Mode, m quant.Mode) string {
+	if len(deploy) < 2 {
+		return name
+	}
+	return name + " [" + m.String() + "]"
+}
+
+// writeAutoAttackLines prints AutoAttack's cumulative sequence against one deployed classifier.
+func writeAutoAttackLines(w io.Writer, ck *model.Checkpoint, deploy []quant.Mode, aa *attack.AAReport) {
+	fmt.Fprintf(w, "  %-22s %6.2f%%  (clean, the deployed classifier)\n", tagged("autoattack", ck, deploy, aa.Deploy),
+		100*aa.CleanAccuracy)
+	for _, s := range aa.Steps {
+		extra := ""
+		if s.Unconfirmed > 0 {
+			extra = fmt.Sprintf(", %d claims unconfirmed", s.Unconfirmed)
+		}
+		fmt.Fprintf(w, "    %-20s %6.2f%%  (%d of %d broken, %.1f s, %s queries%s)\n", s.Attack, 100*s.Accuracy,
+			s.Broken, s.Attacked, s.Seconds, humanCount(s.Queries), extra)
+	}
+}
+
+// humanCount writes a count with a k or M suffix.
+func humanCount(n int64) string {
+	switch {
+	case n >= 10_000_000:
+		return fmt.Sprintf("%.0fM", float64(n)/1e6)
+	case n >= 1_000_000:
+		return fmt.Sprintf("%.1fM", float64(n)/1e6)
+	case n >= 10_000:
+		return fmt.Sprintf("%.0fk", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+// writeSuiteMarkdown renders suite reports (one per deployed classifier) as Markdown tables.
+func writeSuiteMarkdown(w io.Writer, ckPath, device string, eps float32, ck *model.Checkpoint,
+	reps []*attack.SuiteReport) {
+	fmt.Fprintf(w, "Robust accuracy of `%s` at ε = %g on %d test images (%s), suite %s.\n", filepath.Base(ckPath), eps,
+		reps[0].N, device, reps[0].Suite)
+	for _, rep := range reps {
+		fmt.Fprintf(w, "\n### Deployed: %s\n\n", attack.DeployDesc(ck, rep.Deploy))
+		if aa := rep.AutoAttack; aa != nil {
+			fmt.Fprintf(w, "AutoAttack, each attack on the points still robust (cumulative):\n\n")
+			fmt.Fprintf(w, "| attack | gradient | attacked | broken | robust accuracy | seconds | queries |\n")
+			fmt.Fprintf(w, "|---|---|---|---|---|---|---|\n")
+			fmt.Fprintf(w, "| clean | — | %d | %d | %.2f%% | | |\n", aa.N, aa.N-aa.Clean, 100*aa.CleanAccuracy)
+			for _, s := range aa.Steps {
+				fmt.Fprintf(w, "| %s | %s | %d | %d | %.2f%% | %.1f | %s |\n", s.Attack, s.Gradient, s.Attacked,
+					s.Broken, 100*s.Accuracy, s.Seconds, humanCount(s.Queries))
+			}
+			fmt.Fprintf(w, "| **AutoAttack** | | | | **%.2f%%** | %.1f | |\n\n", 100*aa.Accuracy, aa.Seconds)
+		}
+		fmt.Fprintf(w, "| attack | robust accuracy | seconds |\n|---|---|---|\n")
+		for _, r := range rep.Results {
+			fmt.Fprintf(w, "| %s | %.2f%% | %.1f |\n", r.Name, 100*r.Accuracy, r.Seconds)
+		}
+		fmt.Fprintf(w, "| **worst case** (per example, every attack) | **%.2f%%** | %.1f |\n", 100*rep.WorstAccuracy,
+			rep.Seconds)
+	}
 }
 
 func newAuditCmd(g *globals) *cobra.Command {
-	var ckPath, dataDir, out, surrogate string
+	var ckPath, dataDir, out, surrogate, deployFlag string
 	var limit, steps int
 	var eps float32
 	c := &cobra.Command{
@@ -135,14 +247,21 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Short: "Run the gradient-masking checklist against a checkpoint (each item PASS or WARN with its numbers)",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ck, set, err := loadTarget(ckPath, dataDir, limit)
-			if err != nil {
+			if err := checkEps(eps); err != nil {
 				return err
 			}
 			if !(eps > 0) || steps < 1 {
 				return usageError{fmt.Errorf("--eps %v and --steps %d: need ε > 0 and at least one step", eps, steps)}
 			}
-			opts := attack.AuditOptions{Eps: eps, Steps: steps, Seed: 1}
+			ck, set, err := loadTarget(ckPath, dataDir, limit)
+			if err != nil {
+				return err
+			}
+			deploy, err := attack.ParseDeploy(deployFlag, ck)
+			if err != nil || len(deploy) > 1 {
+				return usageError{fmt.Errorf("--deploy %q: want soft or hard (the audit judges one classifier)", deployFlag)}
+			}
+			opts := attack.AuditOptions{Eps: eps, Steps: steps, Seed: 1, Deploy: &deploy[0]}
 			if surrogate != "" {
 				sck, _, err := loadTarget(surrogate, dataDir, 1)
 				if err != nil {
@@ -160,8 +279,9 @@ func newAuditCmd(g *globals) *cobra.Command {
 				return err
 			}
 			var md strings.Builder
-			fmt.Fprintf(&md, "Gradient-masking audit of `%s` at ε = %g on %d test images (%s): %d PASS, %d WARN.\n\n",
-				filepath.Base(ckPath), eps, set.N, d.Name(), rep.Passed, rep.Warned)
+			fmt.Fprintf(&md, "Gradient-masking audit of `%s` (deployed %s) at ε = %g on %d test images (%s): %d PASS, "+
+				"%d WARN.\n\n", filepath.Base(ckPath), attack.DeployDesc(ck, deploy[0]), eps, set.N, d.Name(), rep.Passed,
+				rep.Warned)
 			for _, ch := range rep.Checks {
 				mark := "PASS"
 				if !ch.Pass {
@@ -177,7 +297,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 				return err
 			}
 			b, _ := json.MarshalIndent(map[string]any{"checkpoint": ckPath, "device": d.Name(), "eps": eps,
-				"audit": rep}, "", "  ")
+				"deploy": deploy[0], "audit": rep}, "", "  ")
 			if err := writeFileAtomic(filepath.Join(out, "audit.json"), append(b, '\n')); err != nil {
 				return err
 			}
@@ -186,42 +306,55 @@ func newAuditCmd(g *globals) *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&ckPath, "model", "", "checkpoint to audit")
-	f.Float32Var(&eps, "eps", 0.3, "the claimed ℓ∞ radius ε")
+	f.Float32Var(&eps, "eps", 0.3, "the claimed ℓ∞ radius ε, 0 < ε ≤ 1")
 	f.IntVar(&steps, "steps", 40, "PGD steps of the audit's attacks")
 	f.IntVar(&limit, "limit", 200, "audit on the first N test images (0: all)")
 	f.StringVar(&surrogate, "surrogate", "", "a checkpoint to craft transfer attacks on (white-box ≥ transfer)")
+	f.StringVar(&deployFlag, "deploy", "", "the classifier every check judges by: soft or hard (default: the checkpoint's)")
 	f.StringVar(&dataDir, "data", "", "dataset folder (default: $SQNET_DATA, else its usual place)")
 	f.StringVar(&out, "out", "", "folder for audit.json and audit.md")
 	return c
 }
 
-// writeExamples draws the first examples of the strongest attack in the report (lowest robust accuracy): clean,
-// adversarial, amplified perturbation, with predictions.
+// writeExamples draws the first examples against the deployed classifier of rep: clean, adversarial, amplified
+// perturbation, with predictions — AutoAttack's adversarial examples when the suite ran it, else the strongest
+// standalone attack's.
 func writeExamples(path string, h, w, c int, images []float32, labels []uint8, rep *attack.SuiteReport, eps float32) error {
-	var clean, best *attack.Result
+	var clean *attack.Result
 	for _, r := range rep.Results {
 		if r.Name == "clean" {
 			clean = r
-		} else if best == nil || r.Accuracy < best.Accuracy {
-			best = r
 		}
 	}
-	if clean == nil || best == nil {
+	adv, pred := []float32(nil), []uint32(nil)
+	if aa := rep.AutoAttack; aa != nil {
+		adv, pred = aa.Adv, aa.Pred
+	} else if best := rep.Strongest(); best != nil {
+		adv, pred = best.Adv, best.Pred
+	}
+	if clean == nil || adv == nil {
 		return nil
 	}
 	sz := c * h * w
 	var ex []report.Example
 	for i := 0; i < min(10, rep.N); i++ {
-		ex = append(ex, report.Example{Clean: images[i*sz : i*sz+h*w], Adv: best.Adv[i*sz : i*sz+h*w],
-			Label: int(labels[i]), Clean1: int(clean.Pred[i]), Adv1: int(best.Pred[i])})
+		ex = append(ex, report.Example{Clean: images[i*sz : i*sz+h*w], Adv: adv[i*sz : i*sz+h*w],
+			Label: int(labels[i]), Clean1: int(clean.Pred[i]), Adv1: int(pred[i])})
 	}
 	return report.Grid(path, ex, h, w, 3, eps)
 }
 
-// writeCurve measures PGD robust accuracy at five radii up to 4/3·ε and plots it.
-func writeCurve(path string, lib *kernels.Lib, ck *model.Checkpoint, images []float32, labels []uint8, n int,
-	eps float32, batch int, seed uint64, steps int) error {
-	var xs, ys []float64
+// writeCurve measures PGD robust accuracy at five radii up to 4/3·ε against each deployed classifier and plots
+// them, one line each.
+func writeCurve(path string, lib *kernels.Lib, ck *model.Checkpoint, deploy []quant.Mode, images []float32,
+	labels []uint8, n int, eps float32, batch int, seed uint64, steps int) error {
+	series := make([]report.Series, len(deploy))
+	for i, m := range deploy {
+		series[i].Name = ck.Method
+		if ck.Quant != nil {
+			series[i].Name += ", " + attack.DeployDesc(ck, m)
+		}
+	}
 	for _, f := range []float32{0, 1.0 / 3, 2.0 / 3, 1, 4.0 / 3} {
 		c := attack.PGDk(eps*f, steps, 1)
 		c.Batch, c.Seed = batch, seed
@@ -229,17 +362,19 @@ func writeCurve(path string, lib *kernels.Lib, ck *model.Checkpoint, images []fl
 			c = attack.FGSM(0)
 			c.Batch = batch
 		}
+		c.Deploy = deploy
 		a, err := attack.New(lib, ck, c)
 		if err != nil {
 			return err
 		}
-		r, err := a.Run(images, labels, nil, n)
+		rs, err := a.RunAll(images, labels, nil, n)
 		a.Close()
 		if err != nil {
 			return err
 		}
-		xs, ys = append(xs, float64(eps*f)), append(ys, r.Accuracy)
+		for i, r := range rs {
+			series[i].X, series[i].Y = append(series[i].X, float64(eps*f)), append(series[i].Y, r.Accuracy)
+		}
 	}
-	return report.LinePlot(path, fmt.Sprintf("robust accuracy under PGD-%d", steps), "ε (ℓ∞)", "accuracy",
-		[]report.Series{{Name: ck.Method, X: xs, Y: ys}})
+	return report.LinePlot(path, fmt.Sprintf("robust accuracy under PGD-%d", steps), "ε (ℓ∞)", "accuracy", series)
 }

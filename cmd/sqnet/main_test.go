@@ -294,7 +294,11 @@ func TestAttackEvalAuditCLI(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"attack", "--model", ck, "--eps", "-0.1"}, "ε = -0.1"},
+		{[]string{"attack", "--model", ck, "--eps", "-0.1"}, "--eps -0.1"},
+		{[]string{"attack", "--model", ck, "--eps", "2"}, "0 ≤ ε ≤ 1"},
+		{[]string{"attack", "--model", ck, "--method", "apgd-ce", "--deploy", "sideways"}, "--deploy"},
+		{[]string{"attack", "--model", ck, "--method", "square", "--queries", "0"}, "--queries"},
+		{[]string{"eval", "--model", ck, "--suite", "autoattack", "--batch", "0"}, "--batch"},
 		{[]string{"attack", "--model", ck, "--steps", "0"}, "0 steps"},
 		{[]string{"attack", "--model", ck, "--attack", "deepfool"}, "--attack"},
 		{[]string{"attack"}, "--model"},
@@ -369,32 +373,44 @@ func TestNoisySQEpochs(t *testing.T) {
 	}
 }
 
-// TestBenchTrainCLI times natural, noisy-sq and pgd-at on two batches each: the table names the device and every
-// method with its image count, and pgd-at's inner attack must show in its cost per image (about 6× noisy-sq with
-// PGD-10 on lavapipe, 4× with PGD-5; 2× leaves room for a busy machine, and a pgd-at that skipped its attack
-// would measure about 1×). --json is checked on one cheap method, and bad flags are one line and exit 2.
-// TestBenchAttackCLI times a short PGD on both models as JSON, with --profile's per-op device times on stderr: each
-// model's attack is one submit, and the profile names the ops that dominate an attack step.
+// TestBenchAttackCLI times a short PGD, APGD-CE and Square on both models as JSON, with --profile's per-op device
+// times on stderr: PGD and APGD attack a batch in one submit each, Square reports its forward queries/s and the
+// share of its time outside them, and the profile names the ops that dominate an attack step.
 func TestBenchAttackCLI(t *testing.T) {
-	stdout, stderr, code := sqnet(t, nil, "bench", "attack", "--images", "4", "--steps", "2", "--json", "--profile")
+	stdout, stderr, code := sqnet(t, nil, "bench", "attack", "--images", "4", "--steps", "2", "--apgd-iters", "5",
+		"--square-iters", "40", "--json", "--profile")
 	if code != 0 {
 		t.Fatalf("bench attack: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	var doc struct {
 		Device  string `json:"device"`
 		Results []struct {
-			Model   string  `json:"model"`
-			Images  int     `json:"images"`
-			Seconds float64 `json:"seconds"`
-			Submits int     `json:"submits"`
+			Model     string   `json:"model"`
+			Attack    string   `json:"attack"`
+			Images    int      `json:"images"`
+			Seconds   float64  `json:"seconds"`
+			Submits   int      `json:"submits"`
+			Queries   float64  `json:"queries_per_second"`
+			Elsewhere *float64 `json:"elsewhere_share"`
 		} `json:"results"`
 	}
-	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || doc.Device == "" || len(doc.Results) != 2 {
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || doc.Device == "" || len(doc.Results) != 6 {
 		t.Fatalf("bench attack --json: %v\n%s", err, stdout)
 	}
-	for _, r := range doc.Results {
-		if r.Images != 4 || r.Seconds <= 0 || r.Submits != 1 {
-			t.Errorf("%+v: want 4 images in one submit, a positive time", r)
+	for i, r := range doc.Results {
+		model, attack := []string{"small", "madry"}[i/3], []string{"pgd-2", "apgd-ce", "square"}[i%3]
+		if r.Model != model || r.Attack != attack || r.Seconds <= 0 {
+			t.Errorf("row %d %+v: want %s on %s with a positive time", i, r, attack, model)
+		}
+		switch attack {
+		case "square":
+			if r.Queries <= 0 || r.Elsewhere == nil || *r.Elsewhere < 0 || *r.Elsewhere > 1 {
+				t.Errorf("%+v: square wants queries/s and a share of its time outside the forward passes", r)
+			}
+		default:
+			if r.Images != 4 || r.Submits != 1 {
+				t.Errorf("%+v: want 4 images in one submit", r)
+			}
 		}
 	}
 	for _, want := range []string{"profile of small", "profile of madry", "conv2d backward", "relu+maxpool", "pgd step"} {
@@ -404,6 +420,10 @@ func TestBenchAttackCLI(t *testing.T) {
 	}
 }
 
+// TestBenchTrainCLI times natural, noisy-sq and pgd-at on two batches each: the table names the device and every
+// method with its image count, and pgd-at's inner attack must show in its cost per image (about 6× noisy-sq with
+// PGD-10 on lavapipe, 4× with PGD-5; 2× leaves room for a busy machine, and a pgd-at that skipped its attack
+// would measure about 1×). --json is checked on one cheap method, and bad flags are one line and exit 2.
 func TestBenchTrainCLI(t *testing.T) {
 	steps := "10"
 	if testing.Short() { // SwiftShader: PGD-10 on two batches takes 20 s there

@@ -266,16 +266,21 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 		if err != nil {
 			return err
 		}
-		cs, err := attack.SuiteConfigs(b.suite, ck, eps, 100, 1)
+		s, err := attack.NewSuite(b.suite, ck, eps, 100, 1)
 		if err != nil {
 			return err
 		}
-		mr.Suite, err = attack.RunSuite(lib, ck, nil, cs, evalSet.Images, evalSet.Labels, evalSet.N, func(r *attack.Result) {
-			fmt.Fprintf(w, "  %s %-18s %6.2f%%\n", p.Method, r.Name, 100*r.Accuracy)
-		})
+		reps, err := attack.RunSuite(lib, ck, nil, s, []quant.Mode{ck.Deploy}, evalSet.Images, evalSet.Labels,
+			evalSet.N, attack.SuiteHooks{
+				Result: func(r *attack.Result) { fmt.Fprintf(w, "  %s %-18s %6.2f%%\n", p.Method, r.Name, 100*r.Accuracy) },
+				AutoAttack: func(aa *attack.AAReport) {
+					fmt.Fprintf(w, "  %s %-18s %6.2f%%\n", p.Method, "autoattack", 100*aa.Accuracy)
+				},
+			})
 		if err != nil {
 			return err
 		}
+		mr.Suite = reps[0]
 		results = append(results, mr)
 	}
 	return writeReproduction(w, out, arch, budget, dev, eps, pgdSteps, results)
@@ -312,10 +317,14 @@ func writeReproduction(w io.Writer, out, arch, budget, dev string, eps float32, 
 		}
 	}
 	for _, r := range append([]*methodResult{longest}, rs...) {
-		for _, a := range r.Suite.Results {
+		for i, a := range r.Suite.Results {
 			if !seen[a.Name] {
 				seen[a.Name] = true
 				names = append(names, a.Name)
+			}
+			if i == 0 && r.Suite.AutoAttack != nil && !seen["autoattack"] {
+				seen["autoattack"] = true
+				names = append(names, "autoattack")
 			}
 		}
 	}
@@ -333,6 +342,9 @@ func writeReproduction(w io.Writer, out, arch, budget, dev string, eps float32, 
 		cells := map[string]string{}
 		for _, a := range r.Suite.Results {
 			cells[a.Name] = fmt.Sprintf("%.1f", 100*a.Accuracy)
+		}
+		if aa := r.Suite.AutoAttack; aa != nil {
+			cells["autoattack"] = fmt.Sprintf("%.1f", 100*aa.Accuracy)
 		}
 		row := []string{}
 		for _, n := range names {
