@@ -97,15 +97,15 @@ type Result struct {
 	Name     string     `json:"name"`
 	Eps      float32    `json:"eps"`
 	Deploy   quant.Mode `json:"deploy"` // the classifier the candidates were judged by
-	N        int       `json:"n"`
-	Correct  int       `json:"robust"` // examples still classified correctly (untargeted) or not pushed to the target
-	Accuracy float64   `json:"robust_accuracy"`
-	Robust   []bool    `json:"-"` // per example
-	Adv      []float32 `json:"-"` // the adversarial example of each example's first successful restart (else the last)
-	Pred     []uint32  `json:"-"` // the prediction on Adv
-	Seconds  float64   `json:"seconds"`
-	Submits  int       `json:"submits"`
-	Queries  int64     `json:"queries,omitempty"` // model evaluations (AutoAttack's family; see AAStep)
+	N        int        `json:"n"`
+	Correct  int        `json:"robust"` // examples still classified correctly (untargeted) or not pushed to the target
+	Accuracy float64    `json:"robust_accuracy"`
+	Robust   []bool     `json:"-"` // per example
+	Adv      []float32  `json:"-"` // the adversarial example of each example's first successful restart (else the last)
+	Pred     []uint32   `json:"-"` // the prediction on Adv
+	Seconds  float64    `json:"seconds"`
+	Submits  int        `json:"submits"`
+	Queries  int64      `json:"queries,omitempty"` // model evaluations (AutoAttack's family; see AAStep)
 }
 
 // Attacker is a compiled attack for one model and configuration.

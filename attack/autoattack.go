@@ -117,7 +117,7 @@ type aaRun struct {
 	labels   []uint8
 	n, sz    int
 	reps     []*AAReport
-	judge    *classifier         // the deployed classifiers, for confirmation
+	judge    *classifier            // the deployed classifiers, for confirmation
 	clean    map[quant.Mode][][]int // forward mode → each example's classes by decreasing clean logit
 	progress func(Progress)
 }

@@ -153,7 +153,7 @@ func (p *fabProgram) run(images []float32, labels []uint8, idx []int, targets []
 			yb[r], tb[r] = uint32(labels[e]), targets[j]
 		}
 		copy(x1b, x0b)
-		best := make([]float64, rows)     // FAB's own record
+		best := make([]float64, rows)               // FAB's own record
 		candDist := make([][]float64, len(p.modes)) // per mode, the closest candidate so far
 		for mi := range candDist {
 			candDist[mi] = make([]float64, rows)

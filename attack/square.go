@@ -24,14 +24,14 @@ import (
 // corner is uniform over every position (the code never places it on the last row or column) and each example
 // draws its own window (the code shares one per batch and iteration, which makes a result depend on its batch).
 type Square struct {
-	Name    string
-	Eps     float32
-	Iters   int     // iterations after the start; AutoAttack: 5000 (so up to 5001 queries an example)
-	PInit   float64 // AutoAttack: 0.8
-	Deploy  quant.Mode
-	Seed    uint64
-	Batch   int
-	Chunk   int // iterations per submit (default 100)
+	Name   string
+	Eps    float32
+	Iters  int     // iterations after the start; AutoAttack: 5000 (so up to 5001 queries an example)
+	PInit  float64 // AutoAttack: 0.8
+	Deploy quant.Mode
+	Seed   uint64
+	Batch  int
+	Chunk  int // iterations per submit (default 100)
 }
 
 // NewSquare returns AutoAttack's Square settings against a deployed classifier.
@@ -56,12 +56,12 @@ func (c Square) Validate(channels int) error {
 
 // squareProgram is a chunk of Square iterations compiled for a batch.
 type squareProgram struct {
-	cfg                 Square
-	ck                  *model.Checkpoint
-	prog                *graph.Program
-	x0, y, ids          *graph.Tensor
-	state, xBest, xNew  *graph.Tensor
-	chunk               int
+	cfg                Square
+	ck                 *model.Checkpoint
+	prog               *graph.Program
+	x0, y, ids         *graph.Tensor
+	state, xBest, xNew *graph.Tensor
+	chunk              int
 }
 
 func newSquareProgram(lib *kernels.Lib, ck *model.Checkpoint, cfg Square) (*squareProgram, error) {

@@ -19,8 +19,8 @@ const OptimPrefix = "optim."
 
 // Checkpoint is a model's architecture, quantizer, weights, optional optimizer state and training metadata.
 type Checkpoint struct {
-	Arch    Arch
-	Quant   *quant.Config // nil: no quantizer
+	Arch  Arch
+	Quant *quant.Config // nil: no quantizer
 	// Deploy is the classifier the model is deployed as when it has a quantizer: quant.Soft (as trained, and what
 	// a checkpoint that says nothing means) or quant.Hard (the hard quantizer at test time). Evaluations judge
 	// every adversarial candidate by it unless told otherwise.

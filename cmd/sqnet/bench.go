@@ -106,14 +106,14 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 			defer d.Close()
 			lib := kernels.New(d)
 			type row struct {
-				Model          string  `json:"model"`
-				Attack         string  `json:"attack"`
-				Images         int     `json:"images"`
-				Steps          int     `json:"steps"`
-				Seconds        float64 `json:"seconds"`
-				ImagesPerSec   float64 `json:"images_per_second"`
-				Submits        int     `json:"submits"`
-				QueriesPerSec  float64 `json:"queries_per_second,omitempty"`
+				Model          string   `json:"model"`
+				Attack         string   `json:"attack"`
+				Images         int      `json:"images"`
+				Steps          int      `json:"steps"`
+				Seconds        float64  `json:"seconds"`
+				ImagesPerSec   float64  `json:"images_per_second"`
+				Submits        int      `json:"submits"`
+				QueriesPerSec  float64  `json:"queries_per_second,omitempty"`
 				ElsewhereShare *float64 `json:"elsewhere_share,omitempty"`
 			}
 			var rows []row
