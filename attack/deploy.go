@@ -17,7 +17,9 @@ import (
 var DeployNames = []string{"soft", "hard", "both"}
 
 // ParseDeploy reads --deploy for a checkpoint: soft, hard, both (soft then hard), or "" for the classifier the
-// checkpoint records (model.Checkpoint.Deploy). A model without a quantizer has one classifier, soft.
+// checkpoint records (model.Checkpoint.Deploy). A model without a quantizer is deployed one way only, so every
+// value names its one classifier (quant.Soft, reported as "plain"): a grid of evaluations can pass --deploy both
+// to every checkpoint.
 func ParseDeploy(s string, ck *model.Checkpoint) ([]quant.Mode, error) {
 	var modes []quant.Mode
 	switch s {
@@ -33,9 +35,6 @@ func ParseDeploy(s string, ck *model.Checkpoint) ([]quant.Mode, error) {
 		return nil, fmt.Errorf("--deploy %q: want %s", s, strings.Join(DeployNames, ", "))
 	}
 	if ck.Quant == nil {
-		if s == "hard" || s == "both" {
-			return nil, fmt.Errorf("--deploy %s: the checkpoint has no quantizer, so it is deployed one way only", s)
-		}
 		return []quant.Mode{quant.Soft}, nil
 	}
 	return modes, nil

@@ -323,7 +323,7 @@ func TestAttackEvalAuditCLI(t *testing.T) {
 func TestReproduceSmoke(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "repro")
 	stdout, stderr, code := sqnet(t, nil, "reproduce", "mnist", "--budget", "smoke", "--out", out, "--quant",
-		"2,50,fixed", "--noise-eps", "0.4", "--alpha-epochs", "20")
+		"2,50,fixed", "--noise-eps", "0.4", "--alpha-epochs", "20", "--deploy", "both", "--eval-limit", "10")
 	if code != 0 {
 		t.Fatalf("reproduce: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -335,7 +335,9 @@ func TestReproduceSmoke(t *testing.T) {
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "results.md"))
 	// smoke gives pgd-at a tenth of noisy-sq's time, so the time budget stops it after its first step.
-	for _, want := range []string{"| noisy-sq |", "| pgd-at | 0.50 | 50 |", "bpda-5×1", "worst case", "pgd-at costs",
+	// --deploy both: a row for each of noisy-sq's classifiers, one for the models without a quantizer.
+	for _, want := range []string{"| noisy-sq, soft quantizer |", "| noisy-sq, hard quantizer |", "| pgd-at | 0.50 | 50 |",
+		"| natural | 1 |", "first 10 test images", "bpda-5×1", "worst case", "pgd-at costs",
 		"pgd-at stopped early: time budget", "noisy-sq settings: quantizer 2,50,fixed, ε_n = 0.4, α by epoch 20 then 50"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("results.md lacks %q:\n%s", want, md)
@@ -348,7 +350,8 @@ func TestReproduceSmoke(t *testing.T) {
 		!strings.Contains(stderr, "mini, quick, paper, full, smoke") {
 		t.Errorf("reproduce --budget huge: exit %d, stderr %q; want 2 and the budgets listed", code, stderr)
 	}
-	for _, c := range [][]string{{"--epochs", "0"}, {"--quant", "1,50"}, {"--alpha-epochs", "0"}, {"--noise-eps", "-1"}} {
+	for _, c := range [][]string{{"--epochs", "0"}, {"--quant", "1,50"}, {"--alpha-epochs", "0"}, {"--noise-eps", "-1"},
+		{"--eval-limit", "0"}, {"--deploy", "sideways"}} {
 		if _, stderr, code := sqnet(t, nil, append([]string{"reproduce", "mnist"}, c...)...); code != 2 ||
 			strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 			t.Errorf("reproduce %v: exit %d, stderr %q; want 2 and one line", c, code, stderr)
