@@ -81,7 +81,7 @@ func TestInitBounds(t *testing.T) {
 func TestCheckpointRoundTrip(t *testing.T) {
 	a, _ := Lookup("small", 1, 28, 28, 10)
 	q := quant.Default
-	c := &Checkpoint{Arch: a, Quant: &q, Weights: a.Init(&q, 3), Optim: Weights{"fc2.bias.m": {1, 2, 3}},
+	c := &Checkpoint{Arch: a, Quant: &q, Deploy: quant.Hard, Weights: a.Init(&q, 3), Optim: Weights{"fc2.bias.m": {1, 2, 3}},
 		Dataset: "mnist", Method: "noisy-sq", Epoch: 2, Step: 2400, Seed: 7, Extra: map[string]string{"note": "x"}}
 	p := filepath.Join(t.TempDir(), "m.safetensors")
 	if err := Save(p, c); err != nil {
@@ -93,9 +93,9 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	}
 	if got.Arch.Name != "small" || *got.Quant != q || got.Epoch != 2 || got.Step != 2400 || got.Seed != 7 ||
 		got.Dataset != "mnist" || got.Method != "noisy-sq" || got.Extra["note"] != "x" ||
-		len(got.Optim["fc2.bias.m"]) != 3 {
-		t.Fatalf("loaded arch %s quant %v epoch %d step %d seed %d dataset %q method %q extra %v", got.Arch.Name,
-			got.Quant, got.Epoch, got.Step, got.Seed, got.Dataset, got.Method, got.Extra)
+		len(got.Optim["fc2.bias.m"]) != 3 || got.Deploy != quant.Hard {
+		t.Fatalf("loaded arch %s quant %v deploy %s epoch %d step %d seed %d dataset %q method %q extra %v",
+			got.Arch.Name, got.Quant, got.Deploy, got.Epoch, got.Step, got.Seed, got.Dataset, got.Method, got.Extra)
 	}
 	for name, v := range c.Weights {
 		for i := range v {
@@ -147,5 +147,22 @@ func TestLoadRejects(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing")); err == nil {
 		t.Error("a missing file loaded")
+	}
+	// A deployed classifier the file cannot have: hard without a quantizer, or an unknown one; and a checkpoint
+	// that says nothing is deployed soft.
+	if ck, err := Load(good); err != nil || ck.Deploy != quant.Soft {
+		t.Errorf("no deploy metadata: %v, deployed %s; want soft", err, ck.Deploy)
+	}
+	for _, d := range []string{"hard", "bpda"} {
+		f.Meta["arch"], f.Meta["deploy"] = "small", d
+		bad := filepath.Join(dir, "deploy-"+d+".safetensors")
+		safetensors.Write(bad, ts, f.Meta)
+		if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), d) {
+			t.Errorf("deployed %s without a quantizer: %v", d, err)
+		}
+	}
+	if err := Save(filepath.Join(dir, "x.safetensors"), &Checkpoint{Arch: a, Weights: a.Init(nil, 1),
+		Deploy: quant.BPDAIdentity}); err == nil {
+		t.Error("saved a checkpoint deployed as bpda")
 	}
 }

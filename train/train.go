@@ -43,6 +43,9 @@ type Config struct {
 	DataDir string
 	Method  string
 	Quant   *quant.Config // a soft quantizer after the input; nil for none (noisy-sq defaults it)
+	// Deploy is the classifier the checkpoint records it is deployed as, which every evaluation then judges by:
+	// quant.Soft (the model as trained, the default) or quant.Hard (the hard quantizer at test time; needs Quant).
+	Deploy quant.Mode
 	// AlphaEpochs anneals the quantizer's steepness: epoch e (from 1) trains with AlphaEpochs[e−1] while there is
 	// one, and with Quant.Alpha after them — the α the checkpoint keeps and every evaluation uses.
 	AlphaEpochs []float32
@@ -167,6 +170,12 @@ func (c *Config) Validate() error {
 	}
 	if len(c.AlphaEpochs) > 0 && c.Quant == nil {
 		return fmt.Errorf("--alpha-epochs: needs a quantizer (--quant)")
+	}
+	switch {
+	case c.Deploy != quant.Soft && c.Deploy != quant.Hard:
+		return fmt.Errorf("--deploy %s: want soft or hard", c.Deploy)
+	case c.Deploy == quant.Hard && c.Quant == nil:
+		return fmt.Errorf("--deploy hard: needs a quantizer (--quant)")
 	}
 	for _, a := range c.AlphaEpochs {
 		if !(a > 0) || math.IsInf(float64(a), 0) {
@@ -445,6 +454,9 @@ func prepare(cfg *Config) (resume *model.Checkpoint, trainSet, testSet *data.Set
 // run is the same run, so these cannot change.
 func adoptCheckpoint(cfg *Config, ck *model.Checkpoint) error {
 	cfg.Model, cfg.Quant, cfg.Method, cfg.Seed = ck.Arch.Name, ck.Quant, ck.Method, ck.Seed
+	if ck.Deploy == quant.Hard { // a run deployed hard stays so; --deploy hard may also switch it on a resume
+		cfg.Deploy = quant.Hard
+	}
 	if ck.Dataset != "" {
 		cfg.Dataset = ck.Dataset
 	}
@@ -621,7 +633,7 @@ func (s *session) save(cfg Config, epoch, step int) error {
 	if err != nil {
 		return err
 	}
-	return model.Save(cfg.Out, &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Weights: w, Optim: opt,
+	return model.Save(cfg.Out, &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Deploy: cfg.Deploy, Weights: w, Optim: opt,
 		Dataset: cfg.Dataset, Method: cfg.Method, Epoch: epoch, Step: step, Seed: cfg.Seed, Extra: s.extra(cfg)})
 }
 
@@ -679,7 +691,7 @@ const guardImages = 200
 func (gd *overfitGuard) check(lib *kernels.Lib, s *session, cfg Config, w model.Weights, test *data.Set, epoch,
 	step int, er *EpochResult) (bool, error) {
 	held := test.Subset(guardImages)
-	ck := &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Weights: w}
+	ck := &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Deploy: cfg.Deploy, Weights: w}
 	c := attack.PGD(cfg.Eps, cfg.Eps/4, 10, 1)
 	c.Seed = cfg.Seed
 	a, err := attack.New(lib, ck, c)
@@ -705,7 +717,7 @@ func (gd *overfitGuard) check(lib *kernels.Lib, s *session, cfg Config, w model.
 	}
 	er.Note = fmt.Sprintf("catastrophic overfitting: PGD-10 accuracy fell from %.1f%% (epoch %d) to %.1f%%; "+
 		"stopped and kept epoch %d", 100*gd.best, gd.bestEpoch, 100*r.Accuracy, gd.bestEpoch)
-	return true, model.Save(cfg.Out, &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Weights: gd.bestWeight,
+	return true, model.Save(cfg.Out, &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Deploy: cfg.Deploy, Weights: gd.bestWeight,
 		Optim: gd.bestOptim, Dataset: cfg.Dataset, Method: cfg.Method, Epoch: gd.bestEpoch, Step: gd.bestStep,
 		Seed: cfg.Seed, Extra: s.extra(cfg)})
 }

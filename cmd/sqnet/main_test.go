@@ -319,6 +319,99 @@ func TestAttackEvalAuditCLI(t *testing.T) {
 	}
 }
 
+// TestAutoAttackCLI trains a quantized checkpoint deployed hard and a plain one, on small and madry, and runs the
+// AutoAttack path through the CLI at a token effort: eval --deploy both keeps, per deployed classifier, AutoAttack's
+// cumulative steps (attack, gradient path, points attacked and broken, queries, time) and per example the attack
+// that broke it; a checkpoint deployed hard is judged hard by default; --deploy both on a model without a
+// quantizer evaluates its one classifier; attack --method runs one of AutoAttack's attacks.
+func TestAutoAttackCLI(t *testing.T) {
+	dir := t.TempDir()
+	train := func(name string, args ...string) string {
+		ck := filepath.Join(dir, name+".safetensors")
+		args = append([]string{"train", "--limit", "200", "--test-limit", "20", "--epochs", "1", "--out", ck}, args...)
+		if _, stderr, code := sqnet(t, nil, args...); code != 0 {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+		return ck
+	}
+	hard := train("hard", "--method", "noisy-sq", "--quant", "2,50,fixed", "--deploy", "hard")
+	plain := train("plain", "--method", "natural", "--model", "madry")
+	type step struct {
+		Attack   string `json:"attack"`
+		Gradient string `json:"gradient"`
+		Attacked int    `json:"attacked"`
+		Broken   int    `json:"broken"`
+		Robust   int    `json:"robust"`
+		Queries  int64  `json:"queries"`
+	}
+	var doc struct {
+		Deploy  []string `json:"deploy"`
+		Reports []struct {
+			Deploy     string   `json:"deploy"`
+			BrokenBy   []string `json:"broken_by"`
+			Worst      int      `json:"worst_case_robust"`
+			AutoAttack struct {
+				Clean  int    `json:"clean"`
+				Robust int    `json:"robust"`
+				Steps  []step `json:"steps"`
+			} `json:"autoattack"`
+		} `json:"reports"`
+	}
+	const n = 12
+	out := filepath.Join(dir, "eval-both")
+	stdout, stderr, code := sqnet(t, nil, "eval", "--model", hard, "--suite", "smoke", "--limit", fmt.Sprint(n),
+		"--deploy", "both", "--batch", "8", "--out", out)
+	if code != 0 || !strings.Contains(stdout, "autoattack [hard]") || !strings.Contains(stdout, "worst case [soft]") {
+		t.Fatalf("eval --deploy both: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	raw, _ := os.ReadFile(filepath.Join(out, "eval.json"))
+	if err := json.Unmarshal(raw, &doc); err != nil || len(doc.Reports) != 2 || doc.Reports[0].Deploy != "soft" ||
+		doc.Reports[1].Deploy != "hard" {
+		t.Fatalf("eval.json: %v\n%s", err, raw)
+	}
+	want := []string{"apgd-ce", "apgd-ce/bpda", "apgd-t", "apgd-t/bpda", "fab-t", "fab-t/bpda", "square"}
+	for _, rep := range doc.Reports {
+		aa := rep.AutoAttack
+		if len(aa.Steps) != len(want) || len(rep.BrokenBy) != n {
+			t.Fatalf("%s: %d steps, %d examples in broken_by:\n%s", rep.Deploy, len(aa.Steps), len(rep.BrokenBy), raw)
+		}
+		robust := aa.Clean
+		for i, s := range aa.Steps {
+			if s.Attack != want[i] || s.Robust != robust-s.Broken || s.Robust > s.Attacked || (s.Attacked > 0 && s.Queries <= 0) {
+				t.Errorf("%s step %d %+v: want %s, cumulative from %d robust, queries counted", rep.Deploy, i, s,
+					want[i], robust)
+			}
+			robust = s.Robust
+		}
+		broken := 0
+		for _, by := range rep.BrokenBy {
+			if by != "" {
+				broken++
+			}
+		}
+		if aa.Robust != robust || rep.Worst != n-broken || rep.Worst > aa.Robust {
+			t.Errorf("%s: AutoAttack leaves %d (steps: %d), worst case %d with %d broken of %d", rep.Deploy,
+				aa.Robust, robust, rep.Worst, broken, n)
+		}
+	}
+	stdout, stderr, code = sqnet(t, nil, "eval", "--model", hard, "--suite", "smoke", "--limit", "4", "--batch", "4")
+	if code != 0 || !strings.Contains(stdout, "deployed hard quantizer") || strings.Contains(stdout, "[soft]") {
+		t.Errorf("eval of a checkpoint deployed hard: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = sqnet(t, nil, "eval", "--model", plain, "--suite", "smoke", "--limit", "4", "--batch", "4",
+		"--deploy", "both")
+	if code != 0 || !strings.Contains(stdout, "deployed plain") || !strings.Contains(stdout, "autoattack") {
+		t.Errorf("eval --deploy both without a quantizer: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, m := range []string{"apgd-t", "fab-t", "square"} {
+		stdout, stderr, code = sqnet(t, nil, "attack", "--model", hard, "--method", m, "--limit", "4", "--batch", "4",
+			"--iters", "3", "--targets", "1", "--queries", "10", "--deploy", "both")
+		if code != 0 || strings.Count(stdout, "robust accuracy") != 2 {
+			t.Errorf("attack --method %s --deploy both: exit %d\n%s\n%s", m, code, stdout, stderr)
+		}
+	}
+}
+
 // TestReproduceSmoke runs the whole reproduction pipeline on a tiny budget and checks its outputs.
 func TestReproduceSmoke(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "repro")

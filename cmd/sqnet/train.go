@@ -20,7 +20,7 @@ import (
 
 func newTrainCmd(g *globals) *cobra.Command {
 	cfg := train.Defaults()
-	var quantFlag, alphaFlag, resultJSON string
+	var quantFlag, alphaFlag, resultJSON, deployFlag string
 	c := &cobra.Command{
 		Use:   "train",
 		Short: "Train a model: natural, noisy-sq (the paper's method), noise, pgd-at or fgsm-rs",
@@ -37,6 +37,19 @@ func newTrainCmd(g *globals) *cobra.Command {
 				cfg.Quant = q
 			}
 			cfg.AlphaEpochs = as
+			if deployFlag != "" {
+				m, err := quant.ParseMode(deployFlag)
+				if err != nil || (m != quant.Soft && m != quant.Hard) {
+					return usageError{fmt.Errorf("--deploy %q: want soft or hard", deployFlag)}
+				}
+				cfg.Deploy = m
+			}
+			// Every setting is checked before any output or work (Run checks again, on the real config).
+			if check := cfg; cfg.Resume == "" {
+				if err := check.Validate(); err != nil {
+					return usageError{err}
+				}
+			}
 			d, err := vk.Open(g.vkOptions())
 			if err != nil {
 				return err
@@ -81,6 +94,8 @@ func newTrainCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.PGDSteps, "pgd-steps", cfg.PGDSteps, "pgd-at: inner PGD steps")
 	f.Float32Var(&cfg.PGDStep, "pgd-step", cfg.PGDStep, "pgd-at: inner PGD step size η")
 	f.Float32Var(&cfg.GradRegH, "gradreg-h", 0, "gradreg: finite-difference step along sign(∇x loss) (default --eps/10)")
+	f.StringVar(&deployFlag, "deploy", "", "the classifier the checkpoint is deployed as, which evaluations judge by: "+
+		"soft (as trained, the default) or hard (the hard quantizer at test time; needs --quant)")
 	f.StringVar(&quantFlag, "quant", "", "soft-quantization layer after the input: L,alpha[,per-channel][,fixed] (e.g. 2,50; fixed: thresholds not learned)")
 	f.StringVar(&alphaFlag, "alpha-epochs", "", "anneal the quantizer's α: one value per first epoch (e.g. 20,50), then --quant's α")
 	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (in total, when resuming)")
