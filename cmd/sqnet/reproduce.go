@@ -278,10 +278,17 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 		}
 		mr.TrainSeconds = res.Epochs[len(res.Epochs)-1].TrainSeconds
 		mr.TrainImages, mr.Stopped = res.Steps*cfg.Batch, res.Stopped
-		ck, err := model.Load(cfg.Out)
+		results = append(results, mr)
+	}
+	// Every method trains before any is evaluated: the time budgets compare training runs made back to back,
+	// and an evaluation (hours under the standard suite) cannot sit between them.
+	for _, mr := range results {
+		p := mr.Plan
+		ck, err := model.Load(mr.Checkpoint)
 		if err != nil {
 			return err
 		}
+		fmt.Fprintf(w, "evaluating %s (suite %s, %d test images)\n", p.Method, b.suite, evalSet.N)
 		s, err := attack.NewSuite(b.suite, ck, eps, 100, 1)
 		if err != nil {
 			return err
@@ -306,7 +313,6 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 		for _, rep := range mr.Suites {
 			mr.Rows = append(mr.Rows, tag(rep.Deploy))
 		}
-		results = append(results, mr)
 	}
 	return writeReproduction(w, out, arch, budget, dev, eps, pgdSteps, results)
 }
