@@ -208,7 +208,7 @@ func (c AutoAttack) run(lib *kernels.Lib, ck *model.Checkpoint, deploy []quant.M
 	start := time.Now()
 	r := &aaRun{cfg: c, lib: lib, ck: ck, modes: modes, images: images, labels: labels, n: n, sz: sz,
 		clean: map[quant.Mode][][]int{}, progress: progress}
-	judge, err := newClassifier(lib, ck, modes, c.Batch)
+	judge, err := newClassifier(lib, ck, modes, batchFor(n, c.Batch))
 	if err != nil {
 		return nil, err
 	}
@@ -262,6 +262,18 @@ func (c AutoAttack) run(lib *kernels.Lib, ck *model.Checkpoint, deploy []quant.M
 		rep.Seconds = time.Since(start).Seconds()
 	}
 	return r.reps, nil
+}
+
+// batchFor is the batch an attack on points examples runs with, at most most: the fewest batches of at most most
+// rows, evened out (780 points in batches of 100 run as 8 of 98), so a batch carries few padding rows — at worst
+// one fewer than the batches — and an attack on 20 points does not pay for 100. Every attack draws its randomness
+// per example, never per batch, so the batch changes no result.
+func batchFor(points, most int) int {
+	if points < 1 {
+		return most
+	}
+	k := (points + most - 1) / most
+	return (points + k - 1) / k
 }
 
 // active lists the examples still robust against some deployed classifier.
@@ -356,7 +368,7 @@ func (r *aaRun) untargeted(attack string, through quant.Mode) error {
 		return nil
 	}
 	loss := map[string]string{"apgd-ce": "ce", "apgd-dlr": "dlr"}[attack]
-	cfg := NewAPGD(loss, r.cfg.Eps, through, r.cfg.Seed, r.cfg.Batch)
+	cfg := NewAPGD(loss, r.cfg.Eps, through, r.cfg.Seed, batchFor(len(idx), r.cfg.Batch))
 	cfg.Iters = r.cfg.APGDIters
 	p, err := newAPGDProgram(r.lib, r.ck, cfg, r.modes)
 	if err != nil {
@@ -378,7 +390,7 @@ func (r *aaRun) untargeted(attack string, through quant.Mode) error {
 // under the clean logits of a forward mode.
 func (r *aaRun) targetsOf(mode quant.Mode, idx []int, rank int) ([]uint32, error) {
 	if _, ok := r.clean[mode]; !ok {
-		cl, err := newClassifier(r.lib, r.ck, []quant.Mode{mode}, r.cfg.Batch)
+		cl, err := newClassifier(r.lib, r.ck, []quant.Mode{mode}, batchFor(r.n, r.cfg.Batch))
 		if err != nil {
 			return nil, err
 		}
@@ -408,11 +420,12 @@ func (r *aaRun) targeted(attack string, through quant.Mode) error {
 	start := time.Now()
 	var queries int64
 	targets := min(r.cfg.Targets, r.ck.Arch.Classes-1)
+	batch := batchFor(len(r.active()), r.cfg.Batch) // the first target has the most points
 	var apgd *apgdProgram
 	var fab *fabProgram
 	var err error
 	if attack == "apgd-t" {
-		cfg := NewAPGD("dlr-t", r.cfg.Eps, through, r.cfg.Seed, r.cfg.Batch)
+		cfg := NewAPGD("dlr-t", r.cfg.Eps, through, r.cfg.Seed, batch)
 		cfg.Iters = r.cfg.APGDIters
 		if r.ck.Arch.Classes < kernels.DLRTargeted.MinClasses() {
 			r.endSteps(steps, start, 0) // too few classes for the targeted DLR loss: AutoAttack skips it too
@@ -420,7 +433,7 @@ func (r *aaRun) targeted(attack string, through quant.Mode) error {
 		}
 		apgd, err = newAPGDProgram(r.lib, r.ck, cfg, r.modes)
 	} else {
-		cfg := NewFAB(r.cfg.Eps, through, r.cfg.Batch)
+		cfg := NewFAB(r.cfg.Eps, through, batch)
 		cfg.Iters = r.cfg.FABIters
 		fab, err = newFABProgram(r.lib, r.ck, cfg, r.modes)
 	}
@@ -481,7 +494,7 @@ func (r *aaRun) square(mi int) error {
 	start := time.Now()
 	step := &AAStep{Attack: name, Gradient: "none", Attacked: len(idx)}
 	if len(idx) > 0 {
-		cfg := NewSquare(r.cfg.Eps, m, r.cfg.Seed, r.cfg.Batch)
+		cfg := NewSquare(r.cfg.Eps, m, r.cfg.Seed, batchFor(len(idx), r.cfg.Batch))
 		cfg.Iters, cfg.PInit = r.cfg.SquareIters, r.cfg.PInit
 		p, err := newSquareProgram(r.lib, r.ck, cfg)
 		if err != nil {

@@ -143,3 +143,17 @@ func TestSquareReproducible(t *testing.T) {
 		t.Error("another seed gave every example the same number of queries: the seed is not used")
 	}
 }
+
+// TestBatchFor: the fewest batches of at most the given size, evened out, so padding rows stay fewer than the
+// batches.
+func TestBatchFor(t *testing.T) {
+	for _, c := range []struct{ points, most, want int }{
+		{780, 100, 98}, {800, 100, 100}, {801, 100, 89}, {20, 100, 20}, {1, 100, 1}, {0, 100, 100}, {7, 3, 3},
+	} {
+		got := batchFor(c.points, c.most)
+		batches := (c.points + got - 1) / got
+		if got != c.want || got > c.most || (c.points > 0 && batches*got-c.points >= max(batches, 1)) {
+			t.Errorf("batchFor(%d, %d) = %d, want %d", c.points, c.most, got, c.want)
+		}
+	}
+}
