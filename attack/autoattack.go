@@ -537,6 +537,65 @@ func (r *aaRun) square(mi int) error {
 	return nil
 }
 
+// SquareRestarts runs restarts more Square attacks at c's effort (seeds c.Seed+1, c.Seed+2, …) against the
+// deployed classifier m on the examples idx, each restart on the points the earlier ones left: the higher budget
+// AutoAttack's documentation asks for when its flag fires (Square breaking points the gradient attacks left). It
+// returns the examples broken, each with its confirmed candidate and the classifier's prediction there, and the
+// queries spent.
+func (c AutoAttack) SquareRestarts(lib *kernels.Lib, ck *model.Checkpoint, m quant.Mode, images []float32,
+	labels []uint8, idx []int, restarts int, progress func(Progress)) (map[int]confirmed, int64, error) {
+	if err := c.Validate(); err != nil {
+		return nil, 0, err
+	}
+	sz := ck.Arch.C * ck.Arch.H * ck.Arch.W
+	judge, err := newClassifier(lib, ck, []quant.Mode{m}, batchFor(len(idx), c.Batch))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer judge.Close()
+	broken := map[int]confirmed{}
+	var queries int64
+	left := append([]int(nil), idx...)
+	for k := 1; k <= restarts && len(left) > 0; k++ {
+		cfg := NewSquare(c.Eps, m, c.Seed+uint64(k), batchFor(len(left), c.Batch))
+		cfg.Iters, cfg.PInit = c.SquareIters, c.PInit
+		p, err := newSquareProgram(lib, ck, cfg)
+		if err != nil {
+			return nil, 0, err
+		}
+		label := fmt.Sprintf("square restart %d/%d (%s)", k, restarts, m)
+		n := len(left)
+		o, err := p.run(images, labels, left, func(rest int) {
+			if progress != nil {
+				progress(Progress{Attack: label, Done: n - rest, Total: n, Left: n - len(broken)})
+			}
+		})
+		p.Close()
+		if err != nil {
+			return nil, 0, err
+		}
+		cands := newCandidates(1)
+		for e, x := range o.best {
+			cands[0][e] = x
+			queries += int64(o.queries[e])
+		}
+		got, _, err := confirm(judge, cands, images, labels, c.Eps, sz)
+		if err != nil {
+			return nil, 0, err
+		}
+		var still []int
+		for _, e := range left {
+			if b, ok := got[0][e]; ok {
+				broken[e] = b
+			} else {
+				still = append(still, e)
+			}
+		}
+		left = still
+	}
+	return broken, queries, nil
+}
+
 // confirmed is a candidate the deployed classifier misclassifies inside the ball, and its prediction.
 type confirmed struct {
 	x    []float32

@@ -157,3 +157,63 @@ func TestBatchFor(t *testing.T) {
 		}
 	}
 }
+
+// TestSquareRestarts: the suite's extra Square restarts on a linear model, with too few queries for one restart to
+// find every non-robust example: more restarts break a superset of what fewer break, never an example the closed
+// form calls robust, every candidate lies in the ball and fools the classifier, and a seed reproduces them. The
+// flag that triggers them fires on a Square step that broke something, and only there.
+func TestSquareRestarts(t *testing.T) {
+	lib := kernels.New(vktest.Open(t))
+	ck := linearCheckpoint(5)
+	const eps, n = 0.02, 40
+	xs, ys, ex := cfBatch(t, ck, eps, n, 9)
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	aa := SmokeAutoAttack(eps, 1, 16)
+	aa.SquareIters = 3
+	run := func(restarts int) map[int]confirmed {
+		broken, queries, err := aa.SquareRestarts(lib, ck, quant.Soft, xs, ys, idx, restarts, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if queries <= 0 {
+			t.Fatalf("%d restarts counted %d queries", restarts, queries)
+		}
+		return broken
+	}
+	one, three, again := run(1), run(3), run(3)
+	nonRobust := 0
+	for e := range n {
+		if !ex[e].robust {
+			nonRobust++
+		}
+	}
+	if len(one) == 0 || len(one) >= nonRobust || len(three) <= len(one) {
+		t.Fatalf("1 restart broke %d, 3 broke %d, of %d non-robust examples: want 0 < one < three, one short of all",
+			len(one), len(three), nonRobust)
+	}
+	for e, b := range three {
+		if ex[e].robust {
+			t.Fatalf("example %d: broken, but robust in closed form", e)
+		}
+		if !inBall(b.x, xs[e*64:(e+1)*64], eps) || b.pred == uint32(ys[e]) {
+			t.Fatalf("example %d: its candidate leaves the ball or does not fool (pred %d, label %d)", e, b.pred, ys[e])
+		}
+		if _, ok := again[e]; !ok {
+			t.Fatalf("example %d: broken in one run of the seed, not in the other", e)
+		}
+	}
+	for e := range one {
+		if _, ok := three[e]; !ok {
+			t.Fatalf("example %d: broken by the first restart alone, not when two more follow it", e)
+		}
+	}
+	flag := func(broken int) bool {
+		return squareFlag(&AAReport{Steps: []AAStep{{Attack: "apgd-ce", Broken: 5}, {Attack: "square", Broken: broken}}})
+	}
+	if !flag(1) || flag(0) || squareFlag(nil) {
+		t.Error("the Square flag fires when Square broke something, and only then")
+	}
+}

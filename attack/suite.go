@@ -18,6 +18,11 @@ type Suite struct {
 	Name       string
 	Attacks    []Config    // the clean pass first
 	AutoAttack *AutoAttack // nil: none
+	// SquareRestarts is how many more Square attacks (other seeds) run, last, against a deployed classifier whose
+	// AutoAttack raised the Square flag — Square breaking points the gradient attacks left, the sign that they are
+	// not reliable there — on the points still robust to everything: AutoAttack's documented remedy ("run Square
+	// Attack with higher budget: more queries, random restarts"). A classifier without the flag needs none.
+	SquareRestarts int
 }
 
 // HasAutoAttack reports whether the suite runs AutoAttack at its full (standard) effort.
@@ -26,8 +31,8 @@ func (s *Suite) HasAutoAttack() bool { return s.AutoAttack != nil && s.Name != "
 // NewSuite returns an evaluation suite at radius eps for a model (BPDA and EOT only where it has a quantizer):
 //
 //   - standard: clean, AutoAttack (standard version), FGSM, PGD-40, PGD-100×10 restarts, CW-PGD-100,
-//     BPDA-100×10 (hard forward, identity backward) and EOT-PGD-40 over 4 noise draws for quantized models, and
-//     random search (20 points).
+//     BPDA-100×10 (hard forward, identity backward) and EOT-PGD-40 over 4 noise draws for quantized models, random
+//     search (20 points), and 2 more Square restarts where AutoAttack's Square flag fired.
 //   - autoattack: clean and AutoAttack alone (RobustBench's protocol).
 //   - quick: clean, FGSM, PGD-40, BPDA-40, random search (10 points), for make run and quick reproductions; no
 //     AutoAttack, so its numbers are weaker upper bounds.
@@ -46,9 +51,11 @@ func NewSuite(name string, ck *model.Checkpoint, eps float32, batch int, seed ui
 	case "standard":
 		aa := StandardAutoAttack(eps, seed, batch)
 		s.AutoAttack = &aa
+		s.SquareRestarts = spec.squareRestarts
 	case "smoke":
 		aa := SmokeAutoAttack(eps, seed, batch)
 		s.AutoAttack = &aa
+		s.SquareRestarts = spec.squareRestarts
 	}
 	if spec.fgsm {
 		s.Attacks = append(s.Attacks, FGSM(eps))
@@ -94,14 +101,16 @@ type suiteSpec struct {
 	bpda    [2]int
 	eot     [2]int
 	samples int
+	// squareRestarts: more Square restarts where AutoAttack's Square flag fires (see Suite.SquareRestarts).
+	squareRestarts int
 }
 
 var suiteSpecs = map[string]suiteSpec{
 	"standard": {aa: "standard", fgsm: true, pgd: [][2]int{{40, 1}, {100, 10}}, cw: 100, bpda: [2]int{100, 10},
-		eot: [2]int{40, 4}, samples: 20},
+		eot: [2]int{40, 4}, samples: 20, squareRestarts: 2},
 	"autoattack": {aa: "standard"},
 	"quick":      {fgsm: true, pgd: [][2]int{{40, 1}}, bpda: [2]int{40, 1}, samples: 10},
-	"smoke":      {aa: "smoke", fgsm: true, pgd: [][2]int{{5, 1}}, bpda: [2]int{5, 1}, samples: 2},
+	"smoke":      {aa: "smoke", fgsm: true, pgd: [][2]int{{5, 1}}, bpda: [2]int{5, 1}, samples: 2, squareRestarts: 1},
 }
 
 // SuiteReport is an evaluation suite's outcome against one deployed classifier.
@@ -140,15 +149,7 @@ func RunSuite(lib *kernels.Lib, ck, surrogate *model.Checkpoint, s *Suite, deplo
 	}
 	record := func(rs []*Result) {
 		for i, r := range rs {
-			for e, ok := range r.Robust {
-				if !ok && reps[i].BrokenBy[e] == "" {
-					reps[i].BrokenBy[e] = r.Name
-				}
-			}
-			reps[i].Results = append(reps[i].Results, r)
-			if hooks.Result != nil {
-				hooks.Result(r)
-			}
+			recordOne(reps[i], r, hooks)
 		}
 	}
 	run := func(c Config) error {
@@ -203,6 +204,18 @@ func RunSuite(lib *kernels.Lib, ck, surrogate *model.Checkpoint, s *Suite, deplo
 		}
 		record(rs)
 	}
+	if s.AutoAttack != nil && s.SquareRestarts > 0 {
+		for _, rep := range reps {
+			if !squareFlag(rep.AutoAttack) {
+				continue
+			}
+			r, err := squareRestarts(lib, ck, *s.AutoAttack, s.SquareRestarts, rep, images, labels, hooks.Progress)
+			if err != nil {
+				return nil, fmt.Errorf("square restarts: %w", err)
+			}
+			recordOne(rep, r, hooks)
+		}
+	}
 	for _, rep := range reps {
 		for _, by := range rep.BrokenBy {
 			if by == "" {
@@ -213,6 +226,67 @@ func RunSuite(lib *kernels.Lib, ck, surrogate *model.Checkpoint, s *Suite, deplo
 		rep.Seconds = time.Since(start).Seconds()
 	}
 	return reps, nil
+}
+
+// recordOne adds an attack's result to a classifier's report: the examples it broke that nothing broke before are
+// named after it.
+func recordOne(rep *SuiteReport, r *Result, hooks SuiteHooks) {
+	for e, ok := range r.Robust {
+		if !ok && rep.BrokenBy[e] == "" {
+			rep.BrokenBy[e] = r.Name
+		}
+	}
+	rep.Results = append(rep.Results, r)
+	if hooks.Result != nil {
+		hooks.Result(r)
+	}
+}
+
+// squareFlag reports whether AutoAttack's Square broke any point its gradient attacks left.
+func squareFlag(aa *AAReport) bool {
+	if aa == nil {
+		return false
+	}
+	for _, s := range aa.Steps {
+		if s.Attack == "square" && s.Broken > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// squareRestarts runs the suite's extra Square restarts against rep's classifier on the examples robust to every
+// attack so far. Its result is cumulative: an example is robust under it only if it was robust before and the
+// restarts did not break it.
+func squareRestarts(lib *kernels.Lib, ck *model.Checkpoint, aa AutoAttack, restarts int, rep *SuiteReport,
+	images []float32, labels []uint8, progress func(Progress)) (*Result, error) {
+	start := time.Now()
+	n, sz := rep.N, ck.Arch.C*ck.Arch.H*ck.Arch.W
+	r := &Result{Name: fmt.Sprintf("square-restarts×%d", restarts), Eps: aa.Eps, Deploy: rep.Deploy, N: n,
+		Robust: make([]bool, n), Adv: append([]float32(nil), images[:n*sz]...), Pred: make([]uint32, n)}
+	var idx []int
+	for e, by := range rep.BrokenBy {
+		if by == "" {
+			idx = append(idx, e)
+		}
+	}
+	broken, queries, err := aa.SquareRestarts(lib, ck, rep.Deploy, images, labels, idx, restarts, progress)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range idx {
+		if b, ok := broken[e]; ok {
+			copy(r.Adv[e*sz:(e+1)*sz], b.x)
+			r.Pred[e] = b.pred
+			continue
+		}
+		r.Robust[e] = true
+		r.Pred[e] = uint32(labels[e])
+		r.Correct++
+	}
+	r.Accuracy = float64(r.Correct) / float64(n)
+	r.Seconds, r.Queries = time.Since(start).Seconds(), queries
+	return r, nil
 }
 
 // Strongest returns the standalone attack with the lowest robust accuracy (nil for a suite of the clean pass

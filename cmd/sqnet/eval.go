@@ -38,9 +38,10 @@ func newEvalCmd(g *globals) *cobra.Command {
 			"example counts only if it survives every attack. standard: clean, AutoAttack (APGD-CE → APGD-T → FAB-T →\n" +
 			"Square, each on the points still robust; the gradient attacks also through BPDA when the model has a\n" +
 			"quantizer), then FGSM, PGD-40, PGD-100×10, CW-PGD-100, BPDA-100×10 and EOT-PGD-40×4 (quantized models) and\n" +
-			"random search; autoattack: clean and AutoAttack alone. Every candidate is judged by the deployed classifier\n" +
-			"(--deploy; the checkpoint's by default). With --out DIR it writes eval.json (per attack and per example),\n" +
-			"eval.md, examples.png and accuracy-vs-eps.png.",
+			"random search, then 2 more Square restarts on what survived where AutoAttack's Square broke points\n" +
+			"its gradient attacks left (AutoAttack's own remedy for that flag); autoattack: clean and AutoAttack alone.\n" +
+			"Every candidate is judged by the deployed classifier (--deploy; the checkpoint's by default). With --out\n" +
+			"DIR it writes eval.json (per attack and per example), eval.md, examples.png and accuracy-vs-eps.png.",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := checkEps(eps); err != nil {
