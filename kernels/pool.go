@@ -106,6 +106,9 @@ func (l *Lib) maxPoolBackward(r *vk.Recorder, op string, x, idx, dy, dx vk.Range
 		x = dy // bound but never read without the mask
 	}
 	shader, in := "maxpool_bwd", vk.Read
+	if h%2 == 0 && w%2 == 0 && dx.Off%8 == 0 {
+		shader = "maxpool_bwd2" // two vec2 stores a window (see maxpool.comp's VEC2)
+	}
 	if flags != 0 {
 		shader, in = l.texel1Variant(shader, x)
 	}

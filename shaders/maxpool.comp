@@ -10,10 +10,16 @@
 // column of an odd-sized plane, the floored ones), so every dx element is written exactly once without atomics
 // (stride-2 windows do not overlap) and the index arithmetic is per window, not per element:
 //   dx[p, h, w] = dy[p, h/2, w/2] if that window exists and its idx is h·W + w (and, flag 1, x[p, h, w] > 0), else 0
+// (flag 1 reads x at the window's maximum only: the mask changes nothing elsewhere).
+// VEC2 (backward, planes of even height and width, dx 8-byte aligned) writes each window's two rows as two vec2
+// stores instead of four float stores: lavapipe stores a storage buffer one SIMD lane at a time, whatever the
+// width, so this halves the stores; the values are the same bits.
 // sqnet:variant maxpool_fwd -DBACKWARD=0
 // sqnet:variant maxpool_bwd -DBACKWARD=1
 // sqnet:variant maxpool_fwd_t -DBACKWARD=0 -DTEX=1
 // sqnet:variant maxpool_bwd_t -DBACKWARD=1 -DTEX=1
+// sqnet:variant maxpool_bwd2 -DBACKWARD=1 -DVEC2=1
+// sqnet:variant maxpool_bwd2_t -DBACKWARD=1 -DVEC2=1 -DTEX=1
 #include "common.glsl"
 SQNET_LOCAL_SIZE
 
@@ -30,7 +36,11 @@ layout(push_constant) uniform Push {
 layout(std430, set = 0, binding = 0) readonly buffer I { uint idx[]; };
 layout(std430, set = 0, binding = 1) readonly buffer DY { float dy[]; };
 SQNET_F32_IN(2, X) // the forward's input; read with flag 1
+#if defined(VEC2) && VEC2
+layout(std430, set = 0, binding = 3) writeonly buffer DX { vec2 dx2[]; };
+#else
 layout(std430, set = 0, binding = 3) writeonly buffer DX { float dx[]; };
+#endif
 #else
 SQNET_F32_IN(0, X)
 layout(std430, set = 0, binding = 1) writeonly buffer Y { float y[]; };
@@ -52,13 +62,19 @@ void main() {
     const uint cand[4] = uint[4](r0, r0 + 1, r0 + pc.w, r0 + pc.w + 1);
 #if BACKWARD
     const uint bi = idx[i];
-    const float g = dy[i];
+    float g = dy[i];
+    // ReLU's mask matters at the window's maximum only (the other three elements get no gradient anyway): one
+    // read of x, not four (a texel read is a whole gather on lavapipe). The clamp keeps a corrupt idx in bounds.
+    if ((pc.flags & 1u) != 0 && !(X(base + min(bi, pc.h * pc.w - 1u)) > 0.0)) {
+        g = 0.0;
+    }
+#if defined(VEC2) && VEC2
+    // Even planes: no floored row or column, and base + r0 and base + r0 + w are even.
+    dx2[(base + r0) / 2] = vec2(bi == cand[0] ? g : 0.0, bi == cand[1] ? g : 0.0);
+    dx2[(base + r0 + pc.w) / 2] = vec2(bi == cand[2] ? g : 0.0, bi == cand[3] ? g : 0.0);
+#else
     for (uint k = 0; k < 4; k++) {
-        float v = bi == cand[k] ? g : 0.0;
-        if ((pc.flags & 1u) != 0 && !(X(base + cand[k]) > 0.0)) {
-            v = 0.0;
-        }
-        dx[base + cand[k]] = v;
+        dx[base + cand[k]] = bi == cand[k] ? g : 0.0;
     }
     // The floored last column and row of an odd-sized plane get no gradient.
     const bool lastc = ox == ow - 1 && (pc.w & 1u) != 0, lastr = oy == oh - 1 && (pc.h & 1u) != 0;
@@ -73,6 +89,7 @@ void main() {
             dx[base + r0 + 2 * pc.w + 2] = 0.0;
         }
     }
+#endif
 #else
     float best = X(base + r0);
     uint bi = r0;
