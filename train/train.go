@@ -72,6 +72,11 @@ type Config struct {
 	Terminal bool
 	// OnEpoch, when set, is called after each epoch's checkpoint is written (reproduce evaluates it there).
 	OnEpoch func(e EpochResult, checkpoint string) error
+	// TrackEvery, when above 0, calls OnTrack every TrackEvery steps inside an epoch (an epoch's last step calls
+	// OnEpoch instead) with the training time so far and the model after that step, as its checkpoint would hold
+	// it; the time OnTrack takes is left out of the training clock and the time budget.
+	TrackEvery int
+	OnTrack    func(step int, trainSeconds float64, ck *model.Checkpoint) error
 }
 
 // Defaults returns the default configuration: small on MNIST, natural training, Adam 1e-3, batch 50, 3 epochs
@@ -155,8 +160,10 @@ func (c *Config) Validate() error {
 		c.GradRegH = c.Eps / 10
 	}
 	switch {
-	case !(c.Eps >= 0) || !(c.NoiseEps >= 0):
-		return fmt.Errorf("--eps %v / --noise-eps %v: must be ≥ 0", c.Eps, c.NoiseEps)
+	case !(c.Eps >= 0 && c.Eps <= 1):
+		return fmt.Errorf("--eps %v: want 0 ≤ ε ≤ 1 (pixels are in [0, 1])", c.Eps)
+	case !(c.NoiseEps >= 0 && c.NoiseEps <= 1):
+		return fmt.Errorf("--noise-eps %v: want 0 ≤ ε_n ≤ 1 (pixels are in [0, 1])", c.NoiseEps)
 	case c.Method == "gradreg" && !(c.GradRegH > 0):
 		return fmt.Errorf("--gradreg-h %v: must be > 0", c.GradRegH)
 	case c.PGDSteps < 1 || !(c.PGDStep > 0):
@@ -326,6 +333,18 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 				return nil, fmt.Errorf("training diverged at step %d (NaN loss); lower --lr", step)
 			}
 			bar.step(lossSum/float64(seen), float64(right)/float64(seen), seen)
+			if cfg.OnTrack != nil && cfg.TrackEvery > 0 && step%cfg.TrackEvery == 0 && i+1 < spe && !outOfTime {
+				paused := time.Now()
+				w, err := s.net.Weights(s.prog)
+				if err != nil {
+					return nil, err
+				}
+				ck := &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Deploy: cfg.Deploy, Weights: w}
+				if err := cfg.OnTrack(step, trainSecs+paused.Sub(epochStart).Seconds(), ck); err != nil {
+					return nil, err
+				}
+				epochStart = epochStart.Add(time.Since(paused)) // the tracking is not training time
+			}
 			if ctx.Err() != nil {
 				if err := s.save(cfg, epoch, step); err != nil {
 					return nil, err
@@ -448,49 +467,6 @@ func prepare(cfg *Config) (resume *model.Checkpoint, trainSet, testSet *data.Set
 	}
 	arch, err = model.Lookup(cfg.Model, trainSet.C, trainSet.H, trainSet.W, trainSet.Classes)
 	return
-}
-
-// adoptCheckpoint takes model, quantizer, method, dataset and seed from the checkpoint being resumed: a resumed
-// run is the same run, so these cannot change.
-func adoptCheckpoint(cfg *Config, ck *model.Checkpoint) error {
-	cfg.Model, cfg.Quant, cfg.Method, cfg.Seed = ck.Arch.Name, ck.Quant, ck.Method, ck.Seed
-	if ck.Deploy == quant.Hard { // a run deployed hard stays so; --deploy hard may also switch it on a resume
-		cfg.Deploy = quant.Hard
-	}
-	if ck.Dataset != "" {
-		cfg.Dataset = ck.Dataset
-	}
-	if o := ck.Extra["optimizer"]; o != "" && o != cfg.Optimizer.Kind {
-		return fmt.Errorf("resume %s: trained with --optimizer %s, not %s", cfg.Resume, o, cfg.Optimizer.Kind)
-	}
-	if b := ck.Extra["batch"]; b != "" && b != fmt.Sprint(cfg.Batch) {
-		return fmt.Errorf("resume %s: trained with --batch %s, not %d", cfg.Resume, b, cfg.Batch)
-	}
-	for key, dst := range map[string]*float32{"noise_eps": &cfg.NoiseEps, "eps": &cfg.Eps, "pgd_step": &cfg.PGDStep,
-		"gradreg_h": &cfg.GradRegH} {
-		if v, ok := ck.Extra[key]; ok {
-			f, err := strconv.ParseFloat(v, 32)
-			if err != nil {
-				return fmt.Errorf("resume %s: metadata %s = %q", cfg.Resume, key, v)
-			}
-			*dst = float32(f)
-		}
-	}
-	if v, ok := ck.Extra["alpha_epochs"]; ok {
-		as, err := ParseAlphas(v)
-		if err != nil {
-			return fmt.Errorf("resume %s: metadata alpha_epochs: %w", cfg.Resume, err)
-		}
-		cfg.AlphaEpochs = as
-	}
-	if v, ok := ck.Extra["pgd_steps"]; ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("resume %s: metadata pgd_steps = %q", cfg.Resume, v)
-		}
-		cfg.PGDSteps = n
-	}
-	return nil
 }
 
 // compile builds the training graph — input → (noise | inner attack) → (soft quantizer) → network →
@@ -638,16 +614,7 @@ func (s *session) save(cfg Config, epoch, step int) error {
 }
 
 // extra is the training metadata a checkpoint carries so that --resume continues the same run.
-func (s *session) extra(cfg Config) map[string]string {
-	m := map[string]string{"optimizer": cfg.Optimizer.Kind, "batch": fmt.Sprint(cfg.Batch),
-		"lr": fmt.Sprint(cfg.Optimizer.LR), "noise_eps": fmt.Sprint(cfg.NoiseEps), "eps": fmt.Sprint(cfg.Eps),
-		"pgd_steps": fmt.Sprint(cfg.PGDSteps), "pgd_step": fmt.Sprint(cfg.PGDStep),
-		"gradreg_h": fmt.Sprint(cfg.GradRegH)}
-	if len(cfg.AlphaEpochs) > 0 {
-		m["alpha_epochs"] = FormatAlphas(cfg.AlphaEpochs)
-	}
-	return m
-}
+func (s *session) extra(cfg Config) map[string]string { return settingsMetadata(cfg) }
 
 // FormatAlphas spells an α schedule as ParseAlphas reads it ("20,50").
 func FormatAlphas(as []float32) string {

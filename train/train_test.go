@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -312,6 +313,58 @@ func TestFixedThresholdsTrainNothingForThem(t *testing.T) {
 	for i, v := range ck.Weights[model.ThresholdsName] {
 		if math.Float32bits(v) != math.Float32bits(want[i]) {
 			t.Fatalf("fixed threshold %d left training at %v, want %v", i, v, want[i])
+		}
+	}
+}
+
+// TestTrackingChangesNothing: OnTrack hears the model every TrackEvery steps inside each epoch (never at an epoch's
+// end, which OnEpoch covers) with a training time that grows, its model is the one training has at that step,
+// and a tracked run ends with the same bits as an untracked one.
+func TestTrackingChangesNothing(t *testing.T) {
+	lib := kernels.New(vktest.Open(t))
+	dir := t.TempDir()
+	plain := quick(t, filepath.Join(dir, "plain.safetensors")) // 6 steps an epoch, 2 epochs
+	plain.Method = "noisy-sq"
+	if _, err := Run(context.Background(), lib, plain); err != nil {
+		t.Fatal(err)
+	}
+	tracked := plain
+	tracked.Out = filepath.Join(dir, "tracked.safetensors")
+	tracked.TrackEvery = 2
+	var steps []int
+	var secs []float64
+	tracked.OnTrack = func(step int, s float64, ck *model.Checkpoint) error {
+		if ck.Quant == nil || len(ck.Weights["fc2.bias"]) != 10 {
+			return fmt.Errorf("step %d: the tracked model lacks its quantizer or weights", step)
+		}
+		steps, secs = append(steps, step), append(secs, s)
+		return nil
+	}
+	res, err := Run(context.Background(), lib, tracked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{2, 4, 8, 10}; fmt.Sprint(steps) != fmt.Sprint(want) {
+		t.Fatalf("tracked at steps %v, want %v (every 2nd step, not at the ends of the 6-step epochs)", steps, want)
+	}
+	for i := 1; i < len(secs); i++ {
+		if !(secs[i] > secs[i-1]) {
+			t.Fatalf("training time went %v", secs)
+		}
+	}
+	if last := res.Epochs[len(res.Epochs)-1].TrainSeconds; last < secs[len(secs)-1] {
+		t.Errorf("the run's training time %.3f s is below a tracked point's %.3f s", last, secs[len(secs)-1])
+	}
+	a, _ := model.Load(plain.Out)
+	b, err := model.Load(tracked.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range a.Weights {
+		for i := range w {
+			if math.Float32bits(b.Weights[name][i]) != math.Float32bits(w[i]) {
+				t.Fatalf("%s[%d]: tracking changed training", name, i)
+			}
 		}
 	}
 }
