@@ -17,6 +17,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/sqnet/sqnet/internal/atomicfile"
 )
@@ -27,37 +29,60 @@ type Series struct {
 	X, Y []float64
 }
 
-// LinePlot writes a PNG line plot with points of each series.
-func LinePlot(path, title, xlabel, ylabel string, series []Series) error {
+// LinePlot writes a PNG line plot with points of each series, its legend beside the data. With logX the x axis is
+// logarithmic (every x must then be positive): for quantities that span decades, such as the training times of
+// methods whose costs differ by 10× or more.
+func LinePlot(path, title, xlabel, ylabel string, series []Series, logX bool) error {
 	p := plot.New()
 	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, xlabel, ylabel
 	p.Add(plotter.NewGrid())
-	var args []any
-	for _, s := range series {
+	leg := plot.NewLegend()
+	leg.Top, leg.Left = true, true
+	for i, s := range series {
 		if len(s.X) != len(s.Y) || len(s.X) == 0 {
 			return fmt.Errorf("plot %s: series %q has %d x and %d y values", path, s.Name, len(s.X), len(s.Y))
 		}
 		pts := make(plotter.XYs, len(s.X))
-		for i := range s.X {
-			pts[i].X, pts[i].Y = s.X[i], s.Y[i]
+		for k := range s.X {
+			if logX && !(s.X[k] > 0) {
+				return fmt.Errorf("plot %s: series %q has x = %g on a log axis", path, s.Name, s.X[k])
+			}
+			pts[k].X, pts[k].Y = s.X[k], s.Y[k]
 		}
-		args = append(args, s.Name, pts)
+		line, points, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", path, err)
+		}
+		line.Color, points.Color = plotutil.Color(i), plotutil.Color(i)
+		line.Dashes, points.Shape = plotutil.Dashes(i), plotutil.Shape(i)
+		p.Add(line, points)
+		leg.Add(s.Name, line, points)
 	}
-	if err := plotutil.AddLinePoints(p, args...); err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
+	// sqnet plots accuracies against a non-negative quantity (ε, seconds): y from 0 up to at least 1, x from 0 on
+	// a linear axis, and some room on the right, so a series of one point (a run cut short) is not drawn on the
+	// frame's edge.
+	p.Y.Min, p.Y.Max = min(p.Y.Min, 0), max(p.Y.Max, 1)
+	if logX {
+		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.X.Min, p.X.Max = p.X.Min/1.3, p.X.Max*1.3
+	} else {
+		p.X.Min = min(p.X.Min, 0)
+		p.X.Max += 0.05 * (p.X.Max - p.X.Min)
 	}
-	// sqnet plots accuracies against a non-negative quantity (ε, seconds): both axes from 0, y up to at least 1,
-	// and some room on the right, so a series of one point (a run cut short) is not drawn on the frame's edge.
-	p.X.Min, p.Y.Min = min(p.X.Min, 0), min(p.Y.Min, 0)
-	p.Y.Max = max(p.Y.Max, 1)
-	p.X.Max += 0.05 * (p.X.Max - p.X.Min)
-	p.Legend.Top = true
-	w, err := p.WriterTo(6*vg.Inch, 4*vg.Inch, "png")
-	if err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
+	// The legend gets a strip of its own right of the data, as wide as its longest name, so it never covers a
+	// point; the data keep 6 inches.
+	var names vg.Length
+	for _, s := range series {
+		names = max(names, leg.TextStyle.Width(s.Name))
 	}
+	strip := leg.ThumbnailWidth + names + 0.4*vg.Inch
+	width, height := 6*vg.Inch+strip, 4*vg.Inch
+	img := vgimg.New(width, height)
+	dc := draw.New(img)
+	p.Draw(draw.Crop(dc, 0, -strip, 0, 0))
+	leg.Draw(draw.Crop(dc, width-strip+0.15*vg.Inch, 0, 0, -0.3*vg.Inch))
 	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	return atomicfile.Write(path, buf.Bytes(), 0o644)

@@ -10,7 +10,7 @@ import (
 func TestLinePlot(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "acc.png")
 	err := LinePlot(p, "robust accuracy", "ε", "accuracy", []Series{{"natural", []float64{0, .1, .3}, []float64{.99, .4, 0}},
-		{"noisy-sq", []float64{0, .1, .3}, []float64{.98, .9, .75}}})
+		{"noisy-sq", []float64{0, .1, .3}, []float64{.98, .9, .75}}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,8 +23,18 @@ func TestLinePlot(t *testing.T) {
 	if err != nil || img.Bounds().Dx() < 100 {
 		t.Fatalf("plot is not a sensible PNG: %v", err)
 	}
-	if err := LinePlot(p, "", "", "", []Series{{"bad", []float64{1}, nil}}); err == nil {
+	if err := LinePlot(p, "", "", "", []Series{{"bad", []float64{1}, nil}}, false); err == nil {
 		t.Error("a series with mismatched x and y was accepted")
+	}
+	// Training times that span decades on a log axis; a point at 0 cannot be drawn there.
+	times := []Series{{"noisy-sq", []float64{9, 18, 27, 36}, []float64{.7, .8, .82, .84}},
+		{"pgd-at", []float64{300, 900, 1800, 2700}, []float64{.3, .6, .7, .75}}}
+	if err := LinePlot(p, "robust accuracy during training", "s", "accuracy", times, true); err != nil {
+		t.Fatal(err)
+	}
+	times[0].X[0] = 0
+	if err := LinePlot(p, "", "", "", times, true); err == nil {
+		t.Error("x = 0 was accepted on a log axis")
 	}
 }
 
