@@ -107,7 +107,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 			}
 			doc := evalDoc{Checkpoint: ckPath, Device: d.Name(), Eps: eps, Suite: suite,
 				AutoAttack: s.HasAutoAttack(), Arch: ck.Arch.Name, Method: ck.Method, Dataset: ck.Dataset,
-				Quant: quantString(ck.Quant), Deploy: deploy, N: set.N, Reports: reps}
+				Quant: quantString(ck.Quant), Deploy: deploy, N: set.N, Commit: buildCommit(), Reports: reps}
 			b, _ := json.MarshalIndent(doc, "", "  ")
 			if err := writeFileAtomic(filepath.Join(out, "eval.json"), append(b, '\n')); err != nil {
 				return err
@@ -157,7 +157,8 @@ type evalDoc struct {
 	Quant      string                `json:"quant"`
 	Deploy     []quant.Mode          `json:"deploy"`
 	N          int                   `json:"n"`
-	Reports    []*attack.SuiteReport `json:"reports"` // one per deployed classifier
+	Commit     string                `json:"commit,omitempty"` // the commit sqnet was built from
+	Reports    []*attack.SuiteReport `json:"reports"`          // one per deployed classifier
 }
 
 // checkEps validates an ℓ∞ radius flag: pixels live in [0, 1].
@@ -377,5 +378,5 @@ func writeCurve(path string, lib *kernels.Lib, ck *model.Checkpoint, deploy []qu
 			series[i].X, series[i].Y = append(series[i].X, float64(eps*f)), append(series[i].Y, r.Accuracy)
 		}
 	}
-	return report.LinePlot(path, fmt.Sprintf("robust accuracy under PGD-%d", steps), "ε (ℓ∞)", "accuracy", series)
+	return report.LinePlot(path, fmt.Sprintf("robust accuracy under PGD-%d", steps), "ε (ℓ∞)", "accuracy", series, false)
 }

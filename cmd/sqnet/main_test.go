@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sqnet/sqnet/model"
 )
 
 var sqnetBin string
@@ -603,5 +606,121 @@ func TestMedian(t *testing.T) {
 	xs := []float64{2, 1}
 	if median(xs); xs[0] != 2 {
 		t.Errorf("median sorted its argument: %v", xs)
+	}
+}
+
+// TestResultsIndexFresh: docs/results/README.md is what `sqnet leaderboard docs/results` generates from the result
+// files in the repo, so a result added without regenerating the index fails here (as stale SPIR-V does); a
+// folder that is not one, or holds no results, is one line and exit 2.
+func TestResultsIndexFresh(t *testing.T) {
+	dir := filepath.Join("..", "..", "docs", "results")
+	out := filepath.Join(t.TempDir(), "index.md")
+	if _, stderr, code := sqnet(t, nil, "leaderboard", dir, "--out", out); code != 0 {
+		t.Fatalf("leaderboard: exit %d: %s", code, stderr)
+	}
+	got, _ := os.ReadFile(out)
+	want, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("docs/results/README.md is not what `sqnet leaderboard docs/results --out docs/results/README.md` "+
+			"writes (%v); regenerate it", err)
+	}
+	if !strings.Contains(string(got), "| 1 |") {
+		t.Fatalf("the index ranks nothing:\n%s", got)
+	}
+	empty := t.TempDir()
+	for _, args := range [][]string{{"leaderboard", filepath.Join(empty, "missing")}, {"leaderboard", empty}} {
+		_, stderr, code := sqnet(t, nil, args...)
+		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line", args, code, stderr)
+		}
+	}
+}
+
+// TestResumeRemembersTheRun: a run with --limit, --test-limit, --alpha-epochs and SGD settings killed with SIGKILL
+// after its first epoch, then resumed with --resume alone, ends bit-identical to the uninterrupted run (every
+// setting comes from the checkpoint); a flag given with --resume that contradicts the checkpoint is one line and
+// exit 2 naming both values, and --epochs may extend the run.
+func TestResumeRemembersTheRun(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"train", "--method", "noisy-sq", "--quant", "2,50", "--alpha-epochs", "20", "--limit", "1500",
+		"--test-limit", "60", "--epochs", "2", "--optimizer", "sgd", "--lr", "0.02", "--momentum", "0.8",
+		"--weight-decay", "0.0005", "--seed", "3"}
+	straight := filepath.Join(dir, "straight.safetensors")
+	if _, stderr, code := sqnet(t, nil, append(args, "--out", straight)...); code != 0 {
+		t.Fatalf("straight run: %s", stderr)
+	}
+	cut := filepath.Join(dir, "cut.safetensors")
+	cmd := exec.Command(sqnetBin, append(args, "--out", cut)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it as soon as the first epoch's checkpoint exists: it dies in epoch 2 (or, on a fast device, later —
+	// resuming from any checkpoint must give the same bits).
+	deadline := time.Now().Add(120 * time.Second)
+	for time.Now().Before(deadline) {
+		if ck, err := model.Load(cut); err == nil && ck.Epoch >= 1 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if _, stderr, code := sqnet(t, nil, "train", "--resume", cut, "--out", cut); code != 0 {
+		t.Fatalf("resume with no other flag: exit %d: %s", code, stderr)
+	}
+	want, _ := model.Load(straight)
+	got, err := model.Load(cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Step != want.Step {
+		t.Fatalf("the resumed run ended at step %d, the straight run at step %d", got.Step, want.Step)
+	}
+	for name, w := range want.Weights {
+		for i := range w {
+			if math.Float32bits(got.Weights[name][i]) != math.Float32bits(w[i]) {
+				t.Fatalf("%s[%d] = %v after kill -9 and resume, %v straight", name, i, got.Weights[name][i], w[i])
+			}
+		}
+	}
+	for _, c := range []struct{ flag, value, want string }{
+		{"--limit", "0", "--limit 1500"}, {"--lr", "0.1", "--lr 0.02"}, {"--momentum", "0.9", "--momentum 0.8"},
+		{"--alpha-epochs", "50", "--alpha-epochs 20"}, {"--method", "natural", "--method noisy-sq"},
+		{"--test-limit", "10", "--test-limit 60"},
+	} {
+		_, stderr, code := sqnet(t, nil, "train", "--resume", cut, "--out", filepath.Join(dir, "x.safetensors"),
+			c.flag, c.value)
+		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, c.want) ||
+			!strings.Contains(stderr, c.flag+" "+c.value) {
+			t.Errorf("--resume with %s %s: exit %d, stderr %q; want exit 2, one line naming %q", c.flag, c.value, code,
+				stderr, c.want)
+		}
+	}
+	if _, stderr, code := sqnet(t, nil, "train", "--resume", cut, "--out", filepath.Join(dir, "longer.safetensors"),
+		"--epochs", "3", "--limit", "1500"); code != 0 {
+		t.Errorf("--epochs 3 (and an agreeing --limit) with --resume: exit %d: %s", code, stderr)
+	}
+}
+
+// TestBadFlagsBeforeWork: out-of-range flags of train, eval, attack and audit are one line on stderr, nothing on
+// stdout, exit 2 and no file in --out — checked before any header, device or checkpoint.
+func TestBadFlagsBeforeWork(t *testing.T) {
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "missing-anyway.safetensors") // the flags must fail before the checkpoint is read
+	for _, cmd := range [][]string{{"train"}, {"eval", "--model", ck}, {"attack", "--model", ck}, {"audit", "--model", ck}} {
+		for _, bad := range [][]string{{"--epochs", "-1"}, {"--eps", "2"}, {"--eps", "-0.1"}, {"--lr", "-1"}} {
+			out := filepath.Join(dir, "out")
+			args := append(append(append([]string{}, cmd...), bad...), "--out", out)
+			stdout, stderr, code := sqnet(t, nil, args...)
+			if code != 2 || stdout != "" || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || stderr == "" {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2, one line, no output", args, code, stdout, stderr)
+			}
+			if strings.Contains(stderr, "missing-anyway") {
+				t.Errorf("%v: the checkpoint was opened before the flags were checked: %q", args, stderr)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("%v: created %s", args, out)
+			}
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -121,7 +122,7 @@ type curvePoint struct {
 
 func newReproduceCmd(g *globals) *cobra.Command {
 	var arch, budget, out, quantFlag, alphaFlag, deployFlag string
-	var epochs, evalLimit int
+	var epochs, evalLimit, curvePoints int
 	var nsq noisySQSettings
 	c := &cobra.Command{
 		Use:   "reproduce mnist",
@@ -152,6 +153,9 @@ func newReproduceCmd(g *globals) *cobra.Command {
 					return usageError{fmt.Errorf("--eval-limit %d: want at least 1", evalLimit)}
 				}
 				b.evalLimit = evalLimit
+			}
+			if curvePoints < 1 {
+				return usageError{fmt.Errorf("--curve-points %d: want at least 1 (a point at each epoch's end)", curvePoints)}
 			}
 			if deployFlag != "" && !slices.Contains(attack.DeployNames, deployFlag) {
 				return usageError{fmt.Errorf("--deploy %q: want %s", deployFlag, strings.Join(attack.DeployNames, ", "))}
@@ -185,7 +189,7 @@ func newReproduceCmd(g *globals) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return reproduce(ctx, c.OutOrStdout(), kernels.New(d), arch, budget, b, nsq, deployFlag, test, out)
+			return reproduce(ctx, c.OutOrStdout(), kernels.New(d), arch, budget, b, nsq, deployFlag, curvePoints, test, out)
 		},
 	}
 	c.Flags().StringVar(&arch, "model", "small", "architecture: small or madry")
@@ -198,6 +202,8 @@ func newReproduceCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&quantFlag, "quant", "", "noisy-sq's quantizer, as train's --quant (default 2,50)")
 	c.Flags().Float32Var(&nsq.NoiseEps, "noise-eps", 0, "noisy-sq's ε_n, as train's --noise-eps (default ε = 0.3)")
 	c.Flags().StringVar(&alphaFlag, "alpha-epochs", "", "noisy-sq's α schedule, as train's --alpha-epochs")
+	c.Flags().IntVar(&curvePoints, "curve-points", 4, "PGD accuracy points per epoch on robust-vs-time.png (the "+
+		"evaluations stay outside the training clock)")
 	c.Flags().IntVar(&evalLimit, "eval-limit", 0, "evaluate on the first N test images instead of the budget's "+
 		"(mini 300, quick 500, paper and full 1000)")
 	c.Flags().StringVar(&deployFlag, "deploy", "", "the quantized models' deployed classifier: soft, hard or both "+
@@ -218,7 +224,7 @@ func (b budgetPlan) withNoisySQEpochs(epochs int) budgetPlan {
 }
 
 func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget string, b budgetPlan,
-	nsq noisySQSettings, deployFlag string, test *data.Set, out string) error {
+	nsq noisySQSettings, deployFlag string, curvePoints int, test *data.Set, out string) error {
 	const eps = 0.3
 	dev := lib.Device().Name()
 	evalSet, curveSet := test.Subset(b.evalLimit), test.Subset(b.curveAt)
@@ -236,26 +242,44 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 		if p.Method == "noisy-sq" {
 			mr.Settings = noisySQDescription(cfg)
 		}
-		// Robust accuracy along the way: PGD against each epoch's checkpoint.
+		// Robust accuracy along the way: PGD against the model curvePoints times an epoch (the last at its end,
+		// on the epoch's checkpoint), the evaluations outside the training clock.
+		pgdAt := func(ck *model.Checkpoint, secs float64) (float64, error) {
+			a, err := attack.New(lib, ck, attack.PGDk(eps, b.curveSteps, 1))
+			if err != nil {
+				return 0, err
+			}
+			defer a.Close()
+			r, err := a.Run(curveSet.Images, curveSet.Labels, nil, curveSet.N)
+			if err != nil {
+				return 0, err
+			}
+			mr.Curve = append(mr.Curve, curvePoint{secs, r.Accuracy})
+			return r.Accuracy, nil
+		}
 		cfg.OnEpoch = func(e train.EpochResult, path string) error {
 			ck, err := model.Load(path)
 			if err != nil {
 				return err
 			}
-			c := attack.PGDk(eps, b.curveSteps, 1)
-			a, err := attack.New(lib, ck, c)
+			acc, err := pgdAt(ck, e.TrainSeconds)
 			if err != nil {
 				return err
 			}
-			defer a.Close()
-			r, err := a.Run(curveSet.Images, curveSet.Labels, nil, curveSet.N)
-			if err != nil {
-				return err
-			}
-			mr.Curve = append(mr.Curve, curvePoint{e.TrainSeconds, r.Accuracy})
 			fmt.Fprintf(w, "  %s epoch %d: test %.2f%%, PGD-%d %.1f%%, %.0f s of training\n", p.Method, e.Epoch,
-				100*e.TestAcc, b.curveSteps, 100*r.Accuracy, e.TrainSeconds)
+				100*e.TestAcc, b.curveSteps, 100*acc, e.TrainSeconds)
 			return nil
+		}
+		if curvePoints > 1 {
+			per := 60000
+			if p.Limit > 0 {
+				per = p.Limit
+			}
+			cfg.TrackEvery = max(per/cfg.Batch/curvePoints, 1)
+			cfg.OnTrack = func(_ int, secs float64, ck *model.Checkpoint) error {
+				_, err := pgdAt(ck, secs)
+				return err
+			}
 		}
 		budgetDesc := ""
 		if p.TimesNoisySQ > 0 {
@@ -424,12 +448,16 @@ func writeReproduction(w io.Writer, out, arch, budget, dev string, eps float32, 
 			series = append(series, s)
 		}
 	}
-	if err := report.LinePlot(filepath.Join(out, "robust-vs-time.png"), "PGD accuracy (ε=0.3) during training",
-		"training wall time (s)", "robust accuracy", series); err != nil {
+	xlabel, logX := "training wall time (s)", spansDecade(series)
+	if logX {
+		xlabel += ", log scale"
+	}
+	if err := report.LinePlot(filepath.Join(out, "robust-vs-time.png"), fmt.Sprintf("PGD accuracy (ε = %g) during "+
+		"training", eps), xlabel, "robust accuracy", series, logX); err != nil {
 		return err
 	}
 	b, _ := json.MarshalIndent(map[string]any{"arch": arch, "budget": budget, "device": dev, "eps": eps,
-		"generated": time.Now().UTC().Format(time.RFC3339), "methods": rs}, "", "  ")
+		"generated": time.Now().UTC().Format(time.RFC3339), "commit": buildCommit(), "methods": rs}, "", "  ")
 	if err := writeFileAtomic(filepath.Join(out, "results.json"), append(b, '\n')); err != nil {
 		return err
 	}
@@ -439,6 +467,21 @@ func writeReproduction(w io.Writer, out, arch, budget, dev string, eps float32, 
 	fmt.Fprint(w, md.String())
 	fmt.Fprintf(w, "\nwrote %s\n", filepath.Join(out, "results.md"))
 	return nil
+}
+
+// spansDecade reports whether the series' last x values (each method's training time) differ by 10× or more, so
+// that a linear time axis would crush the cheaper methods against the origin; a log axis then needs every x > 0.
+func spansDecade(series []report.Series) bool {
+	lo, hi := math.Inf(1), 0.0
+	for _, s := range series {
+		for _, x := range s.X {
+			if !(x > 0) {
+				return false
+			}
+		}
+		lo, hi = min(lo, s.X[len(s.X)-1]), max(hi, s.X[len(s.X)-1])
+	}
+	return len(series) > 1 && hi >= 10*lo
 }
 
 // suitesOf lists every evaluation of the results, in order.

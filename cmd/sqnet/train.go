@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/sqnet/sqnet/kernels"
+	"github.com/sqnet/sqnet/model"
 	"github.com/sqnet/sqnet/quant"
 	"github.com/sqnet/sqnet/train"
 	"github.com/sqnet/sqnet/vk"
@@ -44,10 +46,24 @@ func newTrainCmd(g *globals) *cobra.Command {
 				}
 				cfg.Deploy = m
 			}
-			// Every setting is checked before any output or work (Run checks again, on the real config).
-			if check := cfg; cfg.Resume == "" {
+			// Every setting is checked before any output or work (Run checks again, on the real config). A resumed
+			// run takes its settings from the checkpoint; a flag that contradicts them is an error.
+			if cfg.Resume == "" {
+				check := cfg
 				if err := check.Validate(); err != nil {
 					return usageError{err}
+				}
+			} else {
+				ck, err := model.Load(cfg.Resume)
+				if err != nil {
+					return usageError{err}
+				}
+				given := func(flag string) bool { return c.Flags().Changed(strings.TrimPrefix(flag, "--")) }
+				if err := train.ResumeConflicts(cfg, ck, given); err != nil {
+					return usageError{err}
+				}
+				if n, ok := train.PlannedEpochs(ck); ok && !given("--epochs") {
+					cfg.Epochs = n
 				}
 			}
 			d, err := vk.Open(g.vkOptions())
@@ -98,7 +114,7 @@ func newTrainCmd(g *globals) *cobra.Command {
 		"soft (as trained, the default) or hard (the hard quantizer at test time; needs --quant)")
 	f.StringVar(&quantFlag, "quant", "", "soft-quantization layer after the input: L,alpha[,per-channel][,fixed] (e.g. 2,50; fixed: thresholds not learned)")
 	f.StringVar(&alphaFlag, "alpha-epochs", "", "anneal the quantizer's α: one value per first epoch (e.g. 20,50), then --quant's α")
-	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (in total, when resuming)")
+	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (in total; with --resume, default the run's own)")
 	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "batch size")
 	f.StringVar(&cfg.Optimizer.Kind, "optimizer", cfg.Optimizer.Kind, "optimizer: adam or sgd")
 	f.Float32Var(&cfg.Optimizer.LR, "lr", cfg.Optimizer.LR, "learning rate")
@@ -108,7 +124,8 @@ func newTrainCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.Limit, "limit", 0, "train on the first N examples only (0: all)")
 	f.IntVar(&cfg.TestLimit, "test-limit", 0, "evaluate on the first N test examples only (0: all)")
 	f.StringVar(&cfg.Out, "out", cfg.Out, "checkpoint to write (safetensors)")
-	f.StringVar(&cfg.Resume, "resume", "", "checkpoint to continue from (model, method, seed come from it)")
+	f.StringVar(&cfg.Resume, "resume", "", "checkpoint to continue from: every setting that defines the run comes from "+
+		"it (a flag given with another value is an error); --epochs may extend it")
 	f.StringVar(&resultJSON, "json", "", "also write the run's numbers as JSON to this file")
 	return c
 }
