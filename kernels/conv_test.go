@@ -32,6 +32,8 @@ var convCases = []ConvShape{
 	{B: 1, Cin: 1, H: 6, W: 8, Cout: 2, KH: 5, KW: 5},
 	{B: 2, Cin: 2, H: 7, W: 12, Cout: 6, KH: 2, KW: 3, PadW: 3},
 	{B: 3, Cin: 4, H: 5, W: 16, Cout: 3, KH: 3, KW: 7, PadH: 2, PadW: 1},
+	// small's conv2 at a batch whose input gradient (16 rows) is big enough for gemmTile's tall block.
+	{B: 20, Cin: 16, H: 14, W: 14, Cout: 32, KH: 3, KW: 3, PadH: 1, PadW: 1},
 }
 
 func TestConv2D(t *testing.T) {

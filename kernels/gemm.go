@@ -59,9 +59,11 @@ type GemmTile struct{ RM, CN, LX uint32 }
 // TFLOP/s at 1024³ (plain B), 8×4 9.8, 8×8 5.3, 16×4 3.1.
 func (l *Lib) gemmTile(m, n, k int) GemmTile {
 	t := GemmTile{RM: 8, CN: 2, LX: 8}
-	if m >= 32 && n >= 64 && float64(m)*float64(n)*float64(k) >= 1<<24 {
+	if m >= 16 && n >= 64 && float64(m)*float64(n)*float64(k) >= 1<<24 {
 		// Rows split evenly into blocks of at most 32: a batch of 50 runs as 2×25 rows, not 64 rows of which 14
-		// are clamped copies (madry's fc1 at batch 50: 32 → 42–46 GFLOP/s).
+		// are clamped copies (madry's fc1 at batch 50: 32 → 42–46 GFLOP/s). From 16 rows on, not 32: small's
+		// conv2 input gradient (16 rows, the input channels) ran 8×8 blocks at 11.3 GFLOP/s, 16×16 at 19.6 (b100,
+		// lavapipe, AMD EPYC; an attack's costliest pass).
 		blocks := (m + 31) / 32
 		t = GemmTile{RM: uint32((m + blocks - 1) / blocks), CN: 4, LX: 8}
 	}
