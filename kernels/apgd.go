@@ -86,8 +86,9 @@ func (l *Lib) APGDStep(r *vk.Recorder, x0, g, state, x, xOld vk.Range, b, d int,
 		named{"xOld", xOld}); err != nil {
 		return err
 	}
-	p := apgdPush{N: uint32(n), D: uint32(d), Eps: eps, A: a, S: APGDState}
-	return l.dispatch1D(r, "apgd_step", n, p, []vk.Access{vk.Read, vk.Read, vk.Read, vk.ReadWrite, vk.ReadWrite},
+	shader, per := vec4Variant("apgd_step", d, x0, g, x, xOld) // a row's elements four at a time (apgd.comp)
+	p := apgdPush{N: uint32(n / per), D: uint32(d / per), Eps: eps, A: a, S: APGDState}
+	return l.dispatch1D(r, shader, n/per, p, []vk.Access{vk.Read, vk.Read, vk.Read, vk.ReadWrite, vk.ReadWrite},
 		x0, g, state, x, xOld)
 }
 

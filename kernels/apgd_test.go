@@ -45,7 +45,13 @@ func TestAPGDInit(t *testing.T) {
 
 func TestAPGDStep(t *testing.T) {
 	l := openLib(t)
-	const b, d, eps = 4, 33, 0.25
+	for _, d := range []int{33, 36} { // the scalar variant, and apgd_step4
+		t.Run(fmt.Sprintf("d=%d", d), func(t *testing.T) { testAPGDStep(t, l, d) })
+	}
+}
+
+func testAPGDStep(t *testing.T, l *Lib, d int) {
+	const b, eps = 4, 0.25
 	r := rng(41)
 	x0 := uniform(r, b*d, 0, 1)
 	x, xOld, g := make([]float32, b*d), make([]float32, b*d), uniform(r, b*d, -1, 1)
@@ -110,9 +116,17 @@ func TestAPGDTrack(t *testing.T) {
 	}
 }
 
+// TestRowKernels checks rowselect, witness and fab_backstep exactly against their references, on rows of 19 values
+// (the scalar variants) and of 20 (the VEC4 ones).
 func TestRowKernels(t *testing.T) {
 	l := openLib(t)
-	const b, d = 5, 19
+	for _, d := range []int{19, 20} {
+		t.Run(fmt.Sprintf("d=%d", d), func(t *testing.T) { testRowKernels(t, l, d) })
+	}
+}
+
+func testRowKernels(t *testing.T, l *Lib, d int) {
+	const b = 5
 	r := rng(47)
 	src, dst, x0 := uniform(r, b*d, 0, 1), uniform(r, b*d, 0, 1), uniform(r, b*d, 0, 1)
 	flags := make([]float32, b*3)

@@ -15,9 +15,12 @@
 //   the loss, or where η was not halved at the last checkpoint and the best loss has not improved since (col 7;
 //   the host's graph then restores the best point and its gradient there). mode 0 initialises the row from the
 //   start point's loss. Every call writes (loss, η, best loss) to row `iter` of the trace [iters + 1, B, 3].
+// apgd_step4 (D % 4 == 0, the ranges 16-byte aligned; kernels.vec4Variant) steps four elements of a row per
+// invocation as vec4s, with the same bits (n and d then count vec4s).
 // sqnet:variant apgd_init -DMODE=0
 // sqnet:variant apgd_step -DMODE=1
 // sqnet:variant apgd_track -DMODE=2
+// sqnet:variant apgd_step4 -DMODE=1 -DVEC4=1
 #include "common.glsl"
 #include "philox.glsl"
 SQNET_LOCAL_SIZE
@@ -42,11 +45,16 @@ layout(std430, set = 0, binding = 0) readonly buffer X0 { float x0[]; };
 layout(std430, set = 0, binding = 1) readonly buffer Ids { uint ids[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer X { float x[]; };
 #elif MODE == 1
-layout(std430, set = 0, binding = 0) readonly buffer X0 { float x0[]; };
-layout(std430, set = 0, binding = 1) readonly buffer G { float g[]; };
+#if defined(VEC4) && VEC4
+#define T vec4
+#else
+#define T float
+#endif
+layout(std430, set = 0, binding = 0) readonly buffer X0 { T x0[]; };
+layout(std430, set = 0, binding = 1) readonly buffer G { T g[]; };
 layout(std430, set = 0, binding = 2) readonly buffer St { float st[]; };
-layout(std430, set = 0, binding = 3) buffer X { float x[]; };
-layout(std430, set = 0, binding = 4) buffer XOld { float xold[]; };
+layout(std430, set = 0, binding = 3) buffer X { T x[]; };
+layout(std430, set = 0, binding = 4) buffer XOld { T xold[]; };
 #else
 layout(std430, set = 0, binding = 0) readonly buffer Loss { float loss[]; };
 layout(std430, set = 0, binding = 1) buffer St { float st[]; };
@@ -55,6 +63,10 @@ layout(std430, set = 0, binding = 2) writeonly buffer Trace { float trace[]; };
 
 float sgn(float v) {
     return v > 0.0 ? 1.0 : (v < 0.0 ? -1.0 : 0.0);
+}
+
+vec4 sgn(vec4 v) {
+    return vec4(sgn(v.x), sgn(v.y), sgn(v.z), sgn(v.w));
 }
 
 void main() {
@@ -85,13 +97,13 @@ void main() {
 #elif MODE == 1
     uint row = i / pc.d;
     float eta = st[row * pc.s];
-    float o = x0[i];
-    float v = x[i];
-    precise float lo = o - pc.eps;
-    precise float hi = o + pc.eps;
-    precise float s1 = v + eta * sgn(g[i]);
-    float z = clamp(clamp(s1, lo, hi), 0.0, 1.0);
-    precise float s2 = v + (z - v) * pc.a + (v - xold[i]) * (1.0 - pc.a);
+    T o = x0[i];
+    T v = x[i];
+    precise T lo = o - pc.eps;
+    precise T hi = o + pc.eps;
+    precise T s1 = v + eta * sgn(g[i]);
+    T z = clamp(clamp(s1, lo, hi), 0.0, 1.0);
+    precise T s2 = v + (z - v) * pc.a + (v - xold[i]) * (1.0 - pc.a);
     xold[i] = v;
     x[i] = clamp(clamp(s2, lo, hi), 0.0, 1.0);
 #else
