@@ -48,9 +48,10 @@ func APGDSpeed(lib *kernels.Lib, ck *model.Checkpoint, c APGD, images []float32,
 
 // SquareSpeed times Square's iterations on a full batch of the first images: every row computes whatever its
 // state (a batched forward pass costs the same), so chunks × c.Chunk iterations at batch c.Batch give its
-// throughput. Its share outside the forward passes is measured against a reference timed in the same run: the
-// deployed classifier's forward pass alone, c.Chunk times in one submit at the same batch, so the share counts
-// Square's own kernels (draw, propose, accept, commit) and the host's packing, uploads and reads between chunks.
+// throughput. Its share outside the forward passes is measured against a reference timed in the same run, chunk
+// for chunk in turn with it: the deployed classifier's forward pass alone, c.Chunk times in one submit at the same
+// batch, so the share counts Square's own kernels (draw, propose, accept, commit) and the host's packing, uploads
+// and reads between chunks.
 // ImagesPerSec is at c.Iters + 1 queries an image, the cost of a point Square never breaks.
 func SquareSpeed(lib *kernels.Lib, ck *model.Checkpoint, c Square, images []float32, labels []uint8, chunks int) (*Speed, error) {
 	if c.Chunk == 0 {
@@ -105,15 +106,11 @@ func SquareSpeed(lib *kernels.Lib, ck *model.Checkpoint, c Square, images []floa
 		}
 		return graph.Read(p.prog, p.xBest, out)
 	}
-	total, err := timed(chunk, chunks)
-	if err != nil {
-		return nil, err
-	}
 	// The reference: the same number of forward passes of the deployed classifier, one submit per chunk.
 	g := graph.New(lib)
 	net := model.Declare(g, a, ck.Quant)
 	x := g.Input("x", graph.F32, n, a.C, a.H, a.W)
-	g.Repeat(p.chunk, func() { g.Argmax(net.Forward(g, x, c.Deploy)) })
+	g.Repeat(p.chunk, func() { g.Keep(net.Forward(g, x, c.Deploy)) })
 	fp, err := g.Compile()
 	if err != nil {
 		return nil, fmt.Errorf("square speed: %w", err)
@@ -125,25 +122,27 @@ func SquareSpeed(lib *kernels.Lib, ck *model.Checkpoint, c Square, images []floa
 	if err := graph.Write(fp, x, images[:n*sz]); err != nil {
 		return nil, err
 	}
-	forward, err := timed(fp.Run, chunks)
-	if err != nil {
-		return nil, err
+	// Square's chunks and the reference's alternate, so that a machine whose speed drifts during the
+	// measurement slows both alike.
+	var total, forward float64
+	for _, f := range []func() error{chunk, fp.Run} { // warm-up: pipelines compile, caches fill
+		if err := f(); err != nil {
+			return nil, err
+		}
+	}
+	for range chunks {
+		for _, t := range []struct {
+			f   func() error
+			sum *float64
+		}{{chunk, &total}, {fp.Run, &forward}} {
+			start := time.Now()
+			if err := t.f(); err != nil {
+				return nil, err
+			}
+			*t.sum += time.Since(start).Seconds()
+		}
 	}
 	queries := float64(n*p.chunk*chunks) / total
 	return &Speed{Attack: "square", Images: n, Seconds: total, Submits: chunks, QueriesPerSec: queries,
 		ImagesPerSec: queries / float64(c.Iters+1), ElsewhereShare: max(0, 1-forward/total)}, nil
-}
-
-// timed runs f once to warm up (pipelines compile, caches fill), then times n more runs.
-func timed(f func() error, n int) (float64, error) {
-	if err := f(); err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	for range n {
-		if err := f(); err != nil {
-			return 0, err
-		}
-	}
-	return time.Since(start).Seconds(), nil
 }

@@ -166,7 +166,8 @@ func testRowKernels(t *testing.T, l *Lib, d int) {
 // (non-square too), and compares state and both images with the references after every call.
 func TestSquareKernels(t *testing.T) {
 	l := openLib(t)
-	for _, s := range []SquareShape{{B: 6, C: 1, H: 8, W: 8}, {B: 3, C: 3, H: 5, W: 7}} {
+	// 8 and 12 wide: four pixels per invocation (square_propose4); 7: one.
+	for _, s := range []SquareShape{{B: 6, C: 1, H: 8, W: 8}, {B: 3, C: 3, H: 5, W: 7}, {B: 4, C: 3, H: 6, W: 12}} {
 		t.Run(fmt.Sprintf("%dx%dx%d", s.C, s.H, s.W), func(t *testing.T) {
 			const k, iters, eps = 4, 12, 0.2
 			n := s.B * s.C * s.H * s.W

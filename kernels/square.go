@@ -88,9 +88,11 @@ func (l *Lib) SquarePropose(r *vk.Recorder, x0, ids, state, xBest, xNew vk.Range
 		named{"xNew", xNew}); err != nil {
 		return err
 	}
+	// Rows of a multiple of four pixels: four adjacent pixels per invocation (square.comp's VEC4).
+	shader, per := vec4Variant("square_propose", s.W, x0, xBest, xNew)
 	p := s.push(g)
-	p.N, p.Eps = uint32(n), eps
-	return l.dispatch1D(r, "square_propose", n, p,
+	p.N, p.Eps = uint32(n/per), eps
+	return l.dispatch1D(r, shader, n/per, p,
 		[]vk.Access{vk.Read, vk.Read, vk.Read, vk.ReadWrite, vk.ReadWrite}, x0, ids, state, xBest, xNew)
 }
 

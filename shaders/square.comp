@@ -16,16 +16,20 @@
 //   else accepts x_new if its margin beats m* or it is misclassified (argmax ≠ y, ties to the lower index);
 //   it += 1; done once misclassified or after nIter iterations; else draws the square of iteration it.
 // square_draw (a row per invocation): draws the square of the row's current it (a chunk's first iteration).
+// square_propose4 (W % 4 == 0, the images 16-byte aligned; kernels.SquarePropose): four adjacent pixels of a row
+//   per invocation as vec4s (lavapipe loads and stores a storage buffer one SIMD lane at a time), with the same bits;
+//   a stripe's four signs are then one Philox call's four words.
 // sqnet:variant square_propose -DMODE=0
 // sqnet:variant square_accept -DMODE=1
 // sqnet:variant square_draw -DMODE=2
+// sqnet:variant square_propose4 -DMODE=0 -DVEC4=1
 #include "common.glsl"
 #include "philox.glsl"
 SQNET_LOCAL_SIZE
 
 // Push constants (Go mirror: kernels.squarePush).
 layout(push_constant) uniform Push {
-    uint n;      // propose: elements B·C·H·W; accept, draw: rows B
+    uint n;      // propose: elements B·C·H·W (VEC4: their vec4s); accept, draw: rows B
     uint c;      // channels (≤ 16)
     uint h;      // rows of an image
     uint w;      // columns of an image
@@ -39,11 +43,16 @@ layout(push_constant) uniform Push {
 } pc;
 
 #if MODE == 0
-layout(std430, set = 0, binding = 0) readonly buffer X0 { float x0[]; };
+#if defined(VEC4) && VEC4
+#define T vec4
+#else
+#define T float
+#endif
+layout(std430, set = 0, binding = 0) readonly buffer X0 { T x0[]; };
 layout(std430, set = 0, binding = 1) readonly buffer Ids { uint ids[]; };
 layout(std430, set = 0, binding = 2) readonly buffer St { float st[]; };
-layout(std430, set = 0, binding = 3) buffer XBest { float xbest[]; };
-layout(std430, set = 0, binding = 4) buffer XNew { float xnew[]; };
+layout(std430, set = 0, binding = 3) buffer XBest { T xbest[]; };
+layout(std430, set = 0, binding = 4) buffer XNew { T xnew[]; };
 #elif MODE == 1
 layout(std430, set = 0, binding = 0) readonly buffer Z { float z[]; };
 layout(std430, set = 0, binding = 1) readonly buffer L { uint labels[]; };
@@ -76,7 +85,51 @@ void main() {
     if (i >= pc.n) {
         return;
     }
-#if MODE == 0
+#if MODE == 0 && defined(VEC4) && VEC4
+    // Element e = 4i + k: pixels px .. px + 3 of one row (W % 4 == 0), the same window test and values per lane.
+    uint plane = pc.h * pc.w;
+    uint e = 4u * i;
+    uint row = e / (pc.c * plane);
+    uint r = row * pc.s;
+    uint rest = e - row * pc.c * plane;
+    uint ch = rest / plane;
+    uint py = (rest - ch * plane) / pc.w;
+    uint px = rest - ch * plane - py * pc.w;
+    vec4 xb = xbest[i];
+    if (st[r + 3u] != 0.0) {
+        xb = xnew[i];
+        xbest[i] = xb;
+    }
+    if (st[r + 2u] != 0.0) {
+        return;
+    }
+    vec4 o = x0[i];
+    uint it = uint(st[r + 1u]);
+    if (it == 0u) {
+        uint j = ch * pc.w + px; // a multiple of 4: its four signs are the words of one Philox call
+        uvec4 q = philox4x32_10(uvec4(j / 4u, pc.stream, ids[row], 0u), uvec2(pc.seedLo, pc.seedHi));
+        vec4 sg = vec4((q.x >> 31) != 0u ? 1.0 : -1.0, (q.y >> 31) != 0u ? 1.0 : -1.0,
+                       (q.z >> 31) != 0u ? 1.0 : -1.0, (q.w >> 31) != 0u ? 1.0 : -1.0);
+        precise vec4 v = o + pc.eps * sg;
+        xnew[i] = clamp(v, 0.0, 1.0);
+        return;
+    }
+    uint vh = uint(st[r + 4u]), vw = uint(st[r + 5u]), s = uint(st[r + 6u]);
+    float sg = ((uint(st[r + 7u]) >> ch) & 1u) != 0u ? 1.0 : -1.0;
+    precise float e2 = 2.0 * pc.eps;
+    precise vec4 v = xb + e2 * sg;
+    precise vec4 lo = o - pc.eps;
+    precise vec4 hi = o + pc.eps;
+    vec4 moved = clamp(clamp(v, lo, hi), 0.0, 1.0);
+    bool inRow = py >= vh && py < vh + s;
+    vec4 out4 = xb;
+    for (uint k = 0u; k < 4u; k++) {
+        if (inRow && px + k >= vw && px + k < vw + s) {
+            out4[k] = moved[k];
+        }
+    }
+    xnew[i] = out4;
+#elif MODE == 0
     uint plane = pc.h * pc.w;
     uint row = i / (pc.c * plane);
     uint r = row * pc.s;

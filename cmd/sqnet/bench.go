@@ -150,7 +150,7 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 				rows = append(rows, row{name, ac.Name, sp.Images, apgdIters, sp.Seconds, sp.ImagesPerSec, sp.Submits, 0, nil})
 				sq := attack.NewSquare(0.3, quant.Soft, 1, cfg.Batch)
 				sq.Iters = squareIters
-				sp, err = attack.SquareSpeed(lib, ck, sq, set.Images, set.Labels, 3)
+				sp, err = attack.SquareSpeed(lib, ck, sq, set.Images, set.Labels, 5)
 				if err != nil {
 					return err
 				}
