@@ -724,3 +724,62 @@ func TestBadFlagsBeforeWork(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMECommands: every sqnet command line the README shows in a shell block (```sh) names a real command, and
+// every flag on it, [optional] or not, exists for that command — the front door never advertises a flag the CLI
+// lacks.
+func TestREADMECommands(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, inCode, checked := strings.Split(string(raw), "\n"), false, 0
+	for _, line := range lines {
+		if strings.HasPrefix(line, "```") {
+			inCode = !inCode && strings.TrimPrefix(line, "```") == "sh"
+			continue
+		}
+		fields := strings.Fields(line)
+		if !inCode || len(fields) == 0 || (fields[0] != "sqnet" && fields[0] != "bin/sqnet") {
+			continue
+		}
+		var words []string // the command path: the words before the first flag, comment or placeholder
+		for _, f := range fields[1:] {
+			if strings.HasPrefix(f, "-") || strings.HasPrefix(f, "#") || strings.HasPrefix(f, "[") ||
+				strings.ToLower(f) != f {
+				break
+			}
+			words = append(words, f)
+		}
+		root := newRoot()
+		cmd, rest, err := root.Find(words)
+		if err != nil || cmd == root {
+			t.Errorf("README: %q: no such command (%v)", line, err)
+			continue
+		}
+		if len(rest) > 0 && cmd.Args != nil {
+			if err := cmd.Args(cmd, rest); err != nil {
+				t.Errorf("README: %q: %v", line, err)
+			}
+		}
+		for _, f := range fields[1:] {
+			if f == "#" || strings.HasPrefix(f, "#") {
+				break
+			}
+			f = strings.TrimPrefix(f, "[")
+			if !strings.HasPrefix(f, "--") {
+				continue
+			}
+			name, _, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+			name = strings.TrimRight(name, "]")
+			if cmd.Flags().Lookup(name) == nil && cmd.InheritedFlags().Lookup(name) == nil &&
+				root.PersistentFlags().Lookup(name) == nil {
+				t.Errorf("README: %q: %s has no flag --%s", line, cmd.CommandPath(), name)
+			}
+		}
+		checked++
+	}
+	if checked < 5 {
+		t.Errorf("the README shows %d sqnet command lines; the test expects its command blocks", checked)
+	}
+}
