@@ -190,12 +190,8 @@ func newAPGDProgram(lib *kernels.Lib, ck *model.Checkpoint, cfg APGD, modes []qu
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}
-	prog, err := g.Compile()
+	prog, err := compileWith(g, net, ck, cfg.Name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
-	}
-	if err := net.Load(prog, ck.Weights); err != nil {
-		prog.Close()
 		return nil, err
 	}
 	p.prog = prog

@@ -237,15 +237,11 @@ func New(lib *kernels.Lib, ck *model.Checkpoint, cfg Config) (*Attacker, error) 
 	for _, m := range distinctModes(ck, a.modes) {
 		a.pred = append(a.pred, g.Argmax(a.net.Forward(g, a.adv, m)))
 	}
-	p, err := g.Compile()
+	p, err := compileWith(g, a.net, ck, "attack "+cfg.Name)
 	if err != nil {
-		return nil, fmt.Errorf("attack %s: %w", cfg.Name, err)
-	}
-	a.prog = p
-	if err := a.net.Load(p, ck.Weights); err != nil {
-		p.Close()
 		return nil, err
 	}
+	a.prog = p
 	return a, nil
 }
 

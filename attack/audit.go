@@ -273,14 +273,11 @@ func zeroGradients(lib *kernels.Lib, ck *model.Checkpoint, images []float32, lab
 	if err := g.Backward(loss, 1, x); err != nil {
 		return 0, 0, err
 	}
-	p, err := g.Compile()
+	p, err := compileWith(g, net, ck, "zero-gradient check")
 	if err != nil {
 		return 0, 0, err
 	}
 	defer p.Close()
-	if err := net.Load(p, ck.Weights); err != nil {
-		return 0, 0, err
-	}
 	sz, k := a.C*a.H*a.W, a.Classes
 	xb, yb, gb, zb := make([]float32, batch*sz), make([]uint32, batch), make([]float32, batch*sz), make([]float32, batch*k)
 	zero, correct := 0, 0

@@ -174,13 +174,12 @@ func (c AutoAttack) Single(lib *kernels.Lib, ck *model.Checkpoint, attack string
 	out := make([]*Result, len(reps))
 	for i, rep := range reps {
 		var queries int64
-		submits := 0
 		for _, s := range rep.Steps {
 			queries += s.Queries
 		}
 		out[i] = &Result{Name: name, Eps: c.Eps, Deploy: rep.Deploy, N: n, Correct: rep.Robust,
 			Accuracy: rep.Accuracy, Robust: rep.RobustFlags, Adv: rep.Adv, Pred: rep.Pred, Seconds: rep.Seconds,
-			Submits: submits, Queries: queries}
+			Queries: queries}
 	}
 	return out, nil
 }

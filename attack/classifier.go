@@ -34,16 +34,25 @@ func newClassifier(lib *kernels.Lib, ck *model.Checkpoint, modes []quant.Mode, b
 		g.Keep(z)
 		c.logits = append(c.logits, z)
 	}
+	p, err := compileWith(g, net, ck, "classifier")
+	if err != nil {
+		return nil, err
+	}
+	c.prog = p
+	return c, nil
+}
+
+// compileWith compiles g, whose model net is declared for ck, and loads ck's weights into it; errors name what.
+func compileWith(g *graph.Graph, net *model.Net, ck *model.Checkpoint, what string) (*graph.Program, error) {
 	p, err := g.Compile()
 	if err != nil {
-		return nil, fmt.Errorf("classifier: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := net.Load(p, ck.Weights); err != nil {
 		p.Close()
 		return nil, err
 	}
-	c.prog = p
-	return c, nil
+	return p, nil
 }
 
 func (c *classifier) Close() { c.prog.Close() }

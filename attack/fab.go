@@ -106,12 +106,8 @@ func newFABProgram(lib *kernels.Lib, ck *model.Checkpoint, cfg FAB, modes []quan
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}
 	p.dg = p.xs.Grad
-	prog, err := g.Compile()
+	prog, err := compileWith(g, net, ck, cfg.Name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
-	}
-	if err := net.Load(prog, ck.Weights); err != nil {
-		prog.Close()
 		return nil, err
 	}
 	p.prog = prog

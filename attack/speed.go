@@ -111,14 +111,11 @@ func SquareSpeed(lib *kernels.Lib, ck *model.Checkpoint, c Square, images []floa
 	net := model.Declare(g, a, ck.Quant)
 	x := g.Input("x", graph.F32, n, a.C, a.H, a.W)
 	g.Repeat(p.chunk, func() { g.Keep(net.Forward(g, x, c.Deploy)) })
-	fp, err := g.Compile()
+	fp, err := compileWith(g, net, ck, "square speed")
 	if err != nil {
-		return nil, fmt.Errorf("square speed: %w", err)
-	}
-	defer fp.Close()
-	if err := net.Load(fp, ck.Weights); err != nil {
 		return nil, err
 	}
+	defer fp.Close()
 	if err := graph.Write(fp, x, images[:n*sz]); err != nil {
 		return nil, err
 	}

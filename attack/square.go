@@ -108,12 +108,8 @@ func newSquareProgram(lib *kernels.Lib, ck *model.Checkpoint, cfg Square) (*squa
 		Run: func(r *vk.Recorder, at graph.Binder) error {
 			return lib.RowSelect(r, at(p.state), at(p.xNew), at(p.xBest), b, d, kernels.SquareState, kernels.SquareAccept)
 		}})
-	prog, err := g.Compile()
+	prog, err := compileWith(g, net, ck, cfg.Name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
-	}
-	if err := net.Load(prog, ck.Weights); err != nil {
-		prog.Close()
 		return nil, err
 	}
 	p.prog = prog

@@ -46,12 +46,8 @@ func NewStepper(lib *kernels.Lib, ck *model.Checkpoint, cfg Config) (*Stepper, e
 	deployed := deployModes(cfg.Deploy)[0]
 	s.predX0 = g.Argmax(net.Forward(g, s.x0, deployed))
 	s.predAdv = g.Argmax(net.Forward(g, s.adv, deployed))
-	p, err := g.Compile()
+	p, err := compileWith(g, net, ck, "attack "+cfg.Name)
 	if err != nil {
-		return nil, fmt.Errorf("attack %s: %w", cfg.Name, err)
-	}
-	if err := net.Load(p, ck.Weights); err != nil {
-		p.Close()
 		return nil, err
 	}
 	s.prog = p
