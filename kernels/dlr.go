@@ -79,21 +79,11 @@ func (l *Lib) DLRLoss(r *vk.Recorder, kind DLRKind, logits, labels, targets, los
 	if err := need(op, "loss", loss, b); err != nil {
 		return err
 	}
-	ops := []named{{"logits", logits}, {"labels", labels}, {"loss", loss}}
-	bufs := []vk.Range{logits, labels}
-	if kind.Targeted() {
-		ops = append(ops, named{"targets", targets})
-		bufs = append(bufs, targets)
-	}
-	if err := disjoint(op, ops...); err != nil {
+	ops, bufs := dlrInputs(kind, logits, labels, targets)
+	if err := disjoint(op, append(ops, named{"loss", loss})...); err != nil {
 		return err
 	}
-	access := make([]vk.Access, len(bufs)+1)
-	for i := range bufs {
-		access[i] = vk.Read
-	}
-	access[len(bufs)] = vk.Write
-	return l.dispatch1D(r, dlrShader[kind].name+"_fwd", b, dlrPush{uint32(b), uint32(k), 0}, access,
+	return l.dispatch1D(r, dlrShader[kind].name+"_fwd", b, dlrPush{uint32(b), uint32(k), 0}, readsThenWrite(len(bufs)),
 		append(bufs, loss)...)
 }
 
@@ -108,12 +98,8 @@ func (l *Lib) DLRLossBackward(r *vk.Recorder, kind DLRKind, logits, labels, targ
 	if err := need(op, "dlogits", dlogits, b*k); err != nil {
 		return err
 	}
-	ops := []named{{"logits", logits}, {"labels", labels}, {"dlogits", dlogits}}
-	bufs := []vk.Range{logits, labels}
-	if kind.Targeted() {
-		ops = append(ops, named{"targets", targets})
-		bufs = append(bufs, targets)
-	}
+	ops, bufs := dlrInputs(kind, logits, labels, targets)
+	ops = append(ops, named{"dlogits", dlogits})
 	shader := dlrShader[kind].name + "_bwd"
 	if dloss.Buf != nil {
 		if err := need(op, "dloss", dloss, b); err != nil {
@@ -126,12 +112,28 @@ func (l *Lib) DLRLossBackward(r *vk.Recorder, kind DLRKind, logits, labels, targ
 	if err := disjoint(op, ops...); err != nil {
 		return err
 	}
-	access := make([]vk.Access, len(bufs)+1)
-	for i := range bufs {
+	return l.dispatch1D(r, shader, b, dlrPush{uint32(b), uint32(k), scale}, readsThenWrite(len(bufs)),
+		append(bufs, dlogits)...)
+}
+
+// dlrInputs lists the inputs a DLR kernel of kind binds, in binding order, with their names for the overlap check:
+// logits, labels, and the targets of the targeted kinds.
+func dlrInputs(kind DLRKind, logits, labels, targets vk.Range) ([]named, []vk.Range) {
+	ops, bufs := []named{{"logits", logits}, {"labels", labels}}, []vk.Range{logits, labels}
+	if kind.Targeted() {
+		ops, bufs = append(ops, named{"targets", targets}), append(bufs, targets)
+	}
+	return ops, bufs
+}
+
+// readsThenWrite is the access list of n read bindings followed by one written binding.
+func readsThenWrite(n int) []vk.Access {
+	access := make([]vk.Access, n+1)
+	for i := range n {
 		access[i] = vk.Read
 	}
-	access[len(bufs)] = vk.Write
-	return l.dispatch1D(r, shader, b, dlrPush{uint32(b), uint32(k), scale}, access, append(bufs, dlogits)...)
+	access[n] = vk.Write
+	return access
 }
 
 // top4 returns the indices of the four largest values of z in decreasing order, a tie keeping the lower index
