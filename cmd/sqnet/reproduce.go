@@ -195,7 +195,8 @@ func newReproduceCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&arch, "model", "small", "architecture: small or madry")
 	c.Flags().StringVar(&budget, "budget", "quick", "mini (natural and noisy-sq only, a few minutes on a CPU), quick "+
 		"(all four methods, a coffee break on a CPU), paper (noisy-sq against pgd-at given 24× its training time, "+
-		"the standard suite; about an hour on a CPU), full (hours on a CPU), or smoke (seconds; meaningless numbers)")
+		"the standard suite with AutoAttack on 1000 images; 3–4 hours on a 2-core CPU), full (longer still), or smoke "+
+		"(seconds; meaningless numbers)")
 	c.Flags().StringVar(&out, "out", "out/reproduce-mnist", "folder for checkpoints and results")
 	c.Flags().IntVar(&epochs, "epochs", 0, "noisy-sq's epochs instead of the budget's (the anchor of the time "+
 		"budgets: paper's pgd-at still gets 24× noisy-sq's measured time)")
