@@ -43,6 +43,18 @@ func idxFiles(s Split) (images, labels string) {
 // Datasets lists the names Load accepts.
 var Datasets = []string{"mnist", "fashion-mnist", "cifar10"}
 
+// Shape returns a dataset's image shape and class count by name, without reading its files (false for an
+// unknown name): what a command checks a checkpoint against before any work.
+func Shape(name string) (c, h, w, classes int, ok bool) {
+	switch name {
+	case "mnist", "fashion-mnist":
+		return 1, 28, 28, 10, true
+	case "cifar10":
+		return 3, 32, 32, 10, true
+	}
+	return 0, 0, 0, 0, false
+}
+
 // Load locates (see Locate) and loads one split of a dataset by name.
 func Load(name, dir string, split Split) (*Set, error) {
 	dir, err := Locate(name, dir)

@@ -159,3 +159,42 @@ func Load(path string) (*Checkpoint, error) {
 	}
 	return ck, nil
 }
+
+// InitFrom returns the starting weights of a run that fine-tunes from src (train --init): every network
+// parameter of a with quantizer q is taken from src, which must hold it under the same name and shape, and src
+// must hold nothing else but a quantizer's thresholds and optimizer state. The quantizer itself is q's, fresh from
+// Init (its default or fixed thresholds): the paper's ImageNet path puts a quantizer in front of a naturally
+// trained network, whose checkpoint has none. An error names the first tensor that does not fit.
+func (a Arch) InitFrom(q *quant.Config, seed uint64, src *Checkpoint, path string) (Weights, error) {
+	w := a.Init(q, seed)
+	have := map[string][]int{}
+	for _, p := range src.Arch.Params(src.Quant) {
+		have[p.Name] = p.Shape
+	}
+	for _, p := range a.Params(q) {
+		if p.Name == ThresholdsName {
+			continue
+		}
+		shape, ok := have[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("--init %s: no tensor %s (it holds a %s model; this run trains %s)", path, p.Name,
+				src.Arch.Name, a.Name)
+		}
+		if fmt.Sprint(shape) != fmt.Sprint(p.Shape) {
+			return nil, fmt.Errorf("--init %s: tensor %s is %v there and %v in %s on %dx%dx%d inputs with %d classes",
+				path, p.Name, shape, p.Shape, a.Name, a.C, a.H, a.W, a.Classes)
+		}
+		w[p.Name] = append([]float32(nil), src.Weights[p.Name]...)
+		delete(have, p.Name)
+	}
+	delete(have, ThresholdsName)
+	if len(have) > 0 {
+		var extra []string
+		for name := range have {
+			extra = append(extra, name)
+		}
+		sort.Strings(extra)
+		return nil, fmt.Errorf("--init %s: tensor %s has no place in %s", path, extra[0], a.Name)
+	}
+	return w, nil
+}

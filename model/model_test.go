@@ -166,3 +166,52 @@ func TestLoadRejects(t *testing.T) {
 		t.Error("saved a checkpoint deployed as bpda")
 	}
 }
+
+// TestInitFrom: fine-tuning starts from a checkpoint's network weights under a fresh quantizer, and a checkpoint
+// that does not fit the model is an error naming the first tensor that does not.
+func TestInitFrom(t *testing.T) {
+	small, _ := Lookup("small", 1, 28, 28, 10)
+	madry, _ := Lookup("madry", 1, 28, 28, 10)
+	src := &Checkpoint{Arch: small, Weights: small.Init(nil, 7)} // a naturally trained network: no quantizer
+	q, err := quant.Parse("2,50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := small.InitFrom(&q, 1, src, "nat.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := small.Check(&q, w); err != nil {
+		t.Fatal(err)
+	}
+	fresh := small.Init(&q, 1)
+	for _, p := range small.Params(&q) {
+		want := src.Weights[p.Name]
+		if p.Name == ThresholdsName {
+			want = fresh[p.Name] // the quantizer is the run's own
+		}
+		if fmt.Sprint(w[p.Name]) != fmt.Sprint(want) {
+			t.Errorf("%s: not taken from the right place", p.Name)
+		}
+	}
+	// A quantized source keeps working without a quantizer in the new run: its thresholds are dropped.
+	srcQ := &Checkpoint{Arch: small, Quant: &q, Weights: small.Init(&q, 7)}
+	if _, err := small.InitFrom(nil, 1, srcQ, "q.safetensors"); err != nil {
+		t.Errorf("quantized source into an unquantized run: %v", err)
+	}
+	ten, _ := Lookup("small", 1, 28, 28, 5)
+	for _, c := range []struct {
+		into Arch
+		src  *Checkpoint
+		want string
+	}{
+		{madry, src, "conv1.weight is [16 1 3 3] there and [32 1 5 5] in madry"},
+		{small, &Checkpoint{Arch: madry, Weights: madry.Init(nil, 1)}, "conv1.weight is [32 1 5 5] there"},
+		{ten, src, "fc2.weight is [10 "},
+	} {
+		_, err := c.into.InitFrom(nil, 1, c.src, "x.safetensors")
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "--init x.safetensors") {
+			t.Errorf("%s from %s: error %v, want one containing %q", c.into.Name, c.src.Arch.Name, err, c.want)
+		}
+	}
+}

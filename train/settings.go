@@ -124,6 +124,9 @@ func settingsMetadata(c Config) map[string]string {
 	if len(c.AlphaEpochs) == 0 {
 		delete(m, "alpha_epochs")
 	}
+	if c.Init != "" {
+		m["init"] = c.Init // provenance only: a resumed run takes its weights from its own checkpoint
+	}
 	return m
 }
 

@@ -66,6 +66,9 @@ type Config struct {
 	TestLimit  int // evaluate on the first TestLimit test examples (0: all)
 	Out        string
 	Resume     string // checkpoint to continue from
+	// Init is a checkpoint whose network weights start the run (fine-tuning; see model.Arch.InitFrom): a fresh
+	// optimizer, step 0, the quantizer from Quant. Not with Resume.
+	Init string
 	// Progress receives a progress bar (a terminal) or one line per epoch (anything else); nil for silence.
 	Progress io.Writer
 	// Terminal says whether Progress is a terminal (live bar) or a log (lines).
@@ -231,11 +234,16 @@ type session struct {
 // and returns ErrInterrupted.
 func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	start := time.Now()
-	resume, trainSet, testSet, arch, err := prepare(&cfg)
+	resume, initCk, trainSet, testSet, arch, err := prepare(&cfg)
 	if err != nil {
 		return nil, BadInput{err}
 	}
 	weights := arch.Init(cfg.Quant, cfg.Seed)
+	if initCk != nil {
+		if weights, err = arch.InitFrom(cfg.Quant, cfg.Seed, initCk, cfg.Init); err != nil {
+			return nil, BadInput{err}
+		}
+	}
 	step := 0
 	var optim map[string][]float32
 	if resume != nil {
@@ -442,7 +450,16 @@ func (s *session) load(w model.Weights, opt map[string][]float32) error {
 
 // prepare checks the configuration and loads what the run needs before any device work: the checkpoint to
 // resume, the datasets and the architecture.
-func prepare(cfg *Config) (resume *model.Checkpoint, trainSet, testSet *data.Set, arch model.Arch, err error) {
+func prepare(cfg *Config) (resume, initCk *model.Checkpoint, trainSet, testSet *data.Set, arch model.Arch, err error) {
+	if cfg.Init != "" {
+		if cfg.Resume != "" {
+			err = fmt.Errorf("--init and --resume: a resumed run already has its weights; give one")
+			return
+		}
+		if initCk, err = model.Load(cfg.Init); err != nil {
+			return
+		}
+	}
 	if cfg.Resume != "" {
 		if resume, err = model.Load(cfg.Resume); err != nil {
 			return

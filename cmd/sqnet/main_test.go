@@ -163,6 +163,45 @@ func TestTrainCLI(t *testing.T) {
 	}
 }
 
+// TestTrainInit: --init fine-tunes from a checkpoint — a naturally trained network gets a quantizer and trains on
+// — and a checkpoint that does not fit, a missing one, or --init with --resume is one line, exit 2, before any
+// output, with no checkpoint written.
+func TestTrainInit(t *testing.T) {
+	dir := t.TempDir()
+	nat, out := filepath.Join(dir, "nat.safetensors"), filepath.Join(dir, "nsq.safetensors")
+	small := []string{"--limit", "100", "--test-limit", "100", "--epochs", "1"}
+	if _, stderr, code := sqnet(t, nil, append([]string{"train", "--out", nat}, small...)...); code != 0 {
+		t.Fatalf("train natural: exit %d: %s", code, stderr)
+	}
+	args := append([]string{"train", "--init", nat, "--method", "noisy-sq", "--quant", "2,50", "--out", out}, small...)
+	if stdout, stderr, code := sqnet(t, nil, args...); code != 0 || !strings.Contains(stdout, "test accuracy") {
+		t.Fatalf("train --init: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	ck, err := model.Load(out)
+	if err != nil || ck.Extra["init"] != nat || ck.Quant == nil || ck.Step != 2 {
+		t.Fatalf("fine-tuned checkpoint: %v, metadata %v", err, ck)
+	}
+	bad := filepath.Join(dir, "bad.safetensors")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--init", filepath.Join(dir, "none.safetensors")}, "none.safetensors"},
+		{[]string{"--init", nat, "--model", "madry"}, "tensor conv1.weight is [16 1 3 3] there and [32 1 5 5]"},
+		{[]string{"--init", nat, "--dataset", "cifar10"}, "tensor conv1.weight is [16 1 3 3] there and [16 3 3 3]"},
+		{[]string{"--init", nat, "--resume", out}, "--init and --resume"},
+	} {
+		stdout, stderr, code := sqnet(t, nil, append([]string{"train", "--out", bad}, c.args...)...)
+		if code != 2 || stdout != "" || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("train %v: exit %d, stdout %q, stderr %q; want exit 2 and one line containing %q", c.args, code,
+				stdout, stderr, c.want)
+		}
+	}
+	if _, err := os.Stat(bad); err == nil {
+		t.Error("a refused --init wrote a checkpoint")
+	}
+}
+
 // TestTrainBadInput: bad flags and files are one line and exit 2, and no checkpoint is written.
 func TestTrainBadInput(t *testing.T) {
 	dir := t.TempDir()

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/sqnet/sqnet/data"
 	"github.com/sqnet/sqnet/kernels"
 	"github.com/sqnet/sqnet/model"
 	"github.com/sqnet/sqnet/quant"
@@ -53,7 +54,13 @@ func newTrainCmd(g *globals) *cobra.Command {
 				if err := check.Validate(); err != nil {
 					return usageError{err}
 				}
+				if err := checkInit(check); err != nil {
+					return usageError{err}
+				}
 			} else {
+				if cfg.Init != "" {
+					return usageError{fmt.Errorf("--init and --resume: a resumed run already has its weights; give one")}
+				}
 				ck, err := model.Load(cfg.Resume)
 				if err != nil {
 					return usageError{err}
@@ -126,6 +133,8 @@ func newTrainCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.Out, "out", cfg.Out, "checkpoint to write (safetensors)")
 	f.StringVar(&cfg.Resume, "resume", "", "checkpoint to continue from: every setting that defines the run comes from "+
 		"it (a flag given with another value is an error); --epochs may extend it")
+	f.StringVar(&cfg.Init, "init", "", "fine-tune: start from this checkpoint's network weights (same --model; a fresh "+
+		"optimizer, and the quantizer from --quant, so a naturally trained network can get one)")
 	f.StringVar(&resultJSON, "json", "", "also write the run's numbers as JSON to this file")
 	return c
 }
@@ -146,4 +155,26 @@ func parseQuantFlags(quantFlag, alphaFlag string) (*quant.Config, []float32, err
 		return nil, nil, usageError{err}
 	}
 	return q, as, nil
+}
+
+// checkInit checks --init before any work: the checkpoint parses and its tensors fit the model the run trains on
+// the dataset's inputs (the error names the first that does not).
+func checkInit(cfg train.Config) error {
+	if cfg.Init == "" {
+		return nil
+	}
+	ck, err := model.Load(cfg.Init)
+	if err != nil {
+		return err
+	}
+	c, h, w, classes, ok := data.Shape(cfg.Dataset)
+	if !ok {
+		return fmt.Errorf("--dataset %q: unknown", cfg.Dataset)
+	}
+	a, err := model.Lookup(cfg.Model, c, h, w, classes)
+	if err != nil {
+		return err
+	}
+	_, err = a.InitFrom(cfg.Quant, cfg.Seed, ck, cfg.Init)
+	return err
 }
