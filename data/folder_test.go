@@ -75,32 +75,25 @@ func TestFolderEvalStream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var labels []uint32
-		for {
-			b, err := s.Next()
-			if err != nil {
-				t.Fatal(err)
+		images, labels, sizes := drain(t, s)
+		if len(images) != len(labels)*3*64 {
+			t.Fatalf("%d floats for %d images of 3×8×8", len(images), len(labels))
+		}
+		for _, n := range sizes {
+			if n > 4 {
+				t.Fatalf("a batch of %d, batch size 4", n)
 			}
-			if b == nil {
-				break
-			}
-			if len(b.Images) != len(b.Labels)*3*64 {
-				t.Fatalf("%d floats for %d images", len(b.Images), len(b.Labels))
-			}
-			for i, l := range b.Labels {
-				want := classColour[l]
-				for c, v := range []uint8{want.R, want.G, want.B} {
-					for p := 0; p < 64; p++ {
-						if got := b.Images[(i*3+c)*64+p]; got != float32(v)/255 {
-							t.Fatalf("image %d (label %d) channel %d pixel %d: %v, want %v", len(labels)+i, l, c, p, got,
-								float32(v)/255)
-						}
+		}
+		for i, l := range labels {
+			want := classColour[l]
+			for c, v := range []uint8{want.R, want.G, want.B} {
+				for p := 0; p < 64; p++ {
+					if got := images[(i*3+c)*64+p]; got != float32(v)/255 {
+						t.Fatalf("image %d (label %d) channel %d pixel %d: %v, want %v", i, l, c, p, got, float32(v)/255)
 					}
 				}
 			}
-			labels = append(labels, b.Labels...)
 		}
-		s.Close()
 		want := "[0 0 0 1 1 1]" // evaluation streams in file order
 		if drop {
 			want = "[0 0 0 1]"
@@ -108,6 +101,25 @@ func TestFolderEvalStream(t *testing.T) {
 		if fmtU32(labels) != want {
 			t.Errorf("DropLast %v: labels %s, want %s", drop, fmtU32(labels), want)
 		}
+	}
+}
+
+// drain reads a stream to its end and closes it: every image and label, and each batch's size.
+func drain(t *testing.T, s *Stream) (images []float32, labels []uint32, sizes []int) {
+	t.Helper()
+	defer s.Close()
+	for {
+		b, err := s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b == nil {
+			return
+		}
+		if len(b.Labels) == 0 || len(b.Images)%len(b.Labels) != 0 {
+			t.Fatalf("a batch of %d floats and %d labels", len(b.Images), len(b.Labels))
+		}
+		images, labels, sizes = append(images, b.Images...), append(labels, b.Labels...), append(sizes, len(b.Labels))
 	}
 }
 
@@ -192,19 +204,8 @@ func TestFolderTrainStream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer s.Close()
-		var xs []float32
-		var ys []uint32
-		for {
-			b, err := s.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if b == nil {
-				return xs, ys
-			}
-			xs, ys = append(xs, b.Images...), append(ys, b.Labels...)
-		}
+		xs, ys, _ := drain(t, s)
+		return xs, ys
 	}
 	x1, y1 := read(1, 0)
 	x8, y8 := read(8, 0)
