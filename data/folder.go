@@ -102,8 +102,8 @@ type StreamOptions struct {
 	Seed    uint64
 	Epoch   int
 	Workers int // decoding goroutines (0: one per CPU)
-	// Prefetch is how many batches may be decoded ahead of the consumer (0: 2); memory is bounded by
-	// (Prefetch + 1) batches whatever the folder's size.
+	// Prefetch is how many batches may wait decoded or decoding ahead of the consumer (0: 2); memory is bounded
+	// by Prefetch + 2 batches (those, the one being dispatched and the one last returned) whatever the folder's size.
 	Prefetch int
 	// DropLast drops a last incomplete batch (static shapes, as training does); otherwise it is returned short.
 	DropLast bool
