@@ -1,7 +1,7 @@
 # sqnet — the two commands a user needs are `make run` and `make test` (see README.md).
 GO      ?= go
 BIN     := bin/sqnet
-# SwiftShader, the second software driver CI runs the suite on (see README "Drivers").
+# SwiftShader, the second software driver CI runs the suite on (see README "Devices and drivers").
 SWIFTSHADER_ICD ?= $(or $(SQNET_SWIFTSHADER_ICD),$(abspath ../shared/swiftshader/vk_swiftshader_icd.json))
 
 .PHONY: run test setup build shaders check-shaders vet test-swiftshader bench
