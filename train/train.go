@@ -449,7 +449,7 @@ func (s *session) load(w model.Weights, opt map[string][]float32) error {
 }
 
 // prepare checks the configuration and loads what the run needs before any device work: the checkpoint to
-// resume, the datasets and the architecture.
+// resume or to start from (--init), the datasets and the architecture.
 func prepare(cfg *Config) (resume, initCk *model.Checkpoint, trainSet, testSet *data.Set, arch model.Arch, err error) {
 	if cfg.Init != "" {
 		if cfg.Resume != "" {
