@@ -36,7 +36,9 @@ func (l *Lib) RowSelect(r *vk.Recorder, flags, src, dst vk.Range, b, d, stride, 
 	if err := disjoint(op, named{"src", src}, named{"dst", dst}, named{"flags", flags}); err != nil {
 		return err
 	}
-	shader, per := rowVariant("rowselect", d, src, dst)
+	// Four elements of a row per invocation when a row holds a multiple of four (no vec4 straddles two rows) and
+	// the row data are 16-byte aligned; the same for Witness and FABBackstep.
+	shader, per := vec4Variant("rowselect", d, src, dst)
 	p := rowPush{N: uint32(b * d / per), D: uint32(d / per), S: uint32(stride), Col: uint32(col)}
 	return l.dispatch1D(r, shader, b*d/per, p, []vk.Access{vk.Read, vk.Read, vk.ReadWrite}, flags, src, dst)
 }
@@ -59,7 +61,7 @@ func (l *Lib) Witness(r *vk.Recorder, pred, labels, x, adv, fooled vk.Range, b, 
 		named{"fooled", fooled}); err != nil {
 		return err
 	}
-	shader, per := rowVariant("witness", d, x, adv)
+	shader, per := vec4Variant("witness", d, x, adv)
 	p := rowPush{N: uint32(b * d / per), D: uint32(d / per)}
 	return l.dispatch1D(r, shader, b*d/per, p, []vk.Access{vk.Read, vk.Read, vk.Read, vk.ReadWrite, vk.ReadWrite},
 		pred, labels, x, adv, fooled)
@@ -84,16 +86,10 @@ func (l *Lib) FABBackstep(r *vk.Recorder, pred, labels, x0, x vk.Range, b, d int
 	if err := disjoint(op, named{"pred", pred}, named{"labels", labels}, named{"x0", x0}, named{"x", x}); err != nil {
 		return err
 	}
-	shader, per := rowVariant("fab_backstep", d, x0, x)
+	shader, per := vec4Variant("fab_backstep", d, x0, x)
 	p := rowPush{N: uint32(b * d / per), D: uint32(d / per), Beta: beta}
 	return l.dispatch1D(r, shader, b*d/per, p, []vk.Access{vk.Read, vk.Read, vk.Read, vk.ReadWrite},
 		pred, labels, x0, x)
-}
-
-// rowVariant is vec4Variant for the row kernels: four elements of a row per invocation when a row holds a
-// multiple of four (so no vec4 straddles two rows) and the row data are 16-byte aligned.
-func rowVariant(shader string, d int, rs ...vk.Range) (string, int) {
-	return vec4Variant(shader, d, rs...)
 }
 
 // RowSelectRef is the CPU reference of RowSelect: the new dst.
