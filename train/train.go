@@ -127,6 +127,9 @@ type BadInput struct{ Err error }
 func (b BadInput) Error() string { return b.Err.Error() }
 func (b BadInput) Unwrap() error { return b.Err }
 
+// ErrInitAndResume refuses --init with --resume: a resumed run already has its weights.
+var ErrInitAndResume = errors.New("--init and --resume: a resumed run already has its weights; give one")
+
 // ErrInterrupted is returned when the context was cancelled; the checkpoint was saved first.
 var ErrInterrupted = errors.New("training interrupted; checkpoint saved, continue with --resume")
 
@@ -453,7 +456,7 @@ func (s *session) load(w model.Weights, opt map[string][]float32) error {
 func prepare(cfg *Config) (resume, initCk *model.Checkpoint, trainSet, testSet *data.Set, arch model.Arch, err error) {
 	if cfg.Init != "" {
 		if cfg.Resume != "" {
-			err = fmt.Errorf("--init and --resume: a resumed run already has its weights; give one")
+			err = ErrInitAndResume
 			return
 		}
 		if initCk, err = model.Load(cfg.Init); err != nil {

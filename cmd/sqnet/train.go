@@ -59,7 +59,7 @@ func newTrainCmd(g *globals) *cobra.Command {
 				}
 			} else {
 				if cfg.Init != "" {
-					return usageError{fmt.Errorf("--init and --resume: a resumed run already has its weights; give one")}
+					return usageError{train.ErrInitAndResume}
 				}
 				ck, err := model.Load(cfg.Resume)
 				if err != nil {
