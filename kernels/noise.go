@@ -85,6 +85,38 @@ func (l *Lib) checkNoise(op string, x, y vk.Range, n int, pname string, scale fl
 	return checkScale(op, pname, scale)
 }
 
+// UniformNoiseExample records y = clip(x + u, 0, 1) for b examples of d elements with u ~ U(−eps, eps) drawn per
+// example: element j of the example with id ids[row] takes word j % 4 of Philox(counter = (j/4, g.Stream, id,
+// attempt), key = g.Seed), the attempt read at run time from the one-word buffer attempt (g.Attempt is unused). An
+// example thus draws the same noise whatever batch, slot or shard it is attacked in, and a recorded attack replays
+// with fresh noise when the host rewrites the attempt. y may be x. It equals UniformNoiseExampleRef bit for bit.
+func (l *Lib) UniformNoiseExample(r *vk.Recorder, x, y, attempt, ids vk.Range, b, d int, eps float32, g ExampleRNG) error {
+	const op = "uniform noise (per example)"
+	if err := positive(op, Dim{"B", b}, Dim{"D", d}); err != nil {
+		return err
+	}
+	if err := needU32(op, "attempt", attempt, 1); err != nil {
+		return err
+	}
+	if err := needU32(op, "ids", ids, b); err != nil {
+		return err
+	}
+	if err := l.checkNoise(op, x, y, b*d, "eps", eps); err != nil {
+		return err
+	}
+	if err := disjoint(op, named{"y", y}, named{"attempt", attempt}, named{"ids", ids}); err != nil {
+		return err
+	}
+	shader := "noise_uniform_ex"
+	if d%4 == 0 {
+		shader, _ = vec4Variant(shader, b*d, x, y) // blocks never straddle two examples (noise.comp's EXAMPLE)
+	}
+	k := PhiloxKey(g.Seed)
+	p := noisePush{N: uint32(b * d), SeedLo: k[0], SeedHi: k[1], C0: uint32(d), C1: g.Stream, Scale: eps}
+	return l.dispatch1D(r, shader, b*((d+3)/4), p, []vk.Access{vk.Read, vk.Write, vk.Read, vk.Read}, x, y, attempt,
+		ids)
+}
+
 // PhiloxBits records the n raw words of PhiloxBitsRef(ctr, key, n) into out (uint32).
 func (l *Lib) PhiloxBits(r *vk.Recorder, out vk.Range, n int, ctr [4]uint32, key [2]uint32) error {
 	const op = "philox bits"
@@ -107,6 +139,23 @@ func UniformNoiseRef(x []float32, eps float32, g RNG) []float32 {
 			i := 4*b + j
 			u := float32(eps * PhiloxSymmetric(w[j])) // explicit conversions: no fused multiply-add
 			y[i] = clip01(float32(x[i] + u))
+		}
+	}
+	return y
+}
+
+// UniformNoiseExampleRef is the CPU reference of UniformNoiseExample, the attempt being g.Attempt.
+func UniformNoiseExampleRef(x []float32, ids []uint32, b, d int, eps float32, g ExampleRNG) []float32 {
+	key := PhiloxKey(g.Seed)
+	y := make([]float32, b*d)
+	for row := range b {
+		for j := 0; j < d; j += 4 {
+			w := Philox4x32([4]uint32{uint32(j / 4), g.Stream, ids[row], g.Attempt}, key)
+			for q := 0; q < 4 && j+q < d; q++ {
+				i := row*d + j + q
+				u := float32(eps * PhiloxSymmetric(w[q])) // explicit conversions: no fused multiply-add
+				y[i] = clip01(float32(x[i] + u))
+			}
 		}
 	}
 	return y

@@ -147,3 +147,58 @@ func TestNoiseDynamic(t *testing.T) {
 	expectErr(t, "missing step buffer", l.UniformNoiseDynamic(fresh, bx.All(), by.All(), vk.Range{}, n, 0.3, g))
 	expectErr(t, "negative eps", l.UniformNoiseDynamic(fresh, bx.All(), by.All(), step.All(), n, -1, g))
 }
+
+// TestNoiseExample checks per-example uniform noise against its reference bit for bit (scalar and vec4 variants,
+// several attempts replayed from one recording), and that an example's noise depends on its id and attempt only:
+// the same id in another row of another batch draws the same numbers, other ids and attempts others.
+func TestNoiseExample(t *testing.T) {
+	l := openLib(t)
+	g := ExampleRNG{Seed: 0x5eed, Stream: 7}
+	for _, c := range []struct{ b, d int }{{1, 1}, {3, 5}, {2, 6}, {4, 784}, {7, 1030}} {
+		n := c.b * c.d
+		x := uniform(rng(uint64(n)), n, 0, 1)
+		ids := make([]uint32, c.b)
+		for i := range ids {
+			ids[i] = uint32(1000*i + 121)
+		}
+		bx, by, att, bids := upload(t, l, x), zeros(t, l, n), uploadU32(t, l, []uint32{0}), uploadU32(t, l, ids)
+		rec := newRecorder(t, l)
+		if err := l.UniformNoiseExample(rec, bx.All(), by.All(), att.All(), bids.All(), c.b, c.d, 0.3, g); err != nil {
+			t.Fatal(err)
+		}
+		var prev []float32
+		for _, a := range []uint32{0, 1, 9} {
+			if err := vk.Upload(att, []uint32{a}); err != nil {
+				t.Fatal(err)
+			}
+			if err := rec.Run(); err != nil {
+				t.Fatal(err)
+			}
+			got := download(t, by, n)
+			ga := g
+			ga.Attempt = a
+			compare(t, "per-example uniform noise", got, UniformNoiseExampleRef(x, ids, c.b, c.d, 0.3, ga), exact)
+			if prev != nil && n > 4 && bitsEqual(prev, got) < 0 {
+				t.Fatalf("b=%d d=%d: attempt %d drew the same noise as the attempt before", c.b, c.d, a)
+			}
+			prev = got
+		}
+	}
+	// Example 121 alone, then in the last row of a batch after two others: the same noise.
+	const d = 784
+	x := uniform(rng(3), 3*d, 0, 1)
+	alone := UniformNoiseExampleRef(x[2*d:], []uint32{121}, 1, d, 0.3, g)
+	batch := UniformNoiseExampleRef(x, []uint32{5, 6, 121}, 3, d, 0.3, g)
+	sameBits(t, "example 121 alone and in a batch", alone, batch[2*d:])
+	other := UniformNoiseExampleRef(x[2*d:], []uint32{122}, 1, d, 0.3, g)
+	if bitsEqual(alone, other) < 0 {
+		t.Fatal("examples 121 and 122 drew the same noise")
+	}
+	rec := newRecorder(t, l)
+	big, w := zeros(t, l, 64), uploadU32(t, l, []uint32{0, 1})
+	expectErr(t, "zero rows", l.UniformNoiseExample(rec, big.All(), big.All(), w.Range(0, 4), w.All(), 0, 4, 0.1, g))
+	expectErr(t, "ids too short", l.UniformNoiseExample(rec, big.All(), big.All(), w.Range(0, 4), w.All(), 4, 4, 0.1, g))
+	expectErr(t, "missing attempt", l.UniformNoiseExample(rec, big.All(), big.All(), vk.Range{}, w.All(), 2, 4, 0.1, g))
+	expectErr(t, "x too small", l.UniformNoiseExample(rec, big.All(), big.All(), w.Range(0, 4), w.All(), 2, 40, 0.1, g))
+	expectErr(t, "negative eps", l.UniformNoiseExample(rec, big.All(), big.All(), w.Range(0, 4), w.All(), 2, 4, -1, g))
+}

@@ -5,6 +5,9 @@
 // of four elements; element i takes word i % 4 of Philox(counter = (i / 4, stream, step, 0), key = seed).
 // The _dyn variants read the step (counter word 2) from a one-word buffer instead of the push constants, so a
 // training step recorded once draws fresh noise every replay when the host rewrites that word.
+// noise_uniform_ex (EXAMPLE) draws per example instead: n = B·D elements, D = c0 per example; element j of row r
+// takes word j % 4 of Philox(counter = (j / 4, stream, ids[r], attempt)) with the attempt read from a one-word
+// buffer — kernels.ExampleRNG's streams, so an example draws the same noise in any batch, slot or shard.
 // sqnet:variant noise_uniform -DMODE=0 -DDYNAMIC=0
 // sqnet:variant noise_gauss -DMODE=1 -DDYNAMIC=0
 // sqnet:variant noise_bits -DMODE=2 -DDYNAMIC=0
@@ -14,9 +17,12 @@
 // sqnet:variant noise_gauss4 -DMODE=1 -DDYNAMIC=0 -DVEC4=1
 // sqnet:variant noise_uniform_dyn4 -DMODE=0 -DDYNAMIC=1 -DVEC4=1
 // sqnet:variant noise_gauss_dyn4 -DMODE=1 -DDYNAMIC=1 -DVEC4=1
+// sqnet:variant noise_uniform_ex -DMODE=0 -DDYNAMIC=1 -DEXAMPLE=1
+// sqnet:variant noise_uniform_ex4 -DMODE=0 -DDYNAMIC=1 -DEXAMPLE=1 -DVEC4=1
 // The VEC4 variants (n % 4 == 0, 16-byte aligned ranges; kernels.vec4Variant) read and write each block's four
 // elements as one vec4, with the same operations per element (the same bits): on lavapipe a storage-buffer access
-// walks the SIMD lanes one by one whatever its width.
+// walks the SIMD lanes one by one whatever its width. noise_uniform_ex4 needs D % 4 == 0, so blocks never straddle
+// two examples and block b is vec4 b.
 #include "common.glsl"
 #include "philox.glsl"
 SQNET_LOCAL_SIZE
@@ -26,9 +32,9 @@ layout(push_constant) uniform Push {
     uint n;      // elements (words for noise_bits)
     uint seedLo; // key word 0
     uint seedHi; // key word 1
-    uint c0;     // counter word 0 of block 0 (0 for the noise variants)
+    uint c0;     // counter word 0 of block 0 (0 for the noise variants; EXAMPLE: D, the elements per example)
     uint c1;     // counter word 1: stream
-    uint c2;     // counter word 2: step (the _dyn variants read it from a buffer)
+    uint c2;     // counter word 2: step (the _dyn variants read it from a buffer; EXAMPLE: the example id)
     uint c3;     // counter word 3 (0 for the noise variants)
     float scale; // ε (uniform) or σ (gauss); unused by noise_bits
 } pc;
@@ -49,13 +55,28 @@ layout(std430, set = 0, binding = 2) readonly buffer Step { uint step; } st;
 #else
 #define STEP pc.c2
 #endif
+#if defined(EXAMPLE) && EXAMPLE
+// Go mirror: kernels.UniformNoiseExample's ids, one uint32 per example.
+layout(std430, set = 0, binding = 3) readonly buffer Ids { uint ids[]; };
+#endif
 
 void main() {
     uint b = sqnet_flat_id();
+#if defined(EXAMPLE) && EXAMPLE
+    // Block b is block jb of example row; its elements are row·D + 4·jb + j for 4·jb + j < D.
+    uint per = (pc.c0 + 3u) / 4u;
+    if (b >= (pc.n / pc.c0) * per) {
+        return;
+    }
+    uint row = b / per;
+    uint jb = b - row * per;
+    uvec4 w = philox4x32_10(uvec4(jb, pc.c1, ids[row], STEP), uvec2(pc.seedLo, pc.seedHi));
+#else
     if (b >= (pc.n + 3u) / 4u) {
         return;
     }
     uvec4 w = philox4x32_10(uvec4(pc.c0 + b, pc.c1, STEP, pc.c3), uvec2(pc.seedLo, pc.seedHi));
+#endif
 #if MODE == 1
     vec4 z = philox_normal4(w);
 #endif
@@ -71,10 +92,17 @@ void main() {
     y4[b] = clamp(s, 0.0, 1.0);
 #else
     for (uint j = 0u; j < 4u; j++) {
+#if defined(EXAMPLE) && EXAMPLE
+        if (4u * jb + j >= pc.c0) {
+            break;
+        }
+        uint i = row * pc.c0 + 4u * jb + j;
+#else
         uint i = 4u * b + j;
         if (i >= pc.n) {
             break;
         }
+#endif
 #if MODE == 2
         bits[i] = w[j];
 #else
