@@ -30,6 +30,7 @@ type APGD struct {
 	Through quant.Mode
 	Seed    uint64
 	Batch   int
+	FirstID int // the id of images[0]: example e draws from the stream of id FirstID + e (see kernels.ExampleRNG)
 }
 
 // APGDLosses lists the losses APGD takes.
@@ -301,7 +302,7 @@ func (p *apgdProgram) run(images []float32, labels []uint8, idx []int, targets [
 			}
 			e := idx[j]
 			copy(xb[r*sz:(r+1)*sz], images[e*sz:(e+1)*sz])
-			yb[r], ib[r] = uint32(labels[e]), uint32(e)
+			yb[r], ib[r] = uint32(labels[e]), uint32(p.cfg.FirstID+e)
 			if targets != nil {
 				tb[r] = targets[j]
 			}

@@ -46,6 +46,10 @@ type Config struct {
 	EOTNoise float32
 	Seed     uint64
 	Batch    int
+	// FirstID is the id of the first example given to Run. Random starts and EOT draws are per example, keyed by
+	// the example's id (FirstID + its position) and the restart, so a slice of a test set evaluated on its own
+	// (a shard, with FirstID its offset) draws exactly what the whole run draws for those examples.
+	FirstID int
 }
 
 // FGSM returns the fast gradient sign method at radius eps: one step of η = ε from the clean image.
@@ -84,6 +88,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("attack %s: loss %q, want ce or cw", c.Name, c.Loss)
 	case c.Batch < 1:
 		return fmt.Errorf("attack %s: batch %d", c.Name, c.Batch)
+	case c.FirstID < 0 || c.FirstID > math.MaxUint32:
+		return fmt.Errorf("attack %s: first example id %d, want 0 ≤ id < 2³²", c.Name, c.FirstID)
 	case c.Through == quant.Hard:
 		return fmt.Errorf("attack %s: a hard quantizer passes no gradient; attack through it with bpda", c.Name)
 	case c.EOT < 0 || (c.EOT > 1 && !(c.EOTNoise > 0)):
@@ -117,50 +123,77 @@ type Attacker struct {
 	x0, y *graph.Tensor
 	adv   *graph.Tensor
 	pred  []*graph.Tensor // per deployed classifier (cfg's Deploy order)
-	step  *graph.Tensor   // the random start's RNG step, one per (batch, restart)
+	step  *graph.Tensor   // the random start's RNG attempt: the restart
+	ids   *graph.Tensor   // each row's example id
 	modes []quant.Mode
 }
 
 // Build adds an attack to a graph: x_adv starts at x0 — plus uniform noise in the ε-ball when cfg.RandomStart, its
 // RNG step read at run time from step (one uint32; nil without random start) so a recorded attack replays with a
 // fresh start — and takes cfg.Steps projected gradient steps on net's loss against y (labels, or targets). The
-// returned x_adv is State, written in place. Adversarial training builds its inner attack with it.
-func Build(g *graph.Graph, net *model.Net, x0, y, step *graph.Tensor, cfg Config) (*graph.Tensor, error) {
+// returned x_adv is State, written in place. With ids (uint32 per row) the random start and EOT's draws are
+// per example — Philox streams keyed by (example id, step), kernels.ExampleRNG — so an example's attack does not
+// depend on the batch, slot or shard it runs in (evaluations); without, they are keyed by step and position in
+// the batch (adversarial training, whose batches are the unit anyway). Adversarial training builds its inner
+// attack with it.
+func Build(g *graph.Graph, net *model.Net, x0, y, step, ids *graph.Tensor, cfg Config) (*graph.Tensor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	lib := g.Lib()
 	adv := g.State("x_adv", x0.Shape...)
-	n := x0.Elems()
 	if cfg.RandomStart {
 		if step == nil {
 			return nil, fmt.Errorf("attack %s: a random start needs an RNG step tensor", cfg.Name)
 		}
-		rng := kernels.RNG{Seed: cfg.Seed, Stream: rngStream}
 		// PGD's random start x0 + U(−ε, ε), clipped to [0, 1], is exactly uniform noise of radius ε.
-		g.Add(&graph.Op{Name: "random start", In: []*graph.Tensor{x0, step}, Out: []*graph.Tensor{adv},
+		g.Add(&graph.Op{Name: "random start", In: inputs(x0, step, ids), Out: []*graph.Tensor{adv},
 			Run: func(r *vk.Recorder, at graph.Binder) error {
-				return lib.UniformNoiseDynamic(r, at(x0), at(adv), at(step), n, cfg.Eps, rng)
+				return uniformNoise(lib, r, at, x0, adv, step, ids, cfg.Eps, cfg.Seed, rngStream)
 			}})
 	} else {
 		g.Copy(adv, x0)
 	}
 	var err error
-	g.Repeat(cfg.Steps, func() { err = addStep(g, net, x0, adv, y, step, cfg) })
+	g.Repeat(cfg.Steps, func() { err = addStep(g, net, x0, adv, y, step, ids, cfg) })
 	if err != nil {
 		return nil, fmt.Errorf("attack %s: %w", cfg.Name, err)
 	}
 	return adv, g.Err()
 }
 
+// inputs lists an op's input tensors, leaving out the nil ones.
+func inputs(ts ...*graph.Tensor) []*graph.Tensor {
+	var out []*graph.Tensor
+	for _, t := range ts {
+		if t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// uniformNoise records y = clip(x + U(−eps, eps)) from Philox stream (seed, stream) at the run-time step: per
+// example (counter (j/4, stream, id, step)) when ids is given, else per position in the batch (counter (i/4,
+// stream, step, 0)).
+func uniformNoise(lib *kernels.Lib, r *vk.Recorder, at graph.Binder, x, y, step, ids *graph.Tensor, eps float32,
+	seed uint64, stream uint32) error {
+	if ids == nil {
+		return lib.UniformNoiseDynamic(r, at(x), at(y), at(step), x.Elems(), eps, kernels.RNG{Seed: seed, Stream: stream})
+	}
+	b := x.Shape[0]
+	return lib.UniformNoiseExample(r, at(x), at(y), at(step), at(ids), b, x.Elems()/b, eps,
+		kernels.ExampleRNG{Seed: seed, Stream: stream})
+}
+
 // addStep adds one projected gradient step of adv (State) on net's loss against y, inside the ε-ball around x0.
-func addStep(g *graph.Graph, net *model.Net, x0, adv, y, step *graph.Tensor, cfg Config) error {
+func addStep(g *graph.Graph, net *model.Net, x0, adv, y, step, ids *graph.Tensor, cfg Config) error {
 	// Untargeted attacks ascend the loss of the true label; targeted ones descend the loss of the target.
 	scale := float32(1)
 	if cfg.Targeted {
 		scale = -1
 	}
-	grad, err := stepGradient(g, net, adv, y, step, cfg, scale)
+	grad, err := stepGradient(g, net, adv, y, step, ids, cfg, scale)
 	if err != nil {
 		return err
 	}
@@ -187,7 +220,7 @@ func lossOf(g *graph.Graph, logits, y *graph.Tensor, cfg Config) *graph.Tensor {
 // stepGradient adds one step's gradient of the attack loss with respect to adv: directly, or with EOT summed over
 // cfg.EOT noisy copies (a sum has the mean's sign, which is all a PGD step uses). The gradient with respect to a
 // noisy copy stands for the one with respect to adv, as noise is added (clipping aside).
-func stepGradient(g *graph.Graph, net *model.Net, adv, y, step *graph.Tensor, cfg Config, scale float32) (*graph.Tensor, error) {
+func stepGradient(g *graph.Graph, net *model.Net, adv, y, step, ids *graph.Tensor, cfg Config, scale float32) (*graph.Tensor, error) {
 	if cfg.EOT <= 1 {
 		if err := g.Backward(lossOf(g, net.Forward(g, adv, cfg.Through), y, cfg), scale, adv); err != nil {
 			return nil, err
@@ -197,15 +230,15 @@ func stepGradient(g *graph.Graph, net *model.Net, adv, y, step *graph.Tensor, cf
 	if step == nil {
 		return nil, fmt.Errorf("attack %s: EOT needs an RNG step tensor", cfg.Name)
 	}
-	lib, n := g.Lib(), adv.Elems()
+	lib := g.Lib()
 	sum := g.State("eot.grad", adv.Shape...)
 	for d := 0; d < cfg.EOT; d++ {
 		noisy := g.Temp(fmt.Sprintf("x_adv.eot%d", d), graph.F32, adv.Shape...)
-		g.Add(&graph.Op{Name: "eot noise", In: []*graph.Tensor{adv, step}, Out: []*graph.Tensor{noisy},
+		g.Add(&graph.Op{Name: "eot noise", In: inputs(adv, step, ids), Out: []*graph.Tensor{noisy},
 			Run: func(r *vk.Recorder, at graph.Binder) error {
 				// A different stream for every draw of every step: the recorded loop draws fresh noise each time.
-				rng := kernels.RNG{Seed: cfg.Seed, Stream: uint32(rngStream + 1 + g.Iteration()*cfg.EOT + d)}
-				return lib.UniformNoiseDynamic(r, at(adv), at(noisy), at(step), n, cfg.EOTNoise, rng)
+				stream := uint32(rngStream + 1 + g.Iteration()*cfg.EOT + d)
+				return uniformNoise(lib, r, at, adv, noisy, step, ids, cfg.EOTNoise, cfg.Seed, stream)
 			}})
 		if err := g.Backward(lossOf(g, net.Forward(g, noisy, cfg.Through), y, cfg), scale, noisy); err != nil {
 			return nil, err
@@ -228,7 +261,8 @@ func New(lib *kernels.Lib, ck *model.Checkpoint, cfg Config) (*Attacker, error) 
 	a.x0 = g.Input("x0", graph.F32, cfg.Batch, arch.C, arch.H, arch.W)
 	a.y = g.Input("labels", graph.U32, cfg.Batch)
 	a.step = g.Input("rng.step", graph.U32, 1)
-	adv, err := Build(g, a.net, a.x0, a.y, a.step, cfg)
+	a.ids = g.Input("ids", graph.U32, cfg.Batch)
+	adv, err := Build(g, a.net, a.x0, a.y, a.step, a.ids, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +319,7 @@ func (a *Attacker) RunAll(images []float32, labels []uint8, targets []uint8, n i
 		}
 	}
 	bs := a.cfg.Batch
-	xb, yb := make([]float32, bs*sz), make([]uint32, bs)
+	xb, yb, ib := make([]float32, bs*sz), make([]uint32, bs), make([]uint32, bs)
 	advb, predb := make([]float32, bs*sz), make([]uint32, bs)
 	submits := 0
 	for lo := 0; lo < n; lo += bs {
@@ -297,14 +331,17 @@ func (a *Attacker) RunAll(images []float32, labels []uint8, targets []uint8, n i
 				src = lo
 			}
 			copy(xb[i*sz:(i+1)*sz], images[src*sz:(src+1)*sz])
-			yb[i] = uint32(labels[src])
+			yb[i], ib[i] = uint32(labels[src]), uint32(a.cfg.FirstID+src)
 			if a.cfg.Targeted {
 				yb[i] = uint32(targets[src])
 			}
 		}
 		for r := 0; r < a.cfg.Restarts; r++ {
-			// Every (batch, restart) draws its own start.
-			if err := graph.Write(a.prog, a.step, []uint32{uint32(lo/bs*a.cfg.Restarts + r)}); err != nil {
+			// Every (example, restart) draws its own start.
+			if err := graph.Write(a.prog, a.step, []uint32{uint32(r)}); err != nil {
+				return nil, err
+			}
+			if err := graph.Write(a.prog, a.ids, ib); err != nil {
 				return nil, err
 			}
 			if err := graph.Write(a.prog, a.x0, xb); err != nil {

@@ -29,6 +29,9 @@ type AutoAttack struct {
 	// Throughs are the gradient paths of the gradient attacks; nil: quant.Soft, plus quant.BPDAIdentity for a
 	// model with a quantizer.
 	Throughs []quant.Mode
+	// FirstID is the id of the first image given to Run: every attack draws its randomness per example id
+	// (FirstID + position), so a shard of a test set gets exactly what the whole run gives its examples.
+	FirstID int
 }
 
 // StandardAutoAttack returns AutoAttack's "standard" version at radius eps.
@@ -368,7 +371,7 @@ func (r *aaRun) untargeted(attack string, through quant.Mode) error {
 	}
 	loss := map[string]string{"apgd-ce": "ce", "apgd-dlr": "dlr"}[attack]
 	cfg := NewAPGD(loss, r.cfg.Eps, through, r.cfg.Seed, batchFor(len(idx), r.cfg.Batch))
-	cfg.Iters = r.cfg.APGDIters
+	cfg.Iters, cfg.FirstID = r.cfg.APGDIters, r.cfg.FirstID
 	p, err := newAPGDProgram(r.lib, r.ck, cfg, r.modes)
 	if err != nil {
 		return err
@@ -425,7 +428,7 @@ func (r *aaRun) targeted(attack string, through quant.Mode) error {
 	var err error
 	if attack == "apgd-t" {
 		cfg := NewAPGD("dlr-t", r.cfg.Eps, through, r.cfg.Seed, batch)
-		cfg.Iters = r.cfg.APGDIters
+		cfg.Iters, cfg.FirstID = r.cfg.APGDIters, r.cfg.FirstID
 		if r.ck.Arch.Classes < kernels.DLRTargeted.MinClasses() {
 			r.endSteps(steps, start, 0) // too few classes for the targeted DLR loss: AutoAttack skips it too
 			return nil
@@ -494,7 +497,7 @@ func (r *aaRun) square(mi int) error {
 	step := &AAStep{Attack: name, Gradient: "none", Attacked: len(idx)}
 	if len(idx) > 0 {
 		cfg := NewSquare(r.cfg.Eps, m, r.cfg.Seed, batchFor(len(idx), r.cfg.Batch))
-		cfg.Iters, cfg.PInit = r.cfg.SquareIters, r.cfg.PInit
+		cfg.Iters, cfg.PInit, cfg.FirstID = r.cfg.SquareIters, r.cfg.PInit, r.cfg.FirstID
 		p, err := newSquareProgram(r.lib, r.ck, cfg)
 		if err != nil {
 			return err
@@ -557,7 +560,7 @@ func (c AutoAttack) SquareRestarts(lib *kernels.Lib, ck *model.Checkpoint, m qua
 	left := append([]int(nil), idx...)
 	for k := 1; k <= restarts && len(left) > 0; k++ {
 		cfg := NewSquare(c.Eps, m, c.Seed+uint64(k), batchFor(len(left), c.Batch))
-		cfg.Iters, cfg.PInit = c.SquareIters, c.PInit
+		cfg.Iters, cfg.PInit, cfg.FirstID = c.SquareIters, c.PInit, c.FirstID
 		p, err := newSquareProgram(lib, ck, cfg)
 		if err != nil {
 			return nil, 0, err

@@ -32,6 +32,8 @@ type Square struct {
 	Seed   uint64
 	Batch  int
 	Chunk  int // iterations per submit (default 100)
+	// FirstID is the id of images[0]: example e draws its windows from the stream of id FirstID + e.
+	FirstID int
 }
 
 // NewSquare returns AutoAttack's Square settings against a deployed classifier.
@@ -158,7 +160,7 @@ func (p *squareProgram) run(images []float32, labels []uint8, idx []int, progres
 			if pad { // a padding row repeats the first and is done: it changes nothing
 				stb[r*w+kernels.SquareDone] = 1
 			}
-			yb[r], ib[r] = uint32(labels[s.e]), uint32(s.e)
+			yb[r], ib[r] = uint32(labels[s.e]), uint32(p.cfg.FirstID+s.e)
 		}
 		if err := graph.Write(p.prog, p.x0, x0b); err != nil {
 			return nil, err

@@ -39,7 +39,7 @@ func NewStepper(lib *kernels.Lib, ck *model.Checkpoint, cfg Config) (*Stepper, e
 	g.Keep(s.y) // written by Reset, read by every step
 	s.adv = g.State("x_adv", cfg.Batch, arch.C, arch.H, arch.W)
 	var err error
-	g.Repeat(cfg.Steps, func() { err = addStep(g, net, s.x0, s.adv, s.y, nil, cfg) })
+	g.Repeat(cfg.Steps, func() { err = addStep(g, net, s.x0, s.adv, s.y, nil, nil, cfg) })
 	if err != nil {
 		return nil, fmt.Errorf("attack %s: %w", cfg.Name, err)
 	}

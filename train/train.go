@@ -510,7 +510,7 @@ func compile(lib *kernels.Lib, cfg Config, a model.Arch) (*session, error) {
 		in = noisy
 	case "pgd-at", "fgsm-rs":
 		s.step = g.Input("rng.step", graph.U32, 1)
-		adv, err := attack.Build(g, s.net, s.x, s.y, s.step, innerAttack(cfg))
+		adv, err := attack.Build(g, s.net, s.x, s.y, s.step, nil, innerAttack(cfg))
 		if err != nil {
 			return nil, err
 		}
