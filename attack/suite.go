@@ -18,11 +18,23 @@ type Suite struct {
 	Name       string
 	Attacks    []Config    // the clean pass first
 	AutoAttack *AutoAttack // nil: none
-	// SquareRestarts is how many more Square attacks (other seeds) run, last, against a deployed classifier whose
-	// AutoAttack raised the Square flag — Square breaking points the gradient attacks left, the sign that they are
-	// not reliable there — on the points still robust to everything: AutoAttack's documented remedy ("run Square
-	// Attack with higher budget: more queries, random restarts"). A classifier without the flag needs none.
+	// SquareRestarts is how many more Square attacks (other seeds) run, last, against every deployed classifier on
+	// the points still robust to everything: AutoAttack's documented remedy when its Square flag fires ("run Square
+	// Attack with higher budget: more queries, random restarts"). They run whether or not the flag fired, so that
+	// what an example faces never depends on the other examples — a shard of the test set then gets exactly the
+	// whole run's attacks — and a flag that happens not to fire on one sample cannot weaken the evaluation.
 	SquareRestarts int
+}
+
+// SetFirstID makes the suite's attacks draw their randomness as examples FirstID, FirstID + 1, … for the images
+// given to RunSuite: a shard starting at that offset then gets what the whole run gives those examples.
+func (s *Suite) SetFirstID(id int) {
+	for i := range s.Attacks {
+		s.Attacks[i].FirstID = id
+	}
+	if s.AutoAttack != nil {
+		s.AutoAttack.FirstID = id
+	}
 }
 
 // HasAutoAttack reports whether the suite runs AutoAttack at its full (standard) effort.
@@ -32,7 +44,7 @@ func (s *Suite) HasAutoAttack() bool { return s.AutoAttack != nil && s.Name != "
 //
 //   - standard: clean, AutoAttack (standard version), FGSM, PGD-40, PGD-100×10 restarts, CW-PGD-100,
 //     BPDA-100×10 (hard forward, identity backward) and EOT-PGD-40 over 4 noise draws for quantized models, random
-//     search (20 points), and 2 more Square restarts where AutoAttack's Square flag fired.
+//     search (20 points), and 2 more Square restarts on what survived all of them.
 //   - autoattack: clean and AutoAttack alone (RobustBench's protocol).
 //   - quick: clean, FGSM, PGD-40, BPDA-40, random search (10 points), for make run and quick reproductions; no
 //     AutoAttack, so its numbers are weaker upper bounds.
@@ -206,9 +218,6 @@ func RunSuite(lib *kernels.Lib, ck, surrogate *model.Checkpoint, s *Suite, deplo
 	}
 	if s.AutoAttack != nil && s.SquareRestarts > 0 {
 		for _, rep := range reps {
-			if !squareFlag(rep.AutoAttack) {
-				continue
-			}
 			r, err := squareRestarts(lib, ck, *s.AutoAttack, s.SquareRestarts, rep, images, labels, hooks.Progress)
 			if err != nil {
 				return nil, fmt.Errorf("square restarts: %w", err)
@@ -240,19 +249,6 @@ func recordOne(rep *SuiteReport, r *Result, hooks SuiteHooks) {
 	if hooks.Result != nil {
 		hooks.Result(r)
 	}
-}
-
-// squareFlag reports whether AutoAttack's Square broke any point its gradient attacks left.
-func squareFlag(aa *AAReport) bool {
-	if aa == nil {
-		return false
-	}
-	for _, s := range aa.Steps {
-		if s.Attack == "square" && s.Broken > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // squareRestarts runs the suite's extra Square restarts against rep's classifier on the examples robust to every
