@@ -188,3 +188,13 @@ func Apply(g *graph.Graph, x, thr *graph.Tensor, c Config, mode Mode) *graph.Ten
 
 // MarshalText spells the mode by name in JSON reports.
 func (m Mode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText reads a mode written by MarshalText (eval.json read back by sqnet merge).
+func (m *Mode) UnmarshalText(b []byte) error {
+	v, err := ParseMode(string(b))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}

@@ -65,6 +65,10 @@ type evalDoc struct {
 	Commit     string      `json:"commit"`
 	Reports    []*suiteDoc `json:"reports"`
 	Report     *suiteDoc   `json:"report"` // before deployed classifiers
+	Shard      *struct {
+		Index int `json:"index"`
+		Count int `json:"count"`
+	} `json:"shard"` // a shard's partial result (eval --shard), which only sqnet merge turns into one
 }
 
 type resultsDoc struct {
@@ -173,6 +177,10 @@ func fromEval(raw []byte, dir, prefix string) ([]Entry, error) {
 	}
 	if d.Arch == "" || d.Method == "" || len(reps) == 0 {
 		return nil, fmt.Errorf("not an sqnet eval.json (no arch, method or report)")
+	}
+	if d.Shard != nil {
+		return nil, fmt.Errorf("shard %d/%d of an evaluation: combine the shards with sqnet merge first", d.Shard.Index,
+			d.Shard.Count)
 	}
 	train := trainSeconds(filepath.Join(dir, prefix+"train.json"))
 	var out []Entry

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +111,17 @@ func TestLeaderboard(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"checkpoint":"x"}`), 0o644)
 	if _, err := Leaderboard(dir); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Errorf("a foreign eval.json: %v", err)
+	}
+	// A shard's partial eval.json would rank a slice of the test set as if it were the whole: refused.
+	raw, _ := os.ReadFile(filepath.Join(dir, "new", "eval.json"))
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["shard"] = map[string]int{"index": 1, "count": 4, "first": 250, "total": 1000}
+	raw, _ = json.Marshal(doc)
+	os.WriteFile(bad, raw, 0o644)
+	if _, err := Leaderboard(dir); err == nil || !strings.Contains(err.Error(), "sqnet merge") {
+		t.Errorf("a shard's eval.json: %v", err)
 	}
 }

@@ -27,7 +27,7 @@ func quantString(q *quant.Config) string {
 }
 
 func newEvalCmd(g *globals) *cobra.Command {
-	var ckPath, dataDir, out, suite, surrogate, deployFlag string
+	var ckPath, dataDir, out, suite, surrogate, deployFlag, shardFlag string
 	var limit, batch int
 	var eps float32
 	var seed uint64
@@ -38,10 +38,13 @@ func newEvalCmd(g *globals) *cobra.Command {
 			"example counts only if it survives every attack. standard: clean, AutoAttack (APGD-CE → APGD-T → FAB-T →\n" +
 			"Square, each on the points still robust; the gradient attacks also through BPDA when the model has a\n" +
 			"quantizer), then FGSM, PGD-40, PGD-100×10, CW-PGD-100, BPDA-100×10 and EOT-PGD-40×4 (quantized models) and\n" +
-			"random search, then 2 more Square restarts on what survived where AutoAttack's Square broke points\n" +
-			"its gradient attacks left (AutoAttack's own remedy for that flag); autoattack: clean and AutoAttack alone.\n" +
-			"Every candidate is judged by the deployed classifier (--deploy; the checkpoint's by default). With --out\n" +
-			"DIR it writes eval.json (per attack and per example), eval.md, examples.png and accuracy-vs-eps.png.",
+			"random search, then 2 more Square restarts on what survived (AutoAttack's own remedy for its Square\n" +
+			"flag, run whether or not it fired); autoattack: clean and AutoAttack alone. Every candidate is judged by\n" +
+			"the deployed classifier (--deploy; the checkpoint's by default). With --out DIR it writes eval.json (per\n" +
+			"attack and per example), eval.md, examples.png and accuracy-vs-eps.png.\n\n" +
+			"--shard i/N evaluates the i-th of N contiguous slices of the --limit images (0-based), each example\n" +
+			"attacked exactly as in the whole run (randomness is drawn per example), and writes a partial eval.json;\n" +
+			"sqnet merge combines the N folders into the whole run's report.",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := checkEps(eps); err != nil {
@@ -50,9 +53,19 @@ func newEvalCmd(g *globals) *cobra.Command {
 			if batch < 1 {
 				return usageError{fmt.Errorf("--batch %d: want at least 1", batch)}
 			}
+			shard, err := parseShard(shardFlag)
+			if err != nil {
+				return usageError{err}
+			}
 			ck, set, err := loadTarget(ckPath, dataDir, limit)
 			if err != nil {
 				return err
+			}
+			total := set.N
+			if shard != nil {
+				if set, err = shard.slice(set); err != nil {
+					return usageError{err}
+				}
 			}
 			deploy, err := attack.ParseDeploy(deployFlag, ck)
 			if err != nil {
@@ -61,6 +74,9 @@ func newEvalCmd(g *globals) *cobra.Command {
 			s, err := attack.NewSuite(suite, ck, eps, batch, seed)
 			if err != nil {
 				return usageError{err}
+			}
+			if shard != nil {
+				s.SetFirstID(shard.First)
 			}
 			var sur *model.Checkpoint
 			if surrogate != "" {
@@ -74,11 +90,16 @@ func newEvalCmd(g *globals) *cobra.Command {
 			}
 			defer d.Close()
 			stdout := c.OutOrStdout()
-			fmt.Fprintf(stdout, "evaluating %s (%s, %s, quantizer %s, deployed %s) on %d %s images at ε=%g on %s\n",
-				ckPath, ck.Arch.Name, ck.Method, quantString(ck.Quant), deployList(ck, deploy), set.N, set.Name, eps,
-				d.Name())
+			which := fmt.Sprintf("%d %s images", set.N, set.Name)
+			if shard != nil {
+				which = fmt.Sprintf("%s images %d–%d (shard %d/%d of the first %d)", set.Name, shard.First,
+					shard.First+set.N-1, shard.Index, shard.Count, total)
+			}
+			fmt.Fprintf(stdout, "evaluating %s (%s, %s, quantizer %s, deployed %s) on %s at ε=%g on %s\n",
+				ckPath, ck.Arch.Name, ck.Method, quantString(ck.Quant), deployList(ck, deploy), which, eps, d.Name())
 			bar := newAttackProgress(c.ErrOrStderr())
-			reps, err := attack.RunSuite(kernels.New(d), ck, sur, s, deploy, set.Images, set.Labels, set.N,
+			lib := kernels.New(d)
+			reps, err := attack.RunSuite(lib, ck, sur, s, deploy, set.Images, set.Labels, set.N,
 				attack.SuiteHooks{
 					Result: func(r *attack.Result) {
 						bar.clear()
@@ -105,28 +126,24 @@ func newEvalCmd(g *globals) *cobra.Command {
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
-			doc := evalDoc{Checkpoint: ckPath, Device: d.Name(), Eps: eps, Suite: suite,
-				AutoAttack: s.HasAutoAttack(), Arch: ck.Arch.Name, Method: ck.Method, Dataset: ck.Dataset,
-				Quant: quantString(ck.Quant), Deploy: deploy, N: set.N, Commit: buildCommit(), Reports: reps}
-			b, _ := json.MarshalIndent(doc, "", "  ")
-			if err := writeFileAtomic(filepath.Join(out, "eval.json"), append(b, '\n')); err != nil {
-				return err
-			}
-			var md strings.Builder
-			writeSuiteMarkdown(&md, ckPath, d.Name(), eps, ck, reps)
-			if err := writeFileAtomic(filepath.Join(out, "eval.md"), []byte(md.String())); err != nil {
-				return err
-			}
-			if err := writeExamples(filepath.Join(out, "examples.png"), ck.Arch.H, ck.Arch.W, ck.Arch.C, set.Images,
-				set.Labels, reps[0], eps); err != nil {
-				return err
-			}
 			curveSteps := 20
 			if suite == "smoke" {
 				curveSteps = 3
 			}
-			return writeCurve(filepath.Join(out, "accuracy-vs-eps.png"), kernels.New(d), ck, deploy, set.Images,
-				set.Labels, set.N, eps, batch, seed, curveSteps)
+			curve, err := measureCurve(lib, ck, deploy, set.Images, set.Labels, set.N, eps, batch, seed, curveSteps,
+				s.Attacks[0].FirstID)
+			if err != nil {
+				return err
+			}
+			doc := &evalDoc{Checkpoint: ckPath, Device: d.Name(), Eps: eps, Suite: suite,
+				AutoAttack: s.HasAutoAttack(), Arch: ck.Arch.Name, Method: ck.Method, Dataset: ck.Dataset,
+				Quant: quantString(ck.Quant), Deploy: deploy, N: set.N, Seed: seed, Shard: shard,
+				Commit: buildCommit(), Reports: reps, Curve: curve}
+			if err := writeEvalDoc(out, doc, deployDescriber(ck)); err != nil {
+				return err
+			}
+			return writeExamples(filepath.Join(out, "examples.png"), ck.Arch.H, ck.Arch.W, ck.Arch.C, set.Images,
+				set.Labels, reps[0], eps)
 		},
 	}
 	f := c.Flags()
@@ -141,6 +158,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 	f.Uint64Var(&seed, "seed", 1, "seed of random starts and of Square's queries")
 	f.StringVar(&dataDir, "data", "", "dataset folder (default: $SQNET_DATA, else its usual place)")
 	f.StringVar(&out, "out", "", "folder for eval.json, eval.md, examples.png and accuracy-vs-eps.png")
+	f.StringVar(&shardFlag, "shard", "", "evaluate only slice i/N of the --limit images (0 ≤ i < N); combine with sqnet merge")
 	return c
 }
 
@@ -157,8 +175,33 @@ type evalDoc struct {
 	Quant      string                `json:"quant"`
 	Deploy     []quant.Mode          `json:"deploy"`
 	N          int                   `json:"n"`
+	Seed       uint64                `json:"seed"`
+	Shard      *shardSpec            `json:"shard,omitempty"`  // set in a shard's partial eval.json
 	Commit     string                `json:"commit,omitempty"` // the commit sqnet was built from
 	Reports    []*attack.SuiteReport `json:"reports"`          // one per deployed classifier
+	Curve      []epsPoint          `json:"curve,omitempty"`  // accuracy-vs-eps.png's points
+}
+
+// writeEvalDoc writes eval.json, eval.md and accuracy-vs-eps.png into out, each atomically.
+func writeEvalDoc(out string, doc *evalDoc, desc func(quant.Mode) string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(doc, "", "  ")
+	if err := writeFileAtomic(filepath.Join(out, "eval.json"), append(b, '\n')); err != nil {
+		return err
+	}
+	var md strings.Builder
+	writeSuiteMarkdown(&md, doc.Checkpoint, doc.Device, doc.Eps, desc, doc.Reports)
+	if err := writeFileAtomic(filepath.Join(out, "eval.md"), []byte(md.String())); err != nil {
+		return err
+	}
+	return plotCurve(filepath.Join(out, "accuracy-vs-eps.png"), doc, desc)
+}
+
+// deployDescriber names a checkpoint's deployed classifiers for reports.
+func deployDescriber(ck *model.Checkpoint) func(quant.Mode) string {
+	return func(m quant.Mode) string { return attack.DeployDesc(ck, m) }
 }
 
 // checkEps validates an ℓ∞ radius flag: pixels live in [0, 1].
@@ -214,12 +257,12 @@ func humanCount(n int64) string {
 }
 
 // writeSuiteMarkdown renders suite reports (one per deployed classifier) as Markdown tables.
-func writeSuiteMarkdown(w io.Writer, ckPath, device string, eps float32, ck *model.Checkpoint,
+func writeSuiteMarkdown(w io.Writer, ckPath, device string, eps float32, desc func(quant.Mode) string,
 	reps []*attack.SuiteReport) {
 	fmt.Fprintf(w, "Robust accuracy of `%s` at ε = %g on %d test images (%s), suite %s.\n", filepath.Base(ckPath), eps,
 		reps[0].N, device, reps[0].Suite)
 	for _, rep := range reps {
-		fmt.Fprintf(w, "\n### Deployed: %s\n\n", attack.DeployDesc(ck, rep.Deploy))
+		fmt.Fprintf(w, "\n### Deployed: %s\n\n", desc(rep.Deploy))
 		if aa := rep.AutoAttack; aa != nil {
 			fmt.Fprintf(w, "AutoAttack, each attack on the points still robust (cumulative):\n\n")
 			fmt.Fprintf(w, "| attack | gradient | attacked | broken | robust accuracy | seconds | queries |\n")
@@ -346,17 +389,20 @@ func writeExamples(path string, h, w, c int, images []float32, labels []uint8, r
 	return report.Grid(path, ex, h, w, 3, eps)
 }
 
-// writeCurve measures PGD robust accuracy at five radii up to 4/3·ε against each deployed classifier and plots
-// them, one line each.
-func writeCurve(path string, lib *kernels.Lib, ck *model.Checkpoint, deploy []quant.Mode, images []float32,
-	labels []uint8, n int, eps float32, batch int, seed uint64, steps int) error {
-	series := make([]report.Series, len(deploy))
-	for i, m := range deploy {
-		series[i].Name = ck.Method
-		if ck.Quant != nil {
-			series[i].Name += ", " + attack.DeployDesc(ck, m)
-		}
-	}
+// epsPoint is one point of accuracy-vs-eps.png: how many of n examples PGD at radius eps left robust against a
+// deployed classifier. Counts (not accuracies) so shards add up.
+type epsPoint struct {
+	Deploy quant.Mode `json:"deploy"`
+	Eps    float32    `json:"eps"`
+	Robust int        `json:"robust"`
+	N      int        `json:"n"`
+}
+
+// measureCurve measures PGD robust accuracy at five radii up to 4/3·ε against each deployed classifier (FGSM at
+// radius 0: the clean accuracy), the examples drawing their random starts as ids firstID, firstID + 1, ….
+func measureCurve(lib *kernels.Lib, ck *model.Checkpoint, deploy []quant.Mode, images []float32, labels []uint8,
+	n int, eps float32, batch int, seed uint64, steps, firstID int) ([]epsPoint, error) {
+	var pts []epsPoint
 	for _, f := range []float32{0, 1.0 / 3, 2.0 / 3, 1, 4.0 / 3} {
 		c := attack.PGDk(eps*f, steps, 1)
 		c.Batch, c.Seed = batch, seed
@@ -364,19 +410,50 @@ func writeCurve(path string, lib *kernels.Lib, ck *model.Checkpoint, deploy []qu
 			c = attack.FGSM(0)
 			c.Batch = batch
 		}
-		c.Deploy = deploy
+		c.Deploy, c.FirstID = deploy, firstID
 		a, err := attack.New(lib, ck, c)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rs, err := a.RunAll(images, labels, nil, n)
 		a.Close()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for i, r := range rs {
-			series[i].X, series[i].Y = append(series[i].X, float64(eps*f)), append(series[i].Y, r.Accuracy)
+			pts = append(pts, epsPoint{Deploy: deploy[min(i, len(deploy)-1)], Eps: eps * f, Robust: r.Correct, N: n})
 		}
+	}
+	return pts, nil
+}
+
+// plotCurve draws doc's curve points, one line per deployed classifier.
+func plotCurve(path string, doc *evalDoc, desc func(quant.Mode) string) error {
+	if len(doc.Curve) == 0 {
+		return nil
+	}
+	var series []report.Series
+	at := map[quant.Mode]int{}
+	for _, p := range doc.Curve {
+		i, ok := at[p.Deploy]
+		if !ok {
+			i = len(series)
+			at[p.Deploy] = i
+			name := doc.Method
+			if doc.Quant != "none" {
+				name += ", " + desc(p.Deploy)
+			}
+			series = append(series, report.Series{Name: name})
+		}
+		acc := 0.0
+		if p.N > 0 {
+			acc = float64(p.Robust) / float64(p.N)
+		}
+		series[i].X, series[i].Y = append(series[i].X, float64(p.Eps)), append(series[i].Y, acc)
+	}
+	steps := 20
+	if doc.Suite == "smoke" {
+		steps = 3
 	}
 	return report.LinePlot(path, fmt.Sprintf("robust accuracy under PGD-%d", steps), "ε (ℓ∞)", "accuracy", series, false)
 }

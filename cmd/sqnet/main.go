@@ -59,7 +59,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.validate, "validate", false,
 		"enable VK_LAYER_KHRONOS_validation and fail on any message (also SQNET_VALIDATION=1)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDevicesCmd(g), newSelftestCmd(g), newTrainCmd(g), newBenchCmd(g), newAttackCmd(g), newEvalCmd(g), newAuditCmd(g), newReproduceCmd(g),
+	root.AddCommand(newDevicesCmd(g), newSelftestCmd(g), newTrainCmd(g), newBenchCmd(g), newAttackCmd(g), newEvalCmd(g), newMergeCmd(), newAuditCmd(g), newReproduceCmd(g),
 		newViewCmd(g), newLeaderboardCmd())
 	return root
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -452,6 +453,123 @@ func TestAutoAttackCLI(t *testing.T) {
 			t.Errorf("attack --method %s --deploy both: exit %d\n%s\n%s", m, code, stdout, stderr)
 		}
 	}
+}
+
+// TestShardedEvalMerge: an evaluation split into 3 shards (eval --shard i/3) and merged (sqnet merge, shards given
+// out of order) equals the unsharded run's eval.json in everything but seconds and submits — every attack draws
+// its randomness per example, whatever batch or shard it runs in. Bad shard flags and inconsistent shard sets are
+// one-line errors, exit 2, with nothing written.
+func TestShardedEvalMerge(t *testing.T) {
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "sq.safetensors")
+	if _, stderr, code := sqnet(t, nil, "train", "--limit", "200", "--test-limit", "20", "--epochs", "1", "--method",
+		"noisy-sq", "--quant", "2,50", "--out", ck); code != 0 {
+		t.Fatal(stderr)
+	}
+	// ε = 0.4 so that every kind of attack breaks something and some examples survive.
+	eval := func(out string, extra ...string) {
+		t.Helper()
+		args := append([]string{"eval", "--model", ck, "--suite", "smoke", "--limit", "13", "--eps", "0.4", "--deploy",
+			"both", "--batch", "5", "--seed", "3", "--out", filepath.Join(dir, out)}, extra...)
+		if _, stderr, code := sqnet(t, nil, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+	}
+	eval("full")
+	for i := range 3 {
+		eval(fmt.Sprintf("s%d", i), "--shard", fmt.Sprintf("%d/3", i))
+	}
+	merged := filepath.Join(dir, "merged")
+	stdout, stderr, code := sqnet(t, nil, "merge", filepath.Join(dir, "s2"), filepath.Join(dir, "s0"),
+		filepath.Join(dir, "s1"), "--out", merged)
+	if code != 0 || !strings.Contains(stdout, "merged 3 shards") {
+		t.Fatalf("merge: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	load := func(path string) any {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatal(err)
+		}
+		return withoutKeys(v, "seconds", "submits")
+	}
+	full, got := load(filepath.Join(dir, "full", "eval.json")), load(filepath.Join(merged, "eval.json"))
+	fb, _ := json.MarshalIndent(full, "", " ")
+	gb, _ := json.MarshalIndent(got, "", " ")
+	if !bytes.Equal(fb, gb) {
+		t.Fatalf("merged shards differ from the whole run:\n%s", firstDiff(string(fb), string(gb)))
+	}
+	// The comparison means something only if attacks broke some examples and left others.
+	by := map[string]bool{}
+	for _, rep := range full.(map[string]any)["reports"].([]any) {
+		for _, b := range rep.(map[string]any)["broken_by"].([]any) {
+			by[b.(string)] = true
+		}
+	}
+	if !by[""] || len(by) < 3 {
+		t.Fatalf("the whole run's broken_by has %v: too little happened to compare", by)
+	}
+	for _, f := range []string{"eval.md", "accuracy-vs-eps.png", "examples.png"} {
+		if _, err := os.Stat(filepath.Join(merged, f)); err != nil {
+			t.Errorf("merge wrote no %s: %v", f, err)
+		}
+	}
+	bad := [][]string{
+		{"eval", "--model", ck, "--shard", "3/3"}, {"eval", "--model", ck, "--shard", "1"},
+		{"eval", "--model", ck, "--shard", "0/0"}, {"eval", "--model", ck, "--suite", "smoke", "--limit", "2", "--shard", "0/3"},
+		{"merge", filepath.Join(dir, "s0"), filepath.Join(dir, "s1")},
+		{"merge", filepath.Join(dir, "s0"), filepath.Join(dir, "s1"), filepath.Join(dir, "s1")},
+		{"merge", filepath.Join(dir, "full")}, {"merge", filepath.Join(dir, "nowhere")},
+	}
+	eval("other-seed", "--shard", "2/3", "--seed", "4")
+	bad = append(bad, []string{"merge", filepath.Join(dir, "s0"), filepath.Join(dir, "s1"), filepath.Join(dir, "other-seed")})
+	for i, args := range bad {
+		out := filepath.Join(dir, fmt.Sprint("bad-out-", i))
+		stdout, stderr, code := sqnet(t, nil, append(args, "--out", out)...)
+		if code != 2 || stdout != "" || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || stderr == "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2, one line, no output", args, code, stdout, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%v: created %s", args, out)
+		}
+	}
+}
+
+// withoutKeys returns a decoded JSON value without the object keys named.
+func withoutKeys(v any, keys ...string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range x {
+			if !slices.Contains(keys, k) {
+				out[k] = withoutKeys(e, keys...)
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = withoutKeys(e, keys...)
+		}
+		return out
+	}
+	return v
+}
+
+// firstDiff shows where two texts first differ, with a few lines of context.
+func firstDiff(a, b string) string {
+	la, lb := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < min(len(la), len(lb)); i++ {
+		if la[i] != lb[i] {
+			lo := max(0, i-3)
+			return fmt.Sprintf("line %d:\n--- whole run\n%s\n--- merged\n%s", i+1,
+				strings.Join(la[lo:min(len(la), i+3)], "\n"), strings.Join(lb[lo:min(len(lb), i+3)], "\n"))
+		}
+	}
+	return fmt.Sprintf("lengths %d and %d lines", len(la), len(lb))
 }
 
 // TestReproduceSmoke runs the whole reproduction pipeline on a tiny budget and checks its outputs.
