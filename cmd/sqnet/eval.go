@@ -179,7 +179,7 @@ type evalDoc struct {
 	Shard      *shardSpec            `json:"shard,omitempty"`  // set in a shard's partial eval.json
 	Commit     string                `json:"commit,omitempty"` // the commit sqnet was built from
 	Reports    []*attack.SuiteReport `json:"reports"`          // one per deployed classifier
-	Curve      []epsPoint          `json:"curve,omitempty"`  // accuracy-vs-eps.png's points
+	Curve      []epsPoint            `json:"curve,omitempty"`  // accuracy-vs-eps.png's points
 }
 
 // writeEvalDoc writes eval.json, eval.md and accuracy-vs-eps.png into out, each atomically.
