@@ -132,7 +132,16 @@ func (l *Lib) RowL1(r *vk.Recorder, x, out vk.Range, b, d int) error {
 	return l.rows(r, "row l1", "reduce_l1", x, out, b, d)
 }
 
+// RowMean records out[i] = (Σ_j x[i, j]) / d, reduced as RowSum: global average pooling of NCHW x as [N·C, H·W].
+func (l *Lib) RowMean(r *vk.Recorder, x, out vk.Range, b, d int) error {
+	return l.rowsDiv(r, "row mean", "reduce_sum", x, out, b, d, float32(d))
+}
+
 func (l *Lib) rows(r *vk.Recorder, op, shader string, x, out vk.Range, b, d int) error {
+	return l.rowsDiv(r, op, shader, x, out, b, d, 1)
+}
+
+func (l *Lib) rowsDiv(r *vk.Recorder, op, shader string, x, out vk.Range, b, d int, div float32) error {
 	if err := positive(op, Dim{"B", b}, Dim{"D", d}); err != nil {
 		return err
 	}
@@ -145,7 +154,7 @@ func (l *Lib) rows(r *vk.Recorder, op, shader string, x, out vk.Range, b, d int)
 	if err := disjoint(op, named{"x", x}, named{"out", out}); err != nil {
 		return err
 	}
-	return l.reduceRows(r, shader, x, out, b*d, d, 1)
+	return l.reduceRows(r, shader, x, out, b*d, d, div)
 }
 
 // SumRef is the CPU reference of Sum: accumulated in float64, then rounded once.
