@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"fmt"
+
 	"github.com/sqnet/sqnet/kernels"
 	"github.com/sqnet/sqnet/vk"
 )
@@ -129,4 +131,124 @@ func nonNil(ts ...*Tensor) []*Tensor {
 		}
 	}
 	return out
+}
+
+// BatchNorm2D returns BatchNorm2d of x [B, C, H, W] (or [B, C]) with weight gamma and bias beta [C] (PyTorch's
+// weight and bias) and the running estimates runMean and runVar [C] (State tensors, PyTorch's running_mean and
+// running_var buffers). In training mode it normalises with the batch's statistics and moves the running
+// estimates by momentum (every time the op runs); in eval mode it normalises with the running estimates and leaves
+// them alone. Its gradient flows to x, gamma and beta — through the batch statistics in training mode.
+func (g *Graph) BatchNorm2D(x, gamma, beta, runMean, runVar *Tensor, training bool, eps, momentum float32) *Tensor {
+	if len(x.Shape) != 4 && len(x.Shape) != 2 {
+		return g.fail("batchnorm: x %s: want [B, C, H, W] or [B, C]", x)
+	}
+	c := x.Shape[1]
+	for _, t := range []*Tensor{gamma, beta, runMean, runVar} {
+		if len(t.Shape) != 1 || t.Shape[0] != c {
+			return g.fail("batchnorm: x %s, %s %s: want [%d]", x, t.Name, t, c)
+		}
+	}
+	s := kernels.BatchNormShape{N: x.Shape[0], C: c, P: x.Elems() / (x.Shape[0] * c), Eps: eps, Momentum: momentum}
+	y := g.tensor(gamma.Name+".bn", x.Shape, Temp, F32)
+	stats := g.tensor(gamma.Name+".bn.stats", []int{c, kernels.BatchNormStatsWidth}, Temp, F32)
+	op := &Op{In: []*Tensor{x, gamma, beta, runMean, runVar}, Out: []*Tensor{y, stats}}
+	if training {
+		op.Name, op.Out = "batchnorm (train)", append(op.Out, runMean, runVar)
+		op.Run = func(r *vk.Recorder, at Binder) error {
+			if err := g.lib.BatchNormStats(r, at(x), at(gamma), at(beta), at(runMean), at(runVar), at(stats), s,
+				true); err != nil {
+				return err
+			}
+			return g.lib.BatchNormApply(r, at(x), at(stats), at(y), s)
+		}
+	} else {
+		op.Name = "batchnorm (eval)"
+		op.Run = func(r *vk.Recorder, at Binder) error {
+			if err := g.lib.BatchNormEvalStats(r, at(gamma), at(beta), at(runMean), at(runVar), at(stats), s); err != nil {
+				return err
+			}
+			return g.lib.BatchNormApply(r, at(x), at(stats), at(y), s)
+		}
+	}
+	op.Grad = func(d []*Tensor) ([]*Tensor, error) {
+		dy := d[0]
+		if dy == nil {
+			return nil, nil
+		}
+		if _, ok := g.SeedScale(dy); ok {
+			return nil, fmt.Errorf("batchnorm output %s used as a loss", y)
+		}
+		dx, dgamma, dbeta := g.gradOf(x), g.gradOf(gamma), g.gradOf(beta)
+		// The kernels always produce all three; what nobody asked for lands in scratch tensors.
+		kx, kg, kb := dx, dgamma, dbeta
+		if kx == nil {
+			kx = g.tensor(x.Name+".grad.unused", x.Shape, Temp, F32)
+		}
+		if kg == nil {
+			kg = g.tensor(gamma.Name+".grad.unused", gamma.Shape, Temp, F32)
+		}
+		if kb == nil {
+			kb = g.tensor(beta.Name+".grad.unused", beta.Shape, Temp, F32)
+		}
+		g.Add(&Op{Name: "batchnorm backward", In: []*Tensor{x, dy, stats}, Out: []*Tensor{kx, kg, kb},
+			Run: func(r *vk.Recorder, at Binder) error {
+				return g.lib.BatchNormBackward(r, at(x), at(dy), at(stats), at(kg), at(kb), at(kx), s, training)
+			}})
+		return []*Tensor{dx, dgamma, dbeta}, nil
+	}
+	g.Add(op)
+	return y
+}
+
+// Sum returns a + b (same shapes): a residual block's join. Its gradient reaches both inputs, as two tensors (a
+// copy for b), since the gradient of an input may later be accumulated into in place.
+func (g *Graph) Sum(a, b *Tensor) *Tensor {
+	if !same(a, b) {
+		return g.fail("sum: %s and %s differ in shape", a, b)
+	}
+	y := g.tensor(a.Name+".sum", a.Shape, Temp, F32)
+	n := a.Elems()
+	g.Add(&Op{Name: "sum", In: []*Tensor{a, b}, Out: []*Tensor{y},
+		Run: func(r *vk.Recorder, at Binder) error {
+			if err := r.Copy(at(y), at(a)); err != nil {
+				return err
+			}
+			return g.lib.Axpy(r, at(b), at(y), n, 1)
+		},
+		Grad: func(d []*Tensor) ([]*Tensor, error) {
+			dy := d[0]
+			if _, ok := g.SeedScale(dy); ok {
+				return nil, fmt.Errorf("sum %s used as a loss", y)
+			}
+			var db *Tensor
+			if g.NeedsGrad(b) {
+				db = g.tensor(b.Name+".grad", b.Shape, Temp, F32)
+				g.Copy(db, dy)
+			}
+			return []*Tensor{dy, db}, nil
+		}})
+	return y
+}
+
+// GlobalAvgPool returns the mean of x [B, C, H, W] over each H×W plane, as [B, C].
+func (g *Graph) GlobalAvgPool(x *Tensor) *Tensor {
+	if len(x.Shape) != 4 {
+		return g.fail("global average pool: x %s: want [B, C, H, W]", x)
+	}
+	rows, d := x.Shape[0]*x.Shape[1], x.Shape[2]*x.Shape[3]
+	y := g.tensor(x.Name+".gap", x.Shape[:2], Temp, F32)
+	g.Add(&Op{Name: "global average pool", In: []*Tensor{x}, Out: []*Tensor{y},
+		Run: func(r *vk.Recorder, at Binder) error { return g.lib.RowMean(r, at(x), at(y), rows, d) },
+		Grad: func(dd []*Tensor) ([]*Tensor, error) {
+			if _, ok := g.SeedScale(dd[0]); ok {
+				return nil, fmt.Errorf("global average pool %s used as a loss", y)
+			}
+			dx := g.tensor(x.Name+".grad", x.Shape, Temp, F32)
+			g.Add(&Op{Name: "global average pool backward", In: []*Tensor{dd[0]}, Out: []*Tensor{dx},
+				Run: func(r *vk.Recorder, at Binder) error {
+					return g.lib.RowBroadcast(r, at(dd[0]), at(dx), rows, d, 1/float32(d))
+				}})
+			return []*Tensor{dx}, nil
+		}})
+	return y
 }

@@ -104,3 +104,138 @@ func TestLinearGradients(t *testing.T) {
 		}
 	}
 }
+
+// TestResidualBatchNormGradients checks the gradients of x → BatchNorm2D (training mode) → Sum with x (a residual
+// join: x has two consumers) → ReLU → GlobalAvgPool → mean cross-entropy with respect to x, γ and β against central
+// differences of a float64 CPU forward pass; that the running estimates moved as PyTorch moves them; and that eval
+// mode normalises with them.
+func TestResidualBatchNormGradients(t *testing.T) {
+	const bs, c, h, w = 3, 4, 2, 3
+	const eps, mom = 1e-5, 0.1
+	p := h * w
+	xv, gv, bv := randn(11, bs*c*p), randn(12, c), randn(13, c)
+	ls := []uint32{1, 3, 0}
+	rm0, rv0 := make([]float32, c), make([]float32, c)
+	for i := range rv0 {
+		rm0[i], rv0[i] = 0.1*float32(i), 1+0.5*float32(i)
+	}
+	forward := func(training bool) (*Graph, *Program, []*Tensor) {
+		g := openGraph(t)
+		x := g.Input("x", F32, bs, c, h, w)
+		labels := g.Input("labels", U32, bs)
+		gamma, beta := g.Param("bn.weight", c), g.Param("bn.bias", c)
+		rm, rv := g.State("bn.running_mean", c), g.State("bn.running_var", c)
+		y := g.GlobalAvgPool(g.ReLU(g.Sum(g.BatchNorm2D(x, gamma, beta, rm, rv, training, eps, mom), x)))
+		loss := g.SoftmaxCrossEntropy(y, labels)
+		if err := g.Backward(loss, 1.0/bs, x, gamma, beta); err != nil {
+			t.Fatal(err)
+		}
+		prog, err := g.Compile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(prog.Close)
+		for tt, v := range map[*Tensor][]float32{x: xv, gamma: gv, beta: bv, rm: rm0, rv: rv0} {
+			if err := Write(prog, tt, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := Write(prog, labels, ls); err != nil {
+			t.Fatal(err)
+		}
+		if err := prog.Run(); err != nil {
+			t.Fatal(err)
+		}
+		return g, prog, []*Tensor{x, gamma, beta, rm, rv}
+	}
+	for _, training := range []bool{true, false} {
+		_, prog, ts := forward(training)
+		loss := func(args [][]float64) float64 {
+			x, gm, bt := args[0], args[1], args[2]
+			total := 0.0
+			for n := 0; n < bs; n++ {
+				z := make([]float64, c)
+				for ch := 0; ch < c; ch++ {
+					mean, v := float64(rm0[ch]), float64(rv0[ch])
+					if training {
+						var s, m2 float64
+						for b := 0; b < bs; b++ {
+							for q := 0; q < p; q++ {
+								s += x[(b*c+ch)*p+q]
+							}
+						}
+						mean = s / float64(bs*p)
+						for b := 0; b < bs; b++ {
+							for q := 0; q < p; q++ {
+								d := x[(b*c+ch)*p+q] - mean
+								m2 += d * d
+							}
+						}
+						v = m2 / float64(bs*p)
+					}
+					for q := 0; q < p; q++ {
+						xi := x[(n*c+ch)*p+q]
+						z[ch] += math.Max((xi-mean)/math.Sqrt(v+eps)*gm[ch]+bt[ch]+xi, 0) / float64(p)
+					}
+				}
+				m := math.Inf(-1)
+				for _, v := range z {
+					m = math.Max(m, v)
+				}
+				se := 0.0
+				for _, v := range z {
+					se += math.Exp(v - m)
+				}
+				total += m + math.Log(se) - z[ls[n]]
+			}
+			return total / bs
+		}
+		args := [][]float64{widen(xv), widen(gv), widen(bv)}
+		for i, tt := range ts[:3] {
+			got := make([]float32, tt.Elems())
+			if err := Read(prog, tt.Grad, got); err != nil {
+				t.Fatal(err)
+			}
+			for j := range got {
+				const hh = 1e-4
+				old := args[i][j]
+				args[i][j] = old + hh
+				fp := loss(args)
+				args[i][j] = old - hh
+				fm := loss(args)
+				args[i][j] = old
+				want := (fp - fm) / (2 * hh)
+				if math.Abs(float64(got[j])-want) > 2e-4+1e-3*math.Abs(want) {
+					t.Fatalf("training %v: d loss / d %s[%d] = %v, finite differences give %v", training, tt.Name, j,
+						got[j], want)
+				}
+			}
+		}
+		rm, rv := make([]float32, c), make([]float32, c)
+		if err := Read(prog, ts[3], rm); err != nil {
+			t.Fatal(err)
+		}
+		if err := Read(prog, ts[4], rv); err != nil {
+			t.Fatal(err)
+		}
+		for ch := 0; ch < c; ch++ {
+			wantM, wantV := float64(rm0[ch]), float64(rv0[ch])
+			if training {
+				var s, s2 float64
+				for b := 0; b < bs; b++ {
+					for q := 0; q < p; q++ {
+						v := float64(xv[(b*c+ch)*p+q])
+						s, s2 = s+v, s2+v*v
+					}
+				}
+				n := float64(bs * p)
+				wantM = (1-mom)*wantM + mom*s/n
+				wantV = (1-mom)*wantV + mom*(s2-s*s/n)/(n-1)
+			}
+			if math.Abs(float64(rm[ch])-wantM) > 1e-5 || math.Abs(float64(rv[ch])-wantV) > 1e-5 {
+				t.Errorf("training %v, channel %d: running mean %v var %v, want %v %v", training, ch, rm[ch], rv[ch],
+					wantM, wantV)
+			}
+		}
+	}
+}
