@@ -281,7 +281,7 @@ func New(lib *kernels.Lib, ck *model.Checkpoint, cfg Config) (*Attacker, error) 
 
 // Profile reruns the last batch's attack with a timestamp after every graph op and returns the device time per op
 // name (graph.Program.Profile), for finding where an attack's time goes.
-func (a *Attacker) Profile() ([]graph.OpTime, int, error) { return a.prog.Profile() }
+func (a *Attacker) Profile() (*graph.Profile, error) { return a.prog.Profile() }
 
 // Close frees the attack's device memory.
 func (a *Attacker) Close() { a.prog.Close() }

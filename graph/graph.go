@@ -87,6 +87,9 @@ type Op struct {
 	Out  []*Tensor
 	Run  func(r *vk.Recorder, at Binder) error
 	Grad func(dOut []*Tensor) ([]*Tensor, error)
+	// Flops counts the op's arithmetic (a multiply-add is 2) for profiles; set for the GEMM-shaped ops whose
+	// speed is compute-bound, 0 for the rest, whose profile reports bytes moved instead.
+	Flops float64
 }
 
 // Graph is a static computation over fixed shapes: built once (forward, then Backward, then an optimizer step),

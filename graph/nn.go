@@ -14,7 +14,8 @@ func (g *Graph) Linear(x, w, b *Tensor) *Tensor {
 	}
 	bs, in, out := x.Shape[0], x.Shape[1], w.Shape[0]
 	y := g.tensor(w.Name+".out", []int{bs, out}, Temp, F32)
-	g.Add(&Op{Name: "linear", In: []*Tensor{x, w, b}, Out: []*Tensor{y},
+	mac := 2 * float64(bs) * float64(in) * float64(out)
+	g.Add(&Op{Name: "linear", In: []*Tensor{x, w, b}, Out: []*Tensor{y}, Flops: mac,
 		Run: func(r *vk.Recorder, at Binder) error {
 			return g.lib.Gemm(r, at(x), at(w), at(y), bs, out, in, kernels.GemmOpts{TransB: true, Bias: at(b)})
 		},
@@ -22,6 +23,7 @@ func (g *Graph) Linear(x, w, b *Tensor) *Tensor {
 			dy := d[0]
 			dx, dw, db := g.gradOf(x), g.gradOf(w), g.gradOf(b)
 			g.Add(&Op{Name: "linear backward", In: []*Tensor{dy, w, x}, Out: nonNil(dx, dw, db),
+				Flops: mac * float64(len(nonNil(dx, dw))),
 				Run: func(r *vk.Recorder, at Binder) error {
 					// dx = dy·w; dw = dyᵀ·x; db = column sums of dy, in a fixed order.
 					if dx != nil {
@@ -56,12 +58,13 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 		return g.fail("conv2d: x %s with a %d×%d kernel, stride %d, padding %d has no output", x, s.KH, s.KW, stride, pad)
 	}
 	y := g.tensor(w.Name+".out", []int{s.B, s.Cout, s.OH(), s.OW()}, Temp, F32)
+	mac := 2 * float64(s.B) * float64(s.Cout) * float64(s.OH()*s.OW()) * float64(s.Cin*s.KH*s.KW)
 	// On CPU drivers the kernel reads its weights packed into a scratch tensor (see kernels.ConvFwdScratch).
 	var wp *Tensor
 	if n := g.lib.ConvFwdScratch(s); n > 0 {
 		wp = g.tensor(w.Name+".packed", []int{n}, Temp, F32)
 	}
-	g.Add(&Op{Name: "conv2d", In: []*Tensor{x, w, b}, Out: nonNil(y, wp),
+	g.Add(&Op{Name: "conv2d", In: []*Tensor{x, w, b}, Out: nonNil(y, wp), Flops: mac,
 		Run: func(r *vk.Recorder, at Binder) error {
 			o := kernels.ConvOpts{Bias: at(b)}
 			if wp != nil {
@@ -84,6 +87,7 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 				wcols = g.tensor(w.Name+".grad.cols", []int{n}, Temp, F32)
 			}
 			g.Add(&Op{Name: "conv2d backward", In: []*Tensor{dy, w, x}, Out: nonNil(dx, dw, db, cols, wcols),
+				Flops: mac * float64(len(nonNil(dx, dw))),
 				Run: func(r *vk.Recorder, at Binder) error {
 					// The input image needs no gradient in training: skip the (slow, one-channel) data pass.
 					if dx != nil {

@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"sort"
+	"time"
 	"unsafe"
 
 	"github.com/sqnet/sqnet/vk"
@@ -297,27 +298,45 @@ type OpTime struct {
 	Name    string
 	Count   int     // recorded occurrences
 	Seconds float64 // device time, from the timestamps around each occurrence
+	Flops   float64 // the occurrences' arithmetic (Op.Flops), 0 for memory-bound ops
+	// Bytes is what the occurrences read and wrote, counting each input and output tensor once (a lower bound:
+	// a kernel that rereads its input moves more).
+	Bytes float64
+}
+
+// Profile is a profiled run: the device time of every op name, most expensive first, how many ops were timed,
+// and the run's wall time from submit to completion next to the span its timestamps cover — the difference is the
+// time outside the command buffer's kernels and barriers (submission, the wait, the driver).
+type Profile struct {
+	Ops         []OpTime
+	Recorded    int
+	WallSeconds float64 // submit to completion
+	SpanSeconds float64 // the first timestamp to the last
 }
 
 // Profile runs the program once more, from a separate recording with a timestamp after every op, on the input set
-// the last Run used, and returns the device time per op name, most expensive first. Only the first 255 ops of a
-// longer schedule are timed; recorded says how many were. It needs a queue with timestamps.
-func (p *Program) Profile() (times []OpTime, recorded int, err error) {
+// the last Run used, and returns the device time per op name with each name's arithmetic and bytes moved. The time
+// of an op runs from the previous op's timestamp to its own, so it includes the barrier in front of it. Only the
+// first vk.MaxTimestamps − 1 ops of a longer schedule are timed (Recorded says how many were). It needs a queue with
+// timestamps. The run is a real one: a training step profiled this way trains.
+func (p *Program) Profile() (*Profile, error) {
+	var times []OpTime
+	recorded := 0
 	if err := p.Wait(); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	rec, err := p.dev.NewRecorder()
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer rec.Close()
 	at := p.bindings(1 - p.next)
 	if err := rec.Timestamp("start"); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	sched := p.g.schedule()
 	for _, sc := range sched {
-		if recorded == 255 {
+		if recorded == vk.MaxTimestamps-1 {
 			break
 		}
 		p.g.iter = sc.iter
@@ -327,17 +346,19 @@ func (p *Program) Profile() (times []OpTime, recorded int, err error) {
 		}
 		if err != nil {
 			p.g.iter = 0
-			return nil, 0, fmt.Errorf("profile %s: %w", sc.op.Name, err)
+			return nil, fmt.Errorf("profile %s: %w", sc.op.Name, err)
 		}
 		recorded++
 	}
 	p.g.iter = 0
+	start := time.Now()
 	if err := rec.Run(); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
+	wall := time.Since(start).Seconds()
 	ts, err := rec.Timings()
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	byName := map[string]*OpTime{}
 	for i := 1; i < len(ts); i++ {
@@ -346,12 +367,17 @@ func (p *Program) Profile() (times []OpTime, recorded int, err error) {
 			o = &OpTime{Name: ts[i].Label}
 			byName[o.Name] = o
 		}
+		op := sched[i-1].op
 		o.Count++
 		o.Seconds += (ts[i].Ns - ts[i-1].Ns) / 1e9
+		o.Flops += op.Flops
+		for _, t := range append(append([]*Tensor(nil), op.In...), op.Out...) {
+			o.Bytes += 4 * float64(t.Elems())
+		}
 	}
 	for _, o := range byName {
 		times = append(times, *o)
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i].Seconds > times[j].Seconds })
-	return times, recorded, nil
+	return &Profile{Ops: times, Recorded: recorded, WallSeconds: wall, SpanSeconds: (ts[len(ts)-1].Ns - ts[0].Ns) / 1e9}, nil
 }

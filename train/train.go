@@ -80,6 +80,10 @@ type Config struct {
 	// it; the time OnTrack takes is left out of the training clock and the time budget.
 	TrackEvery int
 	OnTrack    func(step int, trainSeconds float64, ck *model.Checkpoint) error
+	// Profile, when set, times every op of one more training step after the last epoch (graph.Program.Profile)
+	// into Result.Profile. That step trains the program's weights, after the checkpoint was written: the
+	// checkpoint does not see it.
+	Profile bool
 }
 
 // Defaults returns the default configuration: small on MNIST, natural training, Adam 1e-3, batch 50, 3 epochs
@@ -118,6 +122,16 @@ type Result struct {
 	KeptBytes  uint64        `json:"kept_bytes"`      // parameters, gradients, optimizer state, inputs
 	Dispatches int           `json:"dispatches_per_step"`
 	Stopped    string        `json:"stopped,omitempty"` // why training stopped early, if it did
+	Profile    *StepProfile  `json:"profile,omitempty"` // with Config.Profile
+}
+
+// StepProfile is where one training step's time goes: the profiled step's ops by name (most expensive first), its
+// wall time and timestamp span (graph.Profile), and the average step of the timed run for comparison.
+type StepProfile struct {
+	graph.Profile
+	// StepSeconds is the wall time of an average step of the run (its training time over its steps): the ops and
+	// everything else — submits, host waits, the batch's upload — without the timestamps' own cost.
+	StepSeconds float64 `json:"step_seconds"`
 }
 
 // BadInput marks an error in what the caller asked for — flags, a dataset or checkpoint file — found before any
@@ -252,6 +266,7 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	if resume != nil {
 		weights, step, optim = resume.Weights, resume.Step, resume.Optim
 	}
+	firstStep := step
 	spe := trainSet.N / cfg.Batch // steps per epoch; the incomplete last batch is dropped (static shapes)
 	// The α of the epoch the run starts in is baked into the recorded step (a push constant of the quantizer's
 	// kernels); an annealed run recompiles when α changes (see switchAlpha).
@@ -414,6 +429,13 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 		}
 	}
 	res.Steps = step
+	if cfg.Profile && step > firstStep {
+		prof, err := s.prog.Profile()
+		if err != nil {
+			return nil, fmt.Errorf("profile: %w", err)
+		}
+		res.Profile = &StepProfile{Profile: *prof, StepSeconds: trainSecs / float64(step-firstStep)}
+	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }

@@ -11,8 +11,9 @@ import (
 	vulkan "github.com/vulkan-go/vulkan"
 )
 
-// maxTimestamps is how many timestamps one recorder may write.
-const maxTimestamps = 256
+// MaxTimestamps is how many timestamps one recorder may write: enough for a timestamp after every op of an
+// adversarial training step (PGD-40 inside: about 500 ops).
+const MaxTimestamps = 4096
 
 // Recorder records many dispatches and copies into one command buffer, inserting a pipeline barrier only where a
 // command touches bytes that an earlier command since the last barrier wrote (read-after-write, write-after-write)
@@ -276,14 +277,14 @@ func (r *Recorder) Timestamp(label string) error {
 	if d.tsBits == 0 {
 		return fmt.Errorf("timestamps: %s's compute queue does not support them", d.info.Name)
 	}
-	if len(r.labels) == maxTimestamps {
-		return fmt.Errorf("timestamps: more than %d in one recording", maxTimestamps)
+	if len(r.labels) == MaxTimestamps {
+		return fmt.Errorf("timestamps: more than %d in one recording", MaxTimestamps)
 	}
 	if r.queries == vulkan.NullQueryPool {
 		var queries vulkan.QueryPool
 		if err := resultError("vkCreateQueryPool", vulkan.CreateQueryPool(d.handle, &vulkan.QueryPoolCreateInfo{
 			SType: vulkan.StructureTypeQueryPoolCreateInfo, QueryType: vulkan.QueryTypeTimestamp,
-			QueryCount: maxTimestamps,
+			QueryCount: MaxTimestamps,
 		}, nil, &queries)); err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sqnet/sqnet/attack"
 	"github.com/sqnet/sqnet/data"
+	"github.com/sqnet/sqnet/graph"
 	"github.com/sqnet/sqnet/kernels"
 	"github.com/sqnet/sqnet/kernels/kbench"
 	"github.com/sqnet/sqnet/model"
@@ -133,7 +134,7 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 				}
 				res, err := at.Run(set.Images, set.Labels, nil, set.N)
 				if err == nil && profile {
-					err = printProfile(c.ErrOrStderr(), name, at)
+					err = printProfile(c.ErrOrStderr(), name, at, res.Seconds/float64(res.Submits))
 				}
 				at.Close()
 				if err != nil {
@@ -196,13 +197,15 @@ type trainBenchRow struct {
 	// WarmupSeconds is the wall time of the untimed warm-up run (two batches, evaluation and checkpoint
 	// included) in which the step's pipelines were first compiled and dispatched.
 	WarmupSeconds float64 `json:"warmup_seconds"`
+	// Profile times every op of one more step after the last round (--profile).
+	Profile *train.StepProfile `json:"profile,omitempty"`
 }
 
 func newBenchTrainCmd(g *globals) *cobra.Command {
 	var methods []string
 	var arch, quantFlag string
 	var images, pgdSteps, rounds int
-	var asJSON bool
+	var asJSON, profile bool
 	c := &cobra.Command{
 		Use:   "train",
 		Short: "Training speed of each method (images/s, cost per image relative to noisy-sq) in one run",
@@ -258,6 +261,7 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 					if m == "noisy-sq" {
 						cfg.Quant = nsq.Quant
 					}
+					cfg.Profile = profile && round == rounds // one step of the last round, after it is timed
 					cfg.Out = filepath.Join(tmp, m+".safetensors")
 					if round == 0 {
 						fmt.Fprintf(os.Stderr, "bench: warming up %s (two batches, untimed)\n", m)
@@ -280,6 +284,7 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 					}
 					r.Method, r.Images = m, res.Steps*cfg.Batch
 					r.RoundSeconds = append(r.RoundSeconds, res.Epochs[len(res.Epochs)-1].TrainSeconds)
+					r.Profile = res.Profile
 				}
 			}
 			for i := range rows {
@@ -298,6 +303,12 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 					"pgd_steps": pgdSteps, "rounds": rounds, "noisy_sq_quant": quantFlag, "results": rows})
 			}
 			writeTrainBench(out, d.Name(), arch, *nsq.Quant, batch, pgdSteps, rounds, rows)
+			for _, r := range rows {
+				if p := r.Profile; p != nil {
+					writeProfile(c.ErrOrStderr(), fmt.Sprintf("a %s step on %s", r.Method, arch), &p.Profile,
+						p.StepSeconds)
+				}
+			}
 			return nil
 		},
 	}
@@ -308,6 +319,8 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 	c.Flags().IntVar(&pgdSteps, "pgd-steps", train.Defaults().PGDSteps, "pgd-at: inner PGD steps per training step")
 	c.Flags().IntVar(&rounds, "rounds", 3, "rounds in which the methods take turns; each reports its median round")
 	c.Flags().StringVar(&quantFlag, "quant", "", "noisy-sq's quantizer, as train's --quant (default: train's, 2,50)")
+	c.Flags().BoolVar(&profile, "profile", false, "also time every op of one step of each method (to stderr; with "+
+		"--json, in each result)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
@@ -379,19 +392,57 @@ func writeTrainBench(w io.Writer, dev, arch string, q quant.Config, batch, pgdSt
 	}
 }
 
-// printProfile prints where an attack's device time goes, by op name, from one more run of its last batch.
-func printProfile(w io.Writer, model string, at *attack.Attacker) error {
-	times, n, err := at.Profile()
+// printProfile prints where an attack's device time goes, by op name, from one more run of its last batch, next to
+// the wall time a batch took in the timed run.
+func printProfile(w io.Writer, model string, at *attack.Attacker, batchSeconds float64) error {
+	prof, err := at.Profile()
 	if err != nil {
 		return err
 	}
-	total := 0.0
-	for _, t := range times {
-		total += t.Seconds
-	}
-	fmt.Fprintf(w, "profile of %s (the first %d ops of one batch, %.1f ms of device time):\n", model, n, 1e3*total)
-	for _, t := range times {
-		fmt.Fprintf(w, "  %-24s %5d× %9.2f ms %5.1f%%\n", t.Name, t.Count, 1e3*t.Seconds, 100*t.Seconds/total)
-	}
+	writeProfile(w, fmt.Sprintf("PGD on %s, one batch", model), prof, batchSeconds)
 	return nil
+}
+
+// writeProfile prints a profile's table: per op name its count, device time (from the previous op's timestamp to
+// its own, so the barrier in front of it included) and share, and its achieved rate — GFLOP/s for the GEMM-shaped
+// ops (convolutions, linear layers), GB/s (each input and output counted once) for the rest. Then the time outside
+// the command buffer: the profiled run's wall time against its timestamps' span (submission, the wait, the
+// driver), and the wall time of a batch or step of the timed run (which has no timestamps to pay for, but
+// includes the host's uploads and work between submits).
+func writeProfile(w io.Writer, what string, p *graph.Profile, timedSeconds float64) {
+	device, flops := 0.0, 0.0
+	for _, t := range p.Ops {
+		device += t.Seconds
+		flops += t.Flops
+	}
+	fmt.Fprintf(w, "profile of %s: %d ops, %.1f ms of device time", what, p.Recorded, 1e3*device)
+	if flops > 0 && device > 0 {
+		fmt.Fprintf(w, ", %.1f GFLOP/s overall", flops/device/1e9)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  %-32s %6s %10s %6s %14s\n", "op", "count", "ms", "share", "rate")
+	for _, t := range p.Ops {
+		rate := ""
+		switch {
+		case t.Seconds <= 0:
+		case t.Flops > 0:
+			rate = fmt.Sprintf("%.1f GFLOP/s", t.Flops/t.Seconds/1e9)
+		case t.Bytes > 0:
+			rate = fmt.Sprintf("%.1f GB/s", t.Bytes/t.Seconds/1e9)
+		}
+		share := 0.0
+		if device > 0 {
+			share = 100 * t.Seconds / device
+		}
+		fmt.Fprintf(w, "  %-32s %6d %10.2f %5.1f%% %14s\n", t.Name, t.Count, 1e3*t.Seconds, share, rate)
+	}
+	if p.WallSeconds > 0 {
+		out := max(0, p.WallSeconds-p.SpanSeconds)
+		fmt.Fprintf(w, "  outside the command buffer: %.2f ms of the profiled run's %.2f ms wall time (%.1f%%)", 1e3*out,
+			1e3*p.WallSeconds, 100*out/p.WallSeconds)
+		if timedSeconds > 0 {
+			fmt.Fprintf(w, "; a timed one took %.2f ms", 1e3*timedSeconds)
+		}
+		fmt.Fprintln(w)
+	}
 }

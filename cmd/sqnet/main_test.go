@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -669,7 +670,8 @@ func TestBenchAttackCLI(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"profile of small", "profile of madry", "conv2d backward", "relu+maxpool", "pgd step"} {
+	for _, want := range []string{"profile of PGD on small", "profile of PGD on madry", "conv2d backward", "relu+maxpool",
+		"pgd step", "GFLOP/s", "GB/s", "outside the command buffer"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("--profile output lacks %q:\n%s", want, stderr)
 		}
@@ -686,9 +688,26 @@ func TestBenchTrainCLI(t *testing.T) {
 		steps = "5"
 	}
 	stdout, stderr, code := sqnet(t, nil, "bench", "train", "--images", "100", "--methods", "natural,noisy-sq,pgd-at",
-		"--pgd-steps", steps, "--rounds", "1", "--quant", "2,200,fixed")
+		"--pgd-steps", steps, "--rounds", "1", "--quant", "2,200,fixed", "--profile")
 	if code != 0 {
 		t.Fatalf("bench train: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// --profile: every op of a step of each method, conv2d once per forward pass (pgd-at: the attack's steps and
+	// the training step's), rates, and the time outside the command buffer.
+	_, pgdProfile, ok := strings.Cut(stderr, "profile of a pgd-at step on small: ")
+	if !ok || !strings.Contains(stderr, "profile of a natural step on small") ||
+		!strings.Contains(stderr, "profile of a noisy-sq step on small") || !strings.Contains(pgdProfile, "GFLOP/s") ||
+		!strings.Contains(pgdProfile, "GB/s") || !strings.Contains(pgdProfile, "outside the command buffer") {
+		t.Fatalf("bench train --profile: no profile of each method:\n%s", stderr)
+	}
+	var convs int
+	for _, l := range strings.Split(pgdProfile, "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[0] == "conv2d" {
+			convs, _ = strconv.Atoi(f[1])
+		}
+	}
+	if n, _ := strconv.Atoi(steps); convs != 2*(n+1) {
+		t.Errorf("pgd-at's profile counts %d conv2d ops, want 2·(%s + 1):\n%s", convs, steps, pgdProfile)
 	}
 	lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
 	if len(lines) != 6 || !strings.HasPrefix(lines[0], "device: ") || !strings.Contains(lines[1], "PGD-"+steps) ||
