@@ -539,6 +539,84 @@ func TestShardedEvalMerge(t *testing.T) {
 	}
 }
 
+// TestShardedEvalOnSlurm runs the sharded evaluation the way docs/usage.md tells a cluster user to: one Slurm array
+// task per shard (sbatch --array=0-3, each task picking its shard from SLURM_ARRAY_TASK_ID), then sqnet merge —
+// and the merged eval.json equals the unsharded run's. It needs a Slurm cluster (SLURM_CONF, sbatch, squeue):
+// .ci/run starts a one-node one with scripts/slurm-local and sets SQNET_SLURM=required, so CI cannot skip it.
+func TestShardedEvalOnSlurm(t *testing.T) {
+	_, errB := exec.LookPath("sbatch")
+	_, errQ := exec.LookPath("squeue")
+	if os.Getenv("SLURM_CONF") == "" || errB != nil || errQ != nil {
+		if os.Getenv("SQNET_SLURM") == "required" {
+			t.Fatalf("SQNET_SLURM=required but no Slurm here (SLURM_CONF %q, sbatch: %v, squeue: %v)",
+				os.Getenv("SLURM_CONF"), errB, errQ)
+		}
+		t.Skip("no Slurm cluster (scripts/slurm-local start sets one up; CI runs this test)")
+	}
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "sq.safetensors")
+	if _, stderr, code := sqnet(t, nil, "train", "--limit", "200", "--test-limit", "20", "--epochs", "1", "--method",
+		"noisy-sq", "--quant", "2,50", "--out", ck); code != 0 {
+		t.Fatal(stderr)
+	}
+	args := []string{"eval", "--model", ck, "--suite", "smoke", "--limit", "12", "--eps", "0.4", "--deploy", "both",
+		"--seed", "5"}
+	if _, stderr, code := sqnet(t, nil, append(args, "--out", filepath.Join(dir, "whole"))...); code != 0 {
+		t.Fatal(stderr)
+	}
+	script := fmt.Sprintf("%s %s --shard $SLURM_ARRAY_TASK_ID/4 --out %s/shard-$SLURM_ARRAY_TASK_ID", sqnetBin,
+		strings.Join(args, " "), dir)
+	out, err := exec.Command("sbatch", "--parsable", "--array=0-3", "--job-name=sqnet-shards", "--chdir="+dir,
+		"--output="+filepath.Join(dir, "slurm-%a.out"), "--wrap", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sbatch: %v\n%s", err, out)
+	}
+	job := strings.TrimSpace(strings.Split(string(out), ";")[0])
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		q, err := exec.Command("squeue", "-h", "-j", job, "-o", "%i %T").CombinedOutput()
+		if err != nil {
+			t.Fatalf("squeue -j %s: %v\n%s", job, err, q)
+		}
+		if strings.TrimSpace(string(q)) == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			exec.Command("scancel", job).Run()
+			t.Fatalf("job %s still queued or running after 10 minutes:\n%s", job, q)
+		}
+		time.Sleep(time.Second)
+	}
+	shards := make([]string, 4)
+	for i := range shards {
+		shards[i] = filepath.Join(dir, fmt.Sprint("shard-", i))
+		if _, err := os.Stat(filepath.Join(shards[i], "eval.json")); err != nil {
+			log, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("slurm-%d.out", i)))
+			t.Fatalf("array task %d wrote no eval.json; its output:\n%s", i, log)
+		}
+	}
+	merged := filepath.Join(dir, "merged")
+	if _, stderr, code := sqnet(t, nil, append([]string{"merge", "--out", merged}, shards...)...); code != 0 {
+		t.Fatalf("merge: %s", stderr)
+	}
+	load := func(path string) []byte {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.MarshalIndent(withoutKeys(v, "seconds", "submits"), "", " ")
+		return b
+	}
+	whole, got := load(filepath.Join(dir, "whole", "eval.json")), load(filepath.Join(merged, "eval.json"))
+	if !bytes.Equal(whole, got) {
+		t.Fatalf("the shards run by Slurm, merged, differ from the whole run:\n%s", firstDiff(string(whole), string(got)))
+	}
+}
+
 // withoutKeys returns a decoded JSON value without the object keys named.
 func withoutKeys(v any, keys ...string) any {
 	switch x := v.(type) {
