@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -77,14 +78,21 @@ func TestLinearGradients(t *testing.T) {
 		t.Fatal(err)
 	}
 	order := []*Tensor{x, w1, b1, w2, b2}
-	f := func(args [][]float64) float64 {
-		return mlpLoss64(args[0], args[1], args[2], args[3], args[4], ls, bs, in, hid, out)
-	}
 	args := make([][]float64, len(order))
 	for i, tt := range order {
 		args[i] = widen(vals[tt])
 	}
-	for i, tt := range order {
+	checkGradients(t, "", p, order, args, func(args [][]float64) float64 {
+		return mlpLoss64(args[0], args[1], args[2], args[3], args[4], ls, bs, in, hid, out)
+	})
+}
+
+// checkGradients compares the gradients a compiled program computed for ts (their Grad tensors) with central
+// differences of the float64 loss f at args (args[i] holds ts[i]'s values), failing at the first element off by
+// more than 2e-4 + 1e-3·|want|.
+func checkGradients(t *testing.T, what string, p *Program, ts []*Tensor, args [][]float64, f func([][]float64) float64) {
+	t.Helper()
+	for i, tt := range ts {
 		got := make([]float32, tt.Elems())
 		if err := Read(p, tt.Grad, got); err != nil {
 			t.Fatal(err)
@@ -99,7 +107,7 @@ func TestLinearGradients(t *testing.T) {
 			args[i][j] = old
 			want := (fp - fm) / (2 * h)
 			if math.Abs(float64(got[j])-want) > 2e-4+1e-3*math.Abs(want) {
-				t.Fatalf("d loss / d %s[%d] = %v, finite differences give %v", tt.Name, j, got[j], want)
+				t.Fatalf("%sd loss / d %s[%d] = %v, finite differences give %v", what, tt.Name, j, got[j], want)
 			}
 		}
 	}
@@ -190,27 +198,8 @@ func TestResidualBatchNormGradients(t *testing.T) {
 			}
 			return total / bs
 		}
-		args := [][]float64{widen(xv), widen(gv), widen(bv)}
-		for i, tt := range ts[:3] {
-			got := make([]float32, tt.Elems())
-			if err := Read(prog, tt.Grad, got); err != nil {
-				t.Fatal(err)
-			}
-			for j := range got {
-				const hh = 1e-4
-				old := args[i][j]
-				args[i][j] = old + hh
-				fp := loss(args)
-				args[i][j] = old - hh
-				fm := loss(args)
-				args[i][j] = old
-				want := (fp - fm) / (2 * hh)
-				if math.Abs(float64(got[j])-want) > 2e-4+1e-3*math.Abs(want) {
-					t.Fatalf("training %v: d loss / d %s[%d] = %v, finite differences give %v", training, tt.Name, j,
-						got[j], want)
-				}
-			}
-		}
+		checkGradients(t, fmt.Sprintf("training %v: ", training), prog, ts[:3],
+			[][]float64{widen(xv), widen(gv), widen(bv)}, loss)
 		rm, rv := make([]float32, c), make([]float32, c)
 		if err := Read(prog, ts[3], rm); err != nil {
 			t.Fatal(err)

@@ -486,23 +486,7 @@ func TestShardedEvalMerge(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "merged 3 shards") {
 		t.Fatalf("merge: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	load := func(path string) any {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			t.Fatal(err)
-		}
-		return withoutKeys(v, "seconds", "submits")
-	}
-	full, got := load(filepath.Join(dir, "full", "eval.json")), load(filepath.Join(merged, "eval.json"))
-	fb, _ := json.MarshalIndent(full, "", " ")
-	gb, _ := json.MarshalIndent(got, "", " ")
-	if !bytes.Equal(fb, gb) {
-		t.Fatalf("merged shards differ from the whole run:\n%s", firstDiff(string(fb), string(gb)))
-	}
+	full := sameEvalJSON(t, filepath.Join(dir, "full"), merged)
 	// The comparison means something only if attacks broke some examples and left others.
 	by := map[string]bool{}
 	for _, rep := range full.(map[string]any)["reports"].([]any) {
@@ -599,8 +583,15 @@ func TestShardedEvalOnSlurm(t *testing.T) {
 	if _, stderr, code := sqnet(t, nil, append([]string{"merge", "--out", merged}, shards...)...); code != 0 {
 		t.Fatalf("merge: %s", stderr)
 	}
-	load := func(path string) []byte {
-		raw, err := os.ReadFile(path)
+	sameEvalJSON(t, filepath.Join(dir, "whole"), merged)
+}
+
+// sameEvalJSON fails unless the eval.json in folder merged equals the one in folder whole in everything but
+// seconds and submits (how the work was split and timed); it returns whole's, decoded.
+func sameEvalJSON(t *testing.T, whole, merged string) any {
+	t.Helper()
+	load := func(dir string) (any, []byte) {
+		raw, err := os.ReadFile(filepath.Join(dir, "eval.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -609,12 +600,14 @@ func TestShardedEvalOnSlurm(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := json.MarshalIndent(withoutKeys(v, "seconds", "submits"), "", " ")
-		return b
+		return v, b
 	}
-	whole, got := load(filepath.Join(dir, "whole", "eval.json")), load(filepath.Join(merged, "eval.json"))
-	if !bytes.Equal(whole, got) {
-		t.Fatalf("the shards run by Slurm, merged, differ from the whole run:\n%s", firstDiff(string(whole), string(got)))
+	v, wb := load(whole)
+	_, mb := load(merged)
+	if !bytes.Equal(wb, mb) {
+		t.Fatalf("the merged shards differ from the whole run:\n%s", firstDiff(string(wb), string(mb)))
 	}
+	return v
 }
 
 // withoutKeys returns a decoded JSON value without the object keys named.
