@@ -63,13 +63,27 @@ func newEvalCmd(g *globals) *cobra.Command {
 			}
 			total := set.N
 			if shard != nil {
-				if set, err = shard.slice(set); err != nil {
-					return usageError{err}
-				}
+				set = shard.slice(set)
 			}
 			deploy, err := attack.ParseDeploy(deployFlag, ck)
 			if err != nil {
 				return usageError{err}
+			}
+			if shard != nil && set.N == 0 {
+				// More shards than images: this one has none. Its eval.json says so, for merge to count.
+				fmt.Fprintf(c.OutOrStdout(), "shard %d/%d of the first %d images is empty: nothing to evaluate\n",
+					shard.Index, shard.Count, total)
+				if out == "" {
+					return nil
+				}
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					return err
+				}
+				doc := &evalDoc{Checkpoint: ckPath, Eps: eps, Suite: suite, Arch: ck.Arch.Name, Method: ck.Method,
+					Dataset: ck.Dataset, Quant: quantString(ck.Quant), Deploy: deploy, Seed: seed, Shard: shard,
+					Commit: buildCommit(), Reports: []*attack.SuiteReport{}}
+				b, _ := json.MarshalIndent(doc, "", "  ")
+				return writeFileAtomic(filepath.Join(out, "eval.json"), append(b, '\n'))
 			}
 			s, err := attack.NewSuite(suite, ck, eps, batch, seed)
 			if err != nil {

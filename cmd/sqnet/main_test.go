@@ -456,10 +456,10 @@ func TestAutoAttackCLI(t *testing.T) {
 	}
 }
 
-// TestShardedEvalMerge: an evaluation split into 3 shards (eval --shard i/3) and merged (sqnet merge, shards given
-// out of order) equals the unsharded run's eval.json in everything but seconds and submits — every attack draws
-// its randomness per example, whatever batch or shard it runs in. Bad shard flags and inconsistent shard sets are
-// one-line errors, exit 2, with nothing written.
+// TestShardedEvalMerge: an evaluation split into N shards (eval --shard i/N) and merged (sqnet merge, shards given
+// out of order) equals the unsharded run's eval.json in everything but seconds and submits, for N = 3, N = 1 and
+// N = 3 over 2 images (an empty shard) — every attack draws its randomness per example, whatever batch or shard it
+// runs in. Bad shard flags and inconsistent shard sets are one-line errors, exit 2, with nothing written.
 func TestShardedEvalMerge(t *testing.T) {
 	dir := t.TempDir()
 	ck := filepath.Join(dir, "sq.safetensors")
@@ -468,14 +468,15 @@ func TestShardedEvalMerge(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	// ε = 0.4 so that every kind of attack breaks something and some examples survive.
-	eval := func(out string, extra ...string) {
+	evalN := func(limit int, out string, extra ...string) {
 		t.Helper()
-		args := append([]string{"eval", "--model", ck, "--suite", "smoke", "--limit", "13", "--eps", "0.4", "--deploy",
-			"both", "--batch", "5", "--seed", "3", "--out", filepath.Join(dir, out)}, extra...)
+		args := append([]string{"eval", "--model", ck, "--suite", "smoke", "--limit", fmt.Sprint(limit), "--eps", "0.4",
+			"--deploy", "both", "--batch", "5", "--seed", "3", "--out", filepath.Join(dir, out)}, extra...)
 		if _, stderr, code := sqnet(t, nil, args...); code != 0 {
 			t.Fatalf("%v: exit %d: %s", args, code, stderr)
 		}
 	}
+	eval := func(out string, extra ...string) { t.Helper(); evalN(13, out, extra...) }
 	eval("full")
 	for i := range 3 {
 		eval(fmt.Sprintf("s%d", i), "--shard", fmt.Sprintf("%d/3", i))
@@ -502,9 +503,28 @@ func TestShardedEvalMerge(t *testing.T) {
 			t.Errorf("merge wrote no %s: %v", f, err)
 		}
 	}
+	// N = 1, and N = 3 over 2 images, whose shard 0 is empty.
+	eval("one", "--shard", "0/1")
+	if _, stderr, code := sqnet(t, nil, "merge", "--out", filepath.Join(dir, "merged-one"), filepath.Join(dir, "one")); code != 0 {
+		t.Fatalf("merge of one shard: %s", stderr)
+	}
+	sameEvalJSON(t, filepath.Join(dir, "full"), filepath.Join(dir, "merged-one"))
+	evalN(2, "two")
+	var twos []string
+	for i := range 3 {
+		twos = append(twos, filepath.Join(dir, fmt.Sprint("two-", i)))
+		evalN(2, filepath.Base(twos[i]), "--shard", fmt.Sprintf("%d/3", i))
+	}
+	if raw, _ := os.ReadFile(filepath.Join(twos[0], "eval.json")); !strings.Contains(string(raw), `"n": 0`) {
+		t.Fatalf("shard 0/3 of 2 images: want an empty shard's eval.json, got\n%s", raw)
+	}
+	if _, stderr, code := sqnet(t, nil, append([]string{"merge", "--out", filepath.Join(dir, "merged-two")}, twos...)...); code != 0 {
+		t.Fatalf("merge with an empty shard: %s", stderr)
+	}
+	sameEvalJSON(t, filepath.Join(dir, "two"), filepath.Join(dir, "merged-two"))
 	bad := [][]string{
 		{"eval", "--model", ck, "--shard", "3/3"}, {"eval", "--model", ck, "--shard", "1"},
-		{"eval", "--model", ck, "--shard", "0/0"}, {"eval", "--model", ck, "--suite", "smoke", "--limit", "2", "--shard", "0/3"},
+		{"eval", "--model", ck, "--shard", "0/0"}, {"merge", twos[0]},
 		{"merge", filepath.Join(dir, "s0"), filepath.Join(dir, "s1")},
 		{"merge", filepath.Join(dir, "s0"), filepath.Join(dir, "s1"), filepath.Join(dir, "s1")},
 		{"merge", filepath.Join(dir, "full")}, {"merge", filepath.Join(dir, "nowhere")},

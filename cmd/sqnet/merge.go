@@ -42,19 +42,16 @@ func parseShard(s string) (*shardSpec, error) {
 	return &shardSpec{Index: i, Count: n}, nil
 }
 
-// slice cuts the shard's contiguous part out of the evaluated set (examples ⌊i·n/N⌋ up to ⌊(i+1)·n/N⌋) and fills
-// in First and Total.
-func (s *shardSpec) slice(set *data.Set) (*data.Set, error) {
+// slice cuts the shard's contiguous part out of the evaluated set (examples ⌊i·n/N⌋ up to ⌊(i+1)·n/N⌋, empty when
+// N > n leaves this shard nothing) and fills in First and Total.
+func (s *shardSpec) slice(set *data.Set) *data.Set {
 	n := set.N
 	lo, hi := s.Index*n/s.Count, (s.Index+1)*n/s.Count
-	if hi <= lo {
-		return nil, fmt.Errorf("--shard %d/%d: %d images make %d shards at most", s.Index, s.Count, n, n)
-	}
 	s.First, s.Total = lo, n
 	sz := set.ImageSize()
 	part := *set
 	part.N, part.Images, part.Labels = hi-lo, set.Images[lo*sz:hi*sz], set.Labels[lo:hi]
-	return &part, nil
+	return &part
 }
 
 func newMergeCmd() *cobra.Command {
@@ -130,8 +127,8 @@ func readEvalDoc(path string) (*evalDoc, error) {
 	if doc.Shard == nil {
 		return nil, fmt.Errorf("%s: not a shard (written by eval without --shard)", path)
 	}
-	if len(doc.Reports) == 0 {
-		return nil, fmt.Errorf("%s: no reports", path)
+	if len(doc.Reports) == 0 && doc.N > 0 {
+		return nil, fmt.Errorf("%s: no reports for %d images", path, doc.N)
 	}
 	return &doc, nil
 }
@@ -144,7 +141,15 @@ func mergeDocs(docs []*evalDoc, dirs []string) (*evalDoc, string, error) {
 		order[i] = i
 	}
 	sort.Slice(order, func(a, b int) bool { return docs[order[a]].Shard.Index < docs[order[b]].Shard.Index })
-	d0 := docs[order[0]]
+	// The first shard with images is the one the others are checked against (an empty shard ran nothing).
+	ref := order[0]
+	for _, i := range order {
+		if docs[i].N > 0 {
+			ref = i
+			break
+		}
+	}
+	d0 := docs[ref]
 	count := d0.Shard.Count
 	if len(docs) != count {
 		return nil, "", fmt.Errorf("%d shards given, the evaluation has %d", len(docs), count)
@@ -157,7 +162,7 @@ func mergeDocs(docs []*evalDoc, dirs []string) (*evalDoc, string, error) {
 		d, dir := docs[i], dirs[i]
 		same := func(what string, a, b any) error {
 			if fmt.Sprint(a) != fmt.Sprint(b) {
-				return fmt.Errorf("%s: %s %v, but %s has %v", dir, what, a, dirs[order[0]], b)
+				return fmt.Errorf("%s: %s %v, but %s has %v", dir, what, a, dirs[ref], b)
 			}
 			return nil
 		}
@@ -174,11 +179,14 @@ func mergeDocs(docs []*evalDoc, dirs []string) (*evalDoc, string, error) {
 		if d.Shard.Index != k {
 			return nil, "", fmt.Errorf("shard %d/%d is missing (or %s repeats shard %d)", k, count, dir, d.Shard.Index)
 		}
-		if d.Shard.First != next || d.N < 1 {
+		if d.Shard.First != next || d.N < 0 {
 			return nil, "", fmt.Errorf("%s: shard %d starts at image %d with %d images, expected to start at %d", dir,
 				k, d.Shard.First, d.N, next)
 		}
 		next += d.N
+		if d.N == 0 {
+			continue // an empty shard adds nothing
+		}
 		parts = append(parts, d.Reports)
 		curves = append(curves, d.Curve)
 		if !slices.Contains(devices, d.Device) {
@@ -187,6 +195,9 @@ func mergeDocs(docs []*evalDoc, dirs []string) (*evalDoc, string, error) {
 	}
 	if next != d0.Shard.Total {
 		return nil, "", fmt.Errorf("the shards cover %d of %d images", next, d0.Shard.Total)
+	}
+	if len(parts) == 0 {
+		return nil, "", fmt.Errorf("every shard is empty: nothing was evaluated")
 	}
 	reps, err := attack.MergeReports(parts)
 	if err != nil {
@@ -198,7 +209,7 @@ func mergeDocs(docs []*evalDoc, dirs []string) (*evalDoc, string, error) {
 	}
 	m := *d0
 	m.Device, m.N, m.Shard, m.Reports, m.Curve = strings.Join(devices, " + "), next, nil, reps, curve
-	return &m, dirs[order[0]], nil
+	return &m, dirs[ref], nil
 }
 
 // mergeCurves adds the shards' curve counts point by point.
