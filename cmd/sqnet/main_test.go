@@ -793,8 +793,11 @@ func TestBenchTrainCLI(t *testing.T) {
 	}
 	var convs int
 	for _, l := range strings.Split(pgdProfile, "\n") {
+		// "conv2d  22 …", not "conv2d backward  22 …"
 		if f := strings.Fields(l); len(f) > 2 && f[0] == "conv2d" {
-			convs, _ = strconv.Atoi(f[1])
+			if n, err := strconv.Atoi(f[1]); err == nil {
+				convs = n
+			}
 		}
 	}
 	if n, _ := strconv.Atoi(steps); convs != 2*(n+1) {
