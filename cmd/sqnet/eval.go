@@ -69,6 +69,19 @@ func newEvalCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			s, err := attack.NewSuite(suite, ck, eps, batch, seed)
+			if err != nil {
+				return usageError{err}
+			}
+			if shard != nil {
+				s.SetFirstID(shard.First)
+			}
+			var sur *model.Checkpoint
+			if surrogate != "" {
+				if sur, _, err = loadTarget(surrogate, dataDir, 1); err != nil {
+					return err
+				}
+			}
 			if shard != nil && set.N == 0 {
 				// More shards than images: this one has none. Its eval.json says so, for merge to count.
 				fmt.Fprintf(c.OutOrStdout(), "shard %d/%d of the first %d images is empty: nothing to evaluate\n",
@@ -84,19 +97,6 @@ func newEvalCmd(g *globals) *cobra.Command {
 					Commit: buildCommit(), Reports: []*attack.SuiteReport{}}
 				b, _ := json.MarshalIndent(doc, "", "  ")
 				return writeFileAtomic(filepath.Join(out, "eval.json"), append(b, '\n'))
-			}
-			s, err := attack.NewSuite(suite, ck, eps, batch, seed)
-			if err != nil {
-				return usageError{err}
-			}
-			if shard != nil {
-				s.SetFirstID(shard.First)
-			}
-			var sur *model.Checkpoint
-			if surrogate != "" {
-				if sur, _, err = loadTarget(surrogate, dataDir, 1); err != nil {
-					return err
-				}
 			}
 			d, err := vk.Open(g.vkOptions())
 			if err != nil {
