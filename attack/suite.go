@@ -113,7 +113,7 @@ type suiteSpec struct {
 	bpda    [2]int
 	eot     [2]int
 	samples int
-	// squareRestarts: more Square restarts where AutoAttack's Square flag fires (see Suite.SquareRestarts).
+	// squareRestarts: more Square restarts on what survived every attack (see Suite.SquareRestarts).
 	squareRestarts int
 }
 
