@@ -147,7 +147,7 @@ func Build(g *graph.Graph, net *model.Net, x0, y, step, ids *graph.Tensor, cfg C
 			return nil, fmt.Errorf("attack %s: a random start needs an RNG step tensor", cfg.Name)
 		}
 		// PGD's random start x0 + U(−ε, ε), clipped to [0, 1], is exactly uniform noise of radius ε.
-		g.Add(&graph.Op{Name: "random start", In: inputs(x0, step, ids), Out: []*graph.Tensor{adv},
+		g.Add(&graph.Op{Name: "random start", In: graph.NonNil(x0, step, ids), Out: []*graph.Tensor{adv},
 			Run: func(r *vk.Recorder, at graph.Binder) error {
 				return uniformNoise(lib, r, at, x0, adv, step, ids, cfg.Eps, cfg.Seed, rngStream)
 			}})
@@ -160,17 +160,6 @@ func Build(g *graph.Graph, net *model.Net, x0, y, step, ids *graph.Tensor, cfg C
 		return nil, fmt.Errorf("attack %s: %w", cfg.Name, err)
 	}
 	return adv, g.Err()
-}
-
-// inputs lists an op's input tensors, leaving out the nil ones.
-func inputs(ts ...*graph.Tensor) []*graph.Tensor {
-	var out []*graph.Tensor
-	for _, t := range ts {
-		if t != nil {
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 // uniformNoise records y = clip(x + U(−eps, eps)) from Philox stream (seed, stream) at the run-time step: per
@@ -234,7 +223,7 @@ func stepGradient(g *graph.Graph, net *model.Net, adv, y, step, ids *graph.Tenso
 	sum := g.State("eot.grad", adv.Shape...)
 	for d := 0; d < cfg.EOT; d++ {
 		noisy := g.Temp(fmt.Sprintf("x_adv.eot%d", d), graph.F32, adv.Shape...)
-		g.Add(&graph.Op{Name: "eot noise", In: inputs(adv, step, ids), Out: []*graph.Tensor{noisy},
+		g.Add(&graph.Op{Name: "eot noise", In: graph.NonNil(adv, step, ids), Out: []*graph.Tensor{noisy},
 			Run: func(r *vk.Recorder, at graph.Binder) error {
 				// A different stream for every draw of every step: the recorded loop draws fresh noise each time.
 				stream := uint32(rngStream + 1 + g.Iteration()*cfg.EOT + d)

@@ -41,8 +41,11 @@ func ParseDeploy(s string, ck *model.Checkpoint) ([]quant.Mode, error) {
 }
 
 // DeployDesc names a deployed classifier for reports: the quantizer's mode, or "plain" without one.
-func DeployDesc(ck *model.Checkpoint, m quant.Mode) string {
-	if ck.Quant == nil {
+func DeployDesc(ck *model.Checkpoint, m quant.Mode) string { return DeployName(ck.Quant != nil, m) }
+
+// DeployName is DeployDesc for a model known only by whether it has a quantizer (a report read back from JSON).
+func DeployName(quantized bool, m quant.Mode) string {
+	if !quantized {
 		return "plain"
 	}
 	return m.String() + " quantizer"

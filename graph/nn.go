@@ -22,8 +22,8 @@ func (g *Graph) Linear(x, w, b *Tensor) *Tensor {
 		Grad: func(d []*Tensor) ([]*Tensor, error) {
 			dy := d[0]
 			dx, dw, db := g.gradOf(x), g.gradOf(w), g.gradOf(b)
-			g.Add(&Op{Name: "linear backward", In: []*Tensor{dy, w, x}, Out: nonNil(dx, dw, db),
-				Flops: mac * float64(len(nonNil(dx, dw))),
+			g.Add(&Op{Name: "linear backward", In: []*Tensor{dy, w, x}, Out: NonNil(dx, dw, db),
+				Flops: mac * float64(len(NonNil(dx, dw))),
 				Run: func(r *vk.Recorder, at Binder) error {
 					// dx = dy·w; dw = dyᵀ·x; db = column sums of dy, in a fixed order.
 					if dx != nil {
@@ -64,7 +64,7 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 	if n := g.lib.ConvFwdScratch(s); n > 0 {
 		wp = g.tensor(w.Name+".packed", []int{n}, Temp, F32)
 	}
-	g.Add(&Op{Name: "conv2d", In: []*Tensor{x, w, b}, Out: nonNil(y, wp), Flops: mac,
+	g.Add(&Op{Name: "conv2d", In: []*Tensor{x, w, b}, Out: NonNil(y, wp), Flops: mac,
 		Run: func(r *vk.Recorder, at Binder) error {
 			o := kernels.ConvOpts{Bias: at(b)}
 			if wp != nil {
@@ -86,8 +86,8 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 			if n := g.lib.ConvFilterScratch(s); dw != nil && n > 0 {
 				wcols = g.tensor(w.Name+".grad.cols", []int{n}, Temp, F32)
 			}
-			g.Add(&Op{Name: "conv2d backward", In: []*Tensor{dy, w, x}, Out: nonNil(dx, dw, db, cols, wcols),
-				Flops: mac * float64(len(nonNil(dx, dw))),
+			g.Add(&Op{Name: "conv2d backward", In: []*Tensor{dy, w, x}, Out: NonNil(dx, dw, db, cols, wcols),
+				Flops: mac * float64(len(NonNil(dx, dw))),
 				Run: func(r *vk.Recorder, at Binder) error {
 					// The input image needs no gradient in training: skip the (slow, one-channel) data pass.
 					if dx != nil {
@@ -127,7 +127,7 @@ func (g *Graph) gradOf(t *Tensor) *Tensor {
 }
 
 // nonNil drops the nil tensors from a list of op outputs.
-func nonNil(ts ...*Tensor) []*Tensor {
+func NonNil(ts ...*Tensor) []*Tensor {
 	var out []*Tensor
 	for _, t := range ts {
 		if t != nil {

@@ -295,23 +295,23 @@ func (p *Program) Close() {
 
 // OpTime is the device time spent in the ops of one name during a profiled run.
 type OpTime struct {
-	Name    string
-	Count   int     // recorded occurrences
-	Seconds float64 // device time, from the timestamps around each occurrence
-	Flops   float64 // the occurrences' arithmetic (Op.Flops), 0 for memory-bound ops
+	Name    string  `json:"name"`
+	Count   int     `json:"count"`   // recorded occurrences
+	Seconds float64 `json:"seconds"` // device time, from the timestamps around each occurrence
+	Flops   float64 `json:"flops"`   // the occurrences' arithmetic (Op.Flops), 0 for memory-bound ops
 	// Bytes is what the occurrences read and wrote, counting each input and output tensor once (a lower bound:
 	// a kernel that rereads its input moves more).
-	Bytes float64
+	Bytes float64 `json:"bytes"`
 }
 
 // Profile is a profiled run: the device time of every op name, most expensive first, how many ops were timed,
 // and the run's wall time from submit to completion next to the span its timestamps cover — the difference is the
 // time outside the command buffer's kernels and barriers (submission, the wait, the driver).
 type Profile struct {
-	Ops         []OpTime
-	Recorded    int
-	WallSeconds float64 // submit to completion
-	SpanSeconds float64 // the first timestamp to the last
+	Ops         []OpTime `json:"ops"`
+	Recorded    int      `json:"recorded_ops"`
+	WallSeconds float64  `json:"wall_seconds"` // submit to completion
+	SpanSeconds float64  `json:"span_seconds"` // the first timestamp to the last
 }
 
 // Profile runs the program once more, from a separate recording with a timestamp after every op, on the input set
@@ -371,8 +371,10 @@ func (p *Program) Profile() (*Profile, error) {
 		o.Count++
 		o.Seconds += (ts[i].Ns - ts[i-1].Ns) / 1e9
 		o.Flops += op.Flops
-		for _, t := range append(append([]*Tensor(nil), op.In...), op.Out...) {
-			o.Bytes += 4 * float64(t.Elems())
+		for _, ts := range [][]*Tensor{op.In, op.Out} {
+			for _, t := range ts {
+				o.Bytes += 4 * float64(t.Elems())
+			}
 		}
 	}
 	for _, o := range byName {

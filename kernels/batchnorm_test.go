@@ -47,23 +47,22 @@ func TestBatchNorm(t *testing.T) {
 			dg, db, dx := zeros(t, l, s.C), zeros(t, l, s.C), zeros(t, l, n)
 			edg, edb, edx := zeros(t, l, s.C), zeros(t, l, s.C), zeros(t, l, n)
 			run(t, l, func(r *vk.Recorder) error {
-				for _, err := range []func() error{
-					func() error { return l.BatchNormStats(r, bx.All(), bg.All(), bb.All(), brm.All(), brv.All(), st.All(), s, true) },
-					func() error { return l.BatchNormApply(r, bx.All(), st.All(), y.All(), s) },
-					func() error {
-						return l.BatchNormBackward(r, bx.All(), bdy.All(), st.All(), dg.All(), db.All(), dx.All(), s, true)
-					},
-					func() error { return l.BatchNormEvalStats(r, bg.All(), bb.All(), ermB.All(), ervB.All(), est.All(), s) },
-					func() error { return l.BatchNormApply(r, bx.All(), est.All(), ey.All(), s) },
-					func() error {
-						return l.BatchNormBackward(r, bx.All(), bdy.All(), est.All(), edg.All(), edb.All(), edx.All(), s, false)
-					},
-				} {
-					if e := err(); e != nil {
-						return e
-					}
+				if err := l.BatchNormStats(r, bx.All(), bg.All(), bb.All(), brm.All(), brv.All(), st.All(), s, true); err != nil {
+					return err
 				}
-				return nil
+				if err := l.BatchNormApply(r, bx.All(), st.All(), y.All(), s); err != nil {
+					return err
+				}
+				if err := l.BatchNormBackward(r, bx.All(), bdy.All(), st.All(), dg.All(), db.All(), dx.All(), s, true); err != nil {
+					return err
+				}
+				if err := l.BatchNormEvalStats(r, bg.All(), bb.All(), ermB.All(), ervB.All(), est.All(), s); err != nil {
+					return err
+				}
+				if err := l.BatchNormApply(r, bx.All(), est.All(), ey.All(), s); err != nil {
+					return err
+				}
+				return l.BatchNormBackward(r, bx.All(), bdy.All(), est.All(), edg.All(), edb.All(), edx.All(), s, false)
 			})
 			wy, wst, wrm, wrv := BatchNormTrainRef(x, gamma, beta, rm, rv, s)
 			compare(t, "training stats", download(t, st, s.C*BatchNormStatsWidth), wst, bnTol)

@@ -123,25 +123,22 @@ func (l *Lib) sum(r *vk.Recorder, op string, x, out, scratch vk.Range, n int, me
 
 // RowSum records out[i] = Σ_j x[i, j] for x of shape [b, d]: one workgroup per row, a fixed tree (deterministic).
 func (l *Lib) RowSum(r *vk.Recorder, x, out vk.Range, b, d int) error {
-	return l.rows(r, "row sum", "reduce_sum", x, out, b, d)
+	return l.rows(r, "row sum", "reduce_sum", x, out, b, d, 1)
 }
 
 // RowL1 records out[i] = Σ_j |x[i, j]|, the per-example ℓ1 norm of x of shape [b, d] (e.g. of an input gradient),
 // reduced as RowSum.
 func (l *Lib) RowL1(r *vk.Recorder, x, out vk.Range, b, d int) error {
-	return l.rows(r, "row l1", "reduce_l1", x, out, b, d)
+	return l.rows(r, "row l1", "reduce_l1", x, out, b, d, 1)
 }
 
 // RowMean records out[i] = (Σ_j x[i, j]) / d, reduced as RowSum: global average pooling of NCHW x as [N·C, H·W].
 func (l *Lib) RowMean(r *vk.Recorder, x, out vk.Range, b, d int) error {
-	return l.rowsDiv(r, "row mean", "reduce_sum", x, out, b, d, float32(d))
+	return l.rows(r, "row mean", "reduce_sum", x, out, b, d, float32(d))
 }
 
-func (l *Lib) rows(r *vk.Recorder, op, shader string, x, out vk.Range, b, d int) error {
-	return l.rowsDiv(r, op, shader, x, out, b, d, 1)
-}
-
-func (l *Lib) rowsDiv(r *vk.Recorder, op, shader string, x, out vk.Range, b, d int, div float32) error {
+// rows records out[i] = Σ_j f(x[i, j]) / div for x of shape [b, d] with the reduction shader of f.
+func (l *Lib) rows(r *vk.Recorder, op, shader string, x, out vk.Range, b, d int, div float32) error {
 	if err := positive(op, Dim{"B", b}, Dim{"D", d}); err != nil {
 		return err
 	}

@@ -89,14 +89,9 @@ func newEvalCmd(g *globals) *cobra.Command {
 				if out == "" {
 					return nil
 				}
-				if err := os.MkdirAll(out, 0o755); err != nil {
-					return err
-				}
-				doc := &evalDoc{Checkpoint: ckPath, Eps: eps, Suite: suite, Arch: ck.Arch.Name, Method: ck.Method,
-					Dataset: ck.Dataset, Quant: quantString(ck.Quant), Deploy: deploy, Seed: seed, Shard: shard,
-					Commit: buildCommit(), Reports: []*attack.SuiteReport{}}
-				b, _ := json.MarshalIndent(doc, "", "  ")
-				return writeFileAtomic(filepath.Join(out, "eval.json"), append(b, '\n'))
+				return writeEvalJSON(out, &evalDoc{Checkpoint: ckPath, Eps: eps, Suite: suite, Arch: ck.Arch.Name,
+					Method: ck.Method, Dataset: ck.Dataset, Quant: quantString(ck.Quant), Deploy: deploy, Seed: seed,
+					Shard: shard, Commit: buildCommit(), Reports: []*attack.SuiteReport{}})
 			}
 			d, err := vk.Open(g.vkOptions())
 			if err != nil {
@@ -137,15 +132,8 @@ func newEvalCmd(g *globals) *cobra.Command {
 			if out == "" {
 				return nil
 			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return err
-			}
-			curveSteps := 20
-			if suite == "smoke" {
-				curveSteps = 3
-			}
-			curve, err := measureCurve(lib, ck, deploy, set.Images, set.Labels, set.N, eps, batch, seed, curveSteps,
-				s.Attacks[0].FirstID)
+			curve, err := measureCurve(lib, ck, deploy, set.Images, set.Labels, set.N, eps, batch, seed,
+				curveSteps(suite), s.Attacks[0].FirstID)
 			if err != nil {
 				return err
 			}
@@ -153,7 +141,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 				AutoAttack: s.HasAutoAttack(), Arch: ck.Arch.Name, Method: ck.Method, Dataset: ck.Dataset,
 				Quant: quantString(ck.Quant), Deploy: deploy, N: set.N, Seed: seed, Shard: shard,
 				Commit: buildCommit(), Reports: reps, Curve: curve}
-			if err := writeEvalDoc(out, doc, deployDescriber(ck)); err != nil {
+			if err := writeEvalDoc(out, doc); err != nil {
 				return err
 			}
 			return writeExamples(filepath.Join(out, "examples.png"), ck.Arch.H, ck.Arch.W, ck.Arch.C, set.Images,
@@ -197,25 +185,36 @@ type evalDoc struct {
 }
 
 // writeEvalDoc writes eval.json, eval.md and accuracy-vs-eps.png into out, each atomically.
-func writeEvalDoc(out string, doc *evalDoc, desc func(quant.Mode) string) error {
+func writeEvalDoc(out string, doc *evalDoc) error {
+	if err := writeEvalJSON(out, doc); err != nil {
+		return err
+	}
+	var md strings.Builder
+	writeSuiteMarkdown(&md, doc.Checkpoint, doc.Device, doc.Eps, doc.quantized(), doc.Reports)
+	if err := writeFileAtomic(filepath.Join(out, "eval.md"), []byte(md.String())); err != nil {
+		return err
+	}
+	return plotCurve(filepath.Join(out, "accuracy-vs-eps.png"), doc)
+}
+
+// writeEvalJSON writes doc as out/eval.json, atomically, creating out.
+func writeEvalJSON(out string, doc *evalDoc) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
 	b, _ := json.MarshalIndent(doc, "", "  ")
-	if err := writeFileAtomic(filepath.Join(out, "eval.json"), append(b, '\n')); err != nil {
-		return err
-	}
-	var md strings.Builder
-	writeSuiteMarkdown(&md, doc.Checkpoint, doc.Device, doc.Eps, desc, doc.Reports)
-	if err := writeFileAtomic(filepath.Join(out, "eval.md"), []byte(md.String())); err != nil {
-		return err
-	}
-	return plotCurve(filepath.Join(out, "accuracy-vs-eps.png"), doc, desc)
+	return writeFileAtomic(filepath.Join(out, "eval.json"), append(b, '\n'))
 }
 
-// deployDescriber names a checkpoint's deployed classifiers for reports.
-func deployDescriber(ck *model.Checkpoint) func(quant.Mode) string {
-	return func(m quant.Mode) string { return attack.DeployDesc(ck, m) }
+// quantized reports whether the evaluated model has a quantizer (its deployed classifiers are then named by it).
+func (d *evalDoc) quantized() bool { return d.Quant != "none" }
+
+// curveSteps is the PGD steps of accuracy-vs-eps.png's points: 3 for the smoke suite, else 20.
+func curveSteps(suite string) int {
+	if suite == "smoke" {
+		return 3
+	}
+	return 20
 }
 
 // checkEps validates an ℓ∞ radius flag: pixels live in [0, 1].
@@ -271,12 +270,12 @@ func humanCount(n int64) string {
 }
 
 // writeSuiteMarkdown renders suite reports (one per deployed classifier) as Markdown tables.
-func writeSuiteMarkdown(w io.Writer, ckPath, device string, eps float32, desc func(quant.Mode) string,
+func writeSuiteMarkdown(w io.Writer, ckPath, device string, eps float32, quantized bool,
 	reps []*attack.SuiteReport) {
 	fmt.Fprintf(w, "Robust accuracy of `%s` at ε = %g on %d test images (%s), suite %s.\n", filepath.Base(ckPath), eps,
 		reps[0].N, device, reps[0].Suite)
 	for _, rep := range reps {
-		fmt.Fprintf(w, "\n### Deployed: %s\n\n", desc(rep.Deploy))
+		fmt.Fprintf(w, "\n### Deployed: %s\n\n", attack.DeployName(quantized, rep.Deploy))
 		if aa := rep.AutoAttack; aa != nil {
 			fmt.Fprintf(w, "AutoAttack, each attack on the points still robust (cumulative):\n\n")
 			fmt.Fprintf(w, "| attack | gradient | attacked | broken | robust accuracy | seconds | queries |\n")
@@ -442,7 +441,7 @@ func measureCurve(lib *kernels.Lib, ck *model.Checkpoint, deploy []quant.Mode, i
 }
 
 // plotCurve draws doc's curve points, one line per deployed classifier.
-func plotCurve(path string, doc *evalDoc, desc func(quant.Mode) string) error {
+func plotCurve(path string, doc *evalDoc) error {
 	if len(doc.Curve) == 0 {
 		return nil
 	}
@@ -454,8 +453,8 @@ func plotCurve(path string, doc *evalDoc, desc func(quant.Mode) string) error {
 			i = len(series)
 			at[p.Deploy] = i
 			name := doc.Method
-			if doc.Quant != "none" {
-				name += ", " + desc(p.Deploy)
+			if doc.quantized() {
+				name += ", " + attack.DeployName(true, p.Deploy)
 			}
 			series = append(series, report.Series{Name: name})
 		}
@@ -465,9 +464,6 @@ func plotCurve(path string, doc *evalDoc, desc func(quant.Mode) string) error {
 		}
 		series[i].X, series[i].Y = append(series[i].X, float64(p.Eps)), append(series[i].Y, acc)
 	}
-	steps := 20
-	if doc.Suite == "smoke" {
-		steps = 3
-	}
-	return report.LinePlot(path, fmt.Sprintf("robust accuracy under PGD-%d", steps), "ε (ℓ∞)", "accuracy", series, false)
+	return report.LinePlot(path, fmt.Sprintf("robust accuracy under PGD-%d", curveSteps(doc.Suite)), "ε (ℓ∞)", "accuracy",
+		series, false)
 }

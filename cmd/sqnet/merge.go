@@ -16,7 +16,6 @@ import (
 
 	"github.com/sqnet/sqnet/attack"
 	"github.com/sqnet/sqnet/data"
-	"github.com/sqnet/sqnet/quant"
 )
 
 // shardSpec is an evaluation's slice of the test set: shard Index of Count, its examples First … First+N−1 of the
@@ -61,7 +60,7 @@ func newMergeCmd() *cobra.Command {
 		Short: "Combine the partial eval.json of every shard of an evaluation (eval --shard i/N) into the whole run's",
 		Long: "merge reads DIR/eval.json of each shard of one evaluation (sqnet eval --shard i/N, every i from 0 to\n" +
 			"N−1 exactly once, the same checkpoint, suite, ε, seed, classifiers and build) and writes the whole run's\n" +
-			"eval.json, eval.md and accuracy-vs-eps.png into --out, and shard 0's examples.png. Every example is\n" +
+			"eval.json, eval.md and accuracy-vs-eps.png into --out, and the first non-empty shard's examples.png. Every example is\n" +
 			"attacked with its own randomness, so the merged eval.json equals the unsharded run's except for seconds\n" +
 			"and submits.",
 		Args: cobra.MinimumNArgs(1),
@@ -81,13 +80,7 @@ func newMergeCmd() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			desc := func(m quant.Mode) string {
-				if merged.Quant == "none" {
-					return "plain"
-				}
-				return m.String() + " quantizer"
-			}
-			if err := writeEvalDoc(out, merged, desc); err != nil {
+			if err := writeEvalDoc(out, merged); err != nil {
 				return err
 			}
 			if b, err := os.ReadFile(filepath.Join(firstDir, "examples.png")); err == nil {
@@ -101,8 +94,8 @@ func newMergeCmd() *cobra.Command {
 			fmt.Fprintf(stdout, "merged %d shards of %s (%d images, suite %s) into %s\n", len(docs),
 				merged.Checkpoint, merged.N, merged.Suite, out)
 			for _, r := range merged.Reports {
-				fmt.Fprintf(stdout, "  worst case [%s] %6.2f%%  (every attack, per example)\n", desc(r.Deploy),
-					100*r.WorstAccuracy)
+				fmt.Fprintf(stdout, "  worst case [%s] %6.2f%%  (every attack, per example)\n",
+					attack.DeployName(merged.quantized(), r.Deploy), 100*r.WorstAccuracy)
 			}
 			return nil
 		},
@@ -134,7 +127,7 @@ func readEvalDoc(path string) (*evalDoc, error) {
 }
 
 // mergeDocs checks that docs are every shard of one evaluation and combines them; it also returns the folder of
-// shard 0.
+// the first shard with images (whose examples.png the merged report keeps).
 func mergeDocs(docs []*evalDoc, dirs []string) (*evalDoc, string, error) {
 	order := make([]int, len(docs))
 	for i := range order {
