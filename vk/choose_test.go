@@ -36,6 +36,10 @@ func TestChoose(t *testing.T) {
 		{"unknown name", fakeDevices(TypeCPU), "radeon", -1, `no device name contains "radeon"`},
 		{"ambiguous name", fakeDevices(TypeCPU, TypeDiscrete), "device", -1, "matches 2 devices"},
 		{"none", nil, "", -1, "no Vulkan device"},
+		{"gpu:0 skips the CPU driver", fakeDevices(TypeCPU, TypeDiscrete, TypeDiscrete), "gpu:0", 1, ""},
+		{"gpu:1", fakeDevices(TypeDiscrete, TypeCPU, TypeIntegrated), "GPU:1", 2, ""},
+		{"gpu:N past the GPUs", fakeDevices(TypeDiscrete, TypeCPU), "gpu:1", -1, "fewer GPUs"},
+		{"gpu: without a number", fakeDevices(TypeDiscrete), "gpu:x", -1, "want gpu:N"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

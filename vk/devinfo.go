@@ -272,6 +272,27 @@ func Choose(devs []DeviceInfo, sel string) (int, error) {
 		}
 		return best, nil
 	}
+	if rest, ok := strings.CutPrefix(strings.ToLower(sel), "gpu:"); ok {
+		// The n-th GPU in enumeration order, CPU drivers skipped: what a scheduler's GPU ordinal
+		// (GPU_DEVICE_ORDINAL, CUDA_VISIBLE_DEVICES) means on a node that also has lavapipe installed.
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 0 {
+			return -1, fmt.Errorf("%w: %q: want gpu:N with N ≥ 0", ErrNoSuchDevice, sel)
+		}
+		for i, d := range devs {
+			if d.Type == TypeCPU {
+				continue
+			}
+			if n == 0 {
+				if !d.Usable {
+					return -1, fmt.Errorf("%w: device %d (%s) cannot run sqnet: %s", ErrNoSuchDevice, i, d.Name, d.Why)
+				}
+				return i, nil
+			}
+			n--
+		}
+		return -1, fmt.Errorf("%w: %s: there are fewer GPUs (devices: %s)", ErrNoSuchDevice, sel, names(devs))
+	}
 	if n, err := strconv.Atoi(sel); err == nil {
 		if n < 0 || n >= len(devs) {
 			return -1, fmt.Errorf("%w: device %d (there are %d: %s)", ErrNoSuchDevice, n, len(devs), names(devs))
