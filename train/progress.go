@@ -3,18 +3,28 @@ package train
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/sqnet/sqnet/internal/progressfile"
 )
 
-// progress shows training progress: a live bar on a terminal, one line per epoch elsewhere (logs, CI).
+// progress shows training progress: a live bar on a terminal, one line per epoch elsewhere (logs, CI), and, with
+// a progress file, the step, epoch and ETA for another process to read (sqnet sweep status).
 type progress struct {
-	w   io.Writer
-	bar *progressbar.ProgressBar
+	w    io.Writer
+	bar  *progressbar.ProgressBar
+	file progressfile.Writer
+	// for the file: steps per epoch, epochs, steps in all, the step the run started at and when
+	spe, epochs, total, first int
+	start                     time.Time
 }
 
-func newProgress(w io.Writer, terminal bool, total, done int) *progress {
-	p := &progress{w: w}
+func newProgress(w io.Writer, terminal bool, file string, spe, epochs, done int) *progress {
+	total := spe * epochs
+	p := &progress{w: w, file: progressfile.Writer{Path: file}, spe: spe, epochs: epochs, total: total, first: done,
+		start: time.Now()}
 	if w == nil || !terminal {
 		return p
 	}
@@ -32,13 +42,31 @@ func newProgress(w io.Writer, terminal bool, total, done int) *progress {
 	return p
 }
 
-// step advances the bar by one step and shows the running loss and accuracy.
-func (p *progress) step(loss, acc float64, seen int) {
+// step advances the bar to optimizer step n (of the whole run) and shows the running loss and accuracy.
+func (p *progress) step(n int, loss, acc float64) error {
+	if err := p.update(n, n == p.total); err != nil {
+		return err
+	}
 	if p.bar == nil {
-		return
+		return nil
 	}
 	p.bar.Describe(fmt.Sprintf("loss %.4f acc %.2f%%", loss, 100*acc))
 	p.bar.Add(1)
+	return nil
+}
+
+// update writes the progress file at step n: the epoch under way and an ETA from this run's pace so far.
+func (p *progress) update(n int, force bool) error {
+	if p.file.Path == "" {
+		return nil
+	}
+	el := time.Since(p.start).Seconds()
+	st := progressfile.Status{Phase: "train", Epoch: min(n/max(p.spe, 1)+1, p.epochs), Epochs: p.epochs, Step: n,
+		Steps: p.total, ElapsedSeconds: el}
+	if n > p.first {
+		st.ETASeconds = el / float64(n-p.first) * float64(p.total-n)
+	}
+	return p.file.Update(st, force)
 }
 
 // epoch reports a finished epoch on its own line.

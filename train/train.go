@@ -73,6 +73,9 @@ type Config struct {
 	Progress io.Writer
 	// Terminal says whether Progress is a terminal (live bar) or a log (lines).
 	Terminal bool
+	// ProgressFile, when set, is rewritten (atomically, every few seconds) with the step, epoch and ETA as JSON
+	// (internal/progressfile), for sqnet sweep status to read.
+	ProgressFile string
 	// OnEpoch, when set, is called after each epoch's checkpoint is written (reproduce evaluates it there).
 	OnEpoch func(e EpochResult, checkpoint string) error
 	// TrackEvery, when above 0, calls OnTrack every TrackEvery steps inside an epoch (an epoch's last step calls
@@ -296,7 +299,10 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("checkpoint %s is at step %d, past the %d steps of %d epochs", cfg.Resume, step, total,
 			cfg.Epochs)
 	}
-	bar := newProgress(cfg.Progress, cfg.Terminal, total, step)
+	bar := newProgress(cfg.Progress, cfg.Terminal, cfg.ProgressFile, spe, cfg.Epochs, step)
+	if err := bar.update(step, true); err != nil {
+		return nil, err
+	}
 	sz := trainSet.ImageSize()
 	xb, yb := make([]float32, cfg.Batch*sz), make([]uint32, cfg.Batch)
 	lossb, cnt := make([]float32, cfg.Batch), make([]uint32, 1)
@@ -358,7 +364,9 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 			if math.IsNaN(lossSum) {
 				return nil, fmt.Errorf("training diverged at step %d (NaN loss); lower --lr", step)
 			}
-			bar.step(lossSum/float64(seen), float64(right)/float64(seen), seen)
+			if err := bar.step(step, lossSum/float64(seen), float64(right)/float64(seen)); err != nil {
+				return nil, err
+			}
 			if cfg.OnTrack != nil && cfg.TrackEvery > 0 && step%cfg.TrackEvery == 0 && i+1 < spe && !outOfTime {
 				paused := time.Now()
 				w, err := s.net.Weights(s.prog)

@@ -176,7 +176,7 @@ func newAttackCmd(g *globals) *cobra.Command {
 			lib := kernels.New(d)
 			var rs []*attack.Result
 			if af.autoAttack() {
-				bar := newAttackProgress(c.ErrOrStderr())
+				bar := newAttackProgress(c.ErrOrStderr(), "")
 				rs, err = af.autoAttackConfig().Single(lib, ck, af.kind, af.throughMode(), deploy, set.Images,
 					set.Labels, set.N, bar.update)
 				bar.clear()

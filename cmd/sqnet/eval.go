@@ -27,7 +27,7 @@ func quantString(q *quant.Config) string {
 }
 
 func newEvalCmd(g *globals) *cobra.Command {
-	var ckPath, dataDir, out, suite, surrogate, deployFlag, shardFlag string
+	var ckPath, dataDir, out, suite, surrogate, deployFlag, shardFlag, progressFile string
 	var limit, batch int
 	var eps float32
 	var seed uint64
@@ -106,7 +106,7 @@ func newEvalCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(stdout, "evaluating %s (%s, %s, quantizer %s, deployed %s) on %s at ε=%g on %s\n",
 				ckPath, ck.Arch.Name, ck.Method, quantString(ck.Quant), deployList(ck, deploy), which, eps, d.Name())
-			bar := newAttackProgress(c.ErrOrStderr())
+			bar := newAttackProgress(c.ErrOrStderr(), progressFile)
 			lib := kernels.New(d)
 			reps, err := attack.RunSuite(lib, ck, sur, s, deploy, set.Images, set.Labels, set.N,
 				attack.SuiteHooks{
@@ -122,6 +122,9 @@ func newEvalCmd(g *globals) *cobra.Command {
 					Progress: bar.update,
 				})
 			bar.clear()
+			if err == nil {
+				err = bar.err
+			}
 			if err != nil {
 				return err
 			}
@@ -160,6 +163,8 @@ func newEvalCmd(g *globals) *cobra.Command {
 	f.Uint64Var(&seed, "seed", 1, "seed of random starts and of Square's queries")
 	f.StringVar(&dataDir, "data", "", "dataset folder (default: $SQNET_DATA, else its usual place)")
 	f.StringVar(&out, "out", "", "folder for eval.json, eval.md, examples.png and accuracy-vs-eps.png")
+	f.StringVar(&progressFile, "progress-file", "", "also write the attack under way to this file as JSON, every "+
+		"few seconds (sqnet sweep status reads it)")
 	f.StringVar(&shardFlag, "shard", "", "evaluate only slice i/N of the --limit images (0 ≤ i < N); combine with sqnet merge")
 	return c
 }

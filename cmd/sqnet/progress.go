@@ -5,24 +5,30 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/sqnet/sqnet/attack"
+	"github.com/sqnet/sqnet/internal/progressfile"
 )
 
 // attackProgress shows a long evaluation's advance on stderr: on a terminal a live bar per attack (its name and
-// target, the points still robust, an ETA); elsewhere (logs, CI) one line whenever a new attack starts.
+// target, the points still robust, an ETA); elsewhere (logs, CI) one line whenever a new attack starts. With a
+// progress file (eval --progress-file) it also writes the attack under way there, for sqnet sweep status.
 type attackProgress struct {
 	w        io.Writer
 	terminal bool
 	bar      *progressbar.ProgressBar
 	attack   string // the attack the bar or the last line is for
+	file     progressfile.Writer
+	start    time.Time
+	err      error // the first failure to write the progress file
 }
 
-func newAttackProgress(w io.Writer) *attackProgress {
-	p := &attackProgress{w: w}
+func newAttackProgress(w io.Writer, file string) *attackProgress {
+	p := &attackProgress{w: w, file: progressfile.Writer{Path: file}, start: time.Now()}
 	if f, ok := w.(*os.File); ok {
 		p.terminal = term.IsTerminal(int(f.Fd()))
 	}
@@ -31,6 +37,10 @@ func newAttackProgress(w io.Writer) *attackProgress {
 
 // update shows one progress report.
 func (p *attackProgress) update(e attack.Progress) {
+	if err := p.file.Update(progressfile.Status{Phase: "eval", Attack: e.Attack, Done: e.Done, Total: e.Total,
+		Robust: e.Left, ElapsedSeconds: time.Since(p.start).Seconds()}, false); err != nil && p.err == nil {
+		p.err = err
+	}
 	if !p.terminal {
 		base, _, _ := strings.Cut(e.Attack, " (target")
 		if base != p.attack {

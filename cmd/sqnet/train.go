@@ -31,7 +31,9 @@ func newTrainCmd(g *globals) *cobra.Command {
 			"Ctrl-C finishes the current step, saves the checkpoint and exits; --resume continues bit-identically.\n" +
 			"MNIST is found with no flags after scripts/setup; --data DIR (or SQNET_DATA) points elsewhere.",
 		Args: noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
+		// PreRunE checks every setting before any output or work (Run checks again, on the real config); sqnet
+		// sweep calls it on each cell's flags before the first cell starts.
+		PreRunE: func(c *cobra.Command, _ []string) error {
 			q, as, err := parseQuantFlags(quantFlag, alphaFlag)
 			if err != nil {
 				return err
@@ -47,8 +49,7 @@ func newTrainCmd(g *globals) *cobra.Command {
 				}
 				cfg.Deploy = m
 			}
-			// Every setting is checked before any output or work (Run checks again, on the real config). A resumed
-			// run takes its settings from the checkpoint; a flag that contradicts them is an error.
+			// A resumed run takes its settings from the checkpoint; a flag that contradicts them is an error.
 			if cfg.Resume == "" {
 				check := cfg
 				if err := check.Validate(); err != nil {
@@ -73,6 +74,9 @@ func newTrainCmd(g *globals) *cobra.Command {
 					cfg.Epochs = n
 				}
 			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, _ []string) error {
 			d, err := vk.Open(g.vkOptions())
 			if err != nil {
 				return err
@@ -136,6 +140,8 @@ func newTrainCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.Init, "init", "", "fine-tune: start from this checkpoint's network weights (same --model; a fresh "+
 		"optimizer, and the quantizer from --quant, so a naturally trained network can get one)")
 	f.StringVar(&resultJSON, "json", "", "also write the run's numbers as JSON to this file")
+	f.StringVar(&cfg.ProgressFile, "progress-file", "", "also write the step, epoch and ETA to this file as JSON, "+
+		"every few seconds (sqnet sweep status reads it)")
 	return c
 }
 
