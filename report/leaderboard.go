@@ -243,6 +243,24 @@ func fromResults(raw []byte) ([]Entry, error) {
 	return out, nil
 }
 
+// EvalEntries reads one eval.json into rows, one per deployed classifier, with the training time from the
+// train.json at trainJSON ("" or a missing file: none). sqnet sweep report aggregates a grid's cells with it.
+func EvalEntries(path, trainJSON string) ([]Entry, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	es, err := fromEval(raw, filepath.Dir(path), "")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	t := trainSeconds(trainJSON)
+	for i := range es {
+		es[i].TrainSeconds, es[i].Source = t, path
+	}
+	return es, nil
+}
+
 // trainSeconds reads a train.json's training time (the last epoch's cumulative train_seconds), nil without one.
 func trainSeconds(path string) *float64 {
 	raw, err := os.ReadFile(path)

@@ -180,3 +180,76 @@ func drawText(img *image.RGBA, x, y int, s string, c color.RGBA) {
 		Dot: fixed.P(x, y-2)}
 	d.DrawString(s)
 }
+
+// Point is a mean with its spread, for ErrorBarPlot.
+type Point struct{ Mean, Std float64 }
+
+// ErrorBarPlot writes a PNG of categories along x (labels, one tick each) and, per series, a point per category
+// with an error bar of ±Std; NaN means leave the point out. Series are offset a little sideways so their bars do
+// not hide each other. y runs from 0 to 1 at least (accuracies).
+func ErrorBarPlot(path, title, ylabel string, labels []string, names []string, series [][]Point) error {
+	if len(names) != len(series) {
+		return fmt.Errorf("plot %s: %d names for %d series", path, len(names), len(series))
+	}
+	p := plot.New()
+	p.Title.Text, p.Y.Label.Text = title, ylabel
+	p.Add(plotter.NewGrid())
+	leg := plot.NewLegend()
+	for i, s := range series {
+		if len(s) != len(labels) {
+			return fmt.Errorf("plot %s: series %q has %d points for %d labels", path, names[i], len(s), len(labels))
+		}
+		off := 0.12 * (float64(i) - float64(len(series)-1)/2)
+		var pts errPoints
+		for k, v := range s {
+			if !math.IsNaN(v.Mean) {
+				pts.XYs = append(pts.XYs, plotter.XY{X: float64(k) + off, Y: v.Mean})
+				pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{v.Std, v.Std})
+			}
+		}
+		if len(pts.XYs) == 0 {
+			continue
+		}
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", path, err)
+		}
+		sc.Color, sc.Shape, sc.Radius = plotutil.Color(i), plotutil.Shape(i), vg.Points(4)
+		bars, err := plotter.NewYErrorBars(pts)
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", path, err)
+		}
+		bars.Color = plotutil.Color(i)
+		p.Add(bars, sc)
+		leg.Add(names[i], sc)
+	}
+	ticks := make([]plot.Tick, len(labels))
+	for k, l := range labels {
+		ticks[k] = plot.Tick{Value: float64(k), Label: l}
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.X.Min, p.X.Max = -0.6, float64(len(labels))-0.4
+	p.Y.Min, p.Y.Max = min(p.Y.Min, 0), max(p.Y.Max, 1)
+	var width vg.Length
+	for _, n := range names {
+		width = max(width, leg.TextStyle.Width(n))
+	}
+	strip := leg.ThumbnailWidth + width + 0.4*vg.Inch
+	w, h := max(6*vg.Inch, vg.Length(len(labels))*0.9*vg.Inch)+strip, 4*vg.Inch
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	p.Draw(draw.Crop(dc, 0, -strip, 0, 0))
+	leg.Top = true
+	leg.Draw(draw.Crop(dc, w-strip+0.15*vg.Inch, 0, 0, -0.3*vg.Inch))
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return atomicfile.Write(path, buf.Bytes(), 0o644)
+}
+
+// errPoints is points with symmetric y errors, as plotter's error bars take them.
+type errPoints struct {
+	plotter.XYs
+	plotter.YErrors
+}

@@ -55,12 +55,12 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.device, "device", "",
-		"device to use: an index or part of a name from `sqnet devices` (default $SQNET_DEVICE, else the best GPU)")
+		"device to use: an index or part of a name from `sqnet devices`, or gpu:N for the N-th GPU (default $SQNET_DEVICE, else the best GPU)")
 	root.PersistentFlags().BoolVar(&g.validate, "validate", false,
 		"enable VK_LAYER_KHRONOS_validation and fail on any message (also SQNET_VALIDATION=1)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newDevicesCmd(g), newSelftestCmd(g), newTrainCmd(g), newBenchCmd(g), newAttackCmd(g), newEvalCmd(g), newMergeCmd(), newAuditCmd(g), newReproduceCmd(g),
-		newViewCmd(g), newLeaderboardCmd())
+		newViewCmd(g), newLeaderboardCmd(), newSweepCmd(g))
 	return root
 }
 

@@ -557,15 +557,7 @@ func TestShardedEvalOnSlurm(t *testing.T) {
 		// .ci/run's SwiftShader pass: Slurm does the same there as in the lavapipe pass, which runs this test.
 		t.Skip("-short (SwiftShader): the lavapipe pass submits the array job")
 	}
-	_, errB := exec.LookPath("sbatch")
-	_, errQ := exec.LookPath("squeue")
-	if os.Getenv("SLURM_CONF") == "" || errB != nil || errQ != nil {
-		if os.Getenv("SQNET_SLURM") == "required" {
-			t.Fatalf("SQNET_SLURM=required but no Slurm here (SLURM_CONF %q, sbatch: %v, squeue: %v)",
-				os.Getenv("SLURM_CONF"), errB, errQ)
-		}
-		t.Skip("no Slurm cluster (scripts/slurm-local start sets one up; CI runs this test)")
-	}
+	needSlurm(t)
 	dir := t.TempDir()
 	ck := filepath.Join(dir, "sq.safetensors")
 	if _, stderr, code := sqnet(t, nil, "train", "--limit", "200", "--test-limit", "20", "--epochs", "1", "--method",
@@ -613,6 +605,21 @@ func TestShardedEvalOnSlurm(t *testing.T) {
 		t.Fatalf("merge: %s", stderr)
 	}
 	sameEvalJSON(t, filepath.Join(dir, "whole"), merged)
+}
+
+// needSlurm skips the test without a Slurm cluster (SLURM_CONF, sbatch, squeue), and fails it instead where
+// SQNET_SLURM=required (.ci/run starts a one-node cluster with scripts/slurm-local and sets it, so CI cannot skip).
+func needSlurm(t *testing.T) {
+	t.Helper()
+	_, errB := exec.LookPath("sbatch")
+	_, errQ := exec.LookPath("squeue")
+	if os.Getenv("SLURM_CONF") == "" || errB != nil || errQ != nil {
+		if os.Getenv("SQNET_SLURM") == "required" {
+			t.Fatalf("SQNET_SLURM=required but no Slurm here (SLURM_CONF %q, sbatch: %v, squeue: %v)",
+				os.Getenv("SLURM_CONF"), errB, errQ)
+		}
+		t.Skip("no Slurm cluster (scripts/slurm-local start sets one up; CI runs this test)")
+	}
 }
 
 // sameEvalJSON fails unless the eval.json in folder merged equals the one in folder whole in everything but
