@@ -1,7 +1,7 @@
 // Package safetensors reads and writes the safetensors format: an 8-byte little-endian header length, a JSON
 // header mapping each tensor name to its dtype, shape and byte range ("data_offsets", relative to the end of the
-// header), an optional "__metadata__" map of strings, then the raw little-endian data. sqnet stores only F32
-// tensors but reads the header of any file.
+// header), an optional "__metadata__" map of strings, then the raw little-endian data. sqnet stores F32 tensors
+// and I64 ones (batch norm's num_batches_tracked) and reads the header of any file.
 //
 // Files are written atomically (temp file, fsync, rename). Reading validates everything a corrupt or hostile file
 // could get wrong — header size, JSON, dtypes, shapes, overlapping or out-of-range offsets — and never panics
@@ -25,11 +25,12 @@ import (
 // maxHeader bounds the JSON header (the reference implementation uses 100 MB).
 const maxHeader = 100 << 20
 
-// Tensor is one named F32 tensor.
+// Tensor is one named F32 tensor, or I64 when Ints is set (then Data is unused).
 type Tensor struct {
 	Name  string
 	Shape []int
 	Data  []float32
+	Ints  []int64
 }
 
 // entry is one tensor's header record.
@@ -66,15 +67,19 @@ func Encode(tensors []Tensor, meta map[string]string) ([]byte, error) {
 			}
 			n *= int64(d)
 		}
-		if n != int64(len(t.Data)) {
-			return nil, fmt.Errorf("safetensors: %s has shape %v but %d values", t.Name, t.Shape, len(t.Data))
+		dtype, size, have := "F32", int64(4), len(t.Data)
+		if t.Ints != nil {
+			dtype, size, have = "I64", 8, len(t.Ints)
+		}
+		if n != int64(have) {
+			return nil, fmt.Errorf("safetensors: %s has shape %v but %d values", t.Name, t.Shape, have)
 		}
 		shape := t.Shape
 		if shape == nil {
 			shape = []int{}
 		}
-		header[t.Name] = entry{Dtype: "F32", Shape: shape, DataOffsets: [2]int64{off, off + 4*n}}
-		off += 4 * n
+		header[t.Name] = entry{Dtype: dtype, Shape: shape, DataOffsets: [2]int64{off, off + size*n}}
+		off += size * n
 	}
 	hj, err := json.Marshal(header)
 	if err != nil {
@@ -88,6 +93,12 @@ func Encode(tensors []Tensor, meta map[string]string) ([]byte, error) {
 	binary.LittleEndian.PutUint64(out, uint64(len(hj)))
 	out = append(out, hj...)
 	for _, t := range sorted {
+		if t.Ints != nil {
+			for _, v := range t.Ints {
+				out = binary.LittleEndian.AppendUint64(out, uint64(v))
+			}
+			continue
+		}
 		for _, v := range t.Data {
 			out = binary.LittleEndian.AppendUint32(out, math.Float32bits(v))
 		}
@@ -107,7 +118,8 @@ func Write(path string, tensors []Tensor, meta map[string]string) error {
 // File is a decoded safetensors file.
 type File struct {
 	Meta    map[string]string
-	Tensors map[string]Tensor // F32 tensors only
+	Tensors map[string]Tensor // F32 tensors
+	Ints    map[string]Tensor // I64 tensors (Ints set)
 	// Dtypes records every tensor's dtype, including ones this package does not decode.
 	Dtypes map[string]string
 }
@@ -129,7 +141,8 @@ func Decode(b []byte) (*File, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("header is not a JSON object: %v", err)
 	}
-	f := &File{Meta: map[string]string{}, Tensors: map[string]Tensor{}, Dtypes: map[string]string{}}
+	f := &File{Meta: map[string]string{}, Tensors: map[string]Tensor{}, Ints: map[string]Tensor{},
+		Dtypes: map[string]string{}}
 	type span struct {
 		lo, hi int64
 		name   string
@@ -167,6 +180,14 @@ func Decode(b []byte) (*File, error) {
 		}
 		spans = append(spans, span{lo, hi, name})
 		f.Dtypes[name] = e.Dtype
+		if e.Dtype == "I64" {
+			ints := make([]int64, n)
+			for i := range ints {
+				ints[i] = int64(binary.LittleEndian.Uint64(data[lo+8*int64(i):]))
+			}
+			f.Ints[name] = Tensor{Name: name, Shape: e.Shape, Ints: ints}
+			continue
+		}
 		if e.Dtype != "F32" {
 			continue
 		}

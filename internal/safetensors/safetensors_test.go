@@ -39,6 +39,30 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestInt64 round-trips an I64 scalar (batch norm's num_batches_tracked) next to F32 tensors, with its bytes where
+// the format puts them.
+func TestInt64(t *testing.T) {
+	ts := append(sample(), Tensor{Name: "bn1.num_batches_tracked", Shape: []int{}, Ints: []int64{1 << 40}})
+	b, err := Encode(ts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := f.Ints["bn1.num_batches_tracked"]
+	if !ok || len(got.Shape) != 0 || !slices.Equal(got.Ints, []int64{1 << 40}) || f.Dtypes[got.Name] != "I64" {
+		t.Fatalf("I64 scalar read back as %+v (dtype %s)", got, f.Dtypes[got.Name])
+	}
+	if _, isF32 := f.Tensors[got.Name]; isF32 || len(f.Tensors) != len(sample()) {
+		t.Fatalf("the I64 tensor landed among the F32 ones")
+	}
+	if _, err := Encode([]Tensor{{Name: "n", Shape: []int{2}, Ints: []int64{1}}}, nil); err == nil {
+		t.Fatal("an I64 tensor with too few values was encoded")
+	}
+}
+
 // TestHeaderIndependently parses the written bytes by hand, following the format's definition rather than this
 // package's reader: what any safetensors reader would see.
 func TestHeaderIndependently(t *testing.T) {
