@@ -46,10 +46,11 @@ func (g *Graph) Linear(x, w, b *Tensor) *Tensor {
 	return y
 }
 
-// Conv2D returns the convolution of x [B, Cin, H, W] with w [Cout, Cin, KH, KW] (PyTorch's layout) plus b [Cout],
-// with the given stride and zero padding on every side.
+// Conv2D returns the convolution of x [B, Cin, H, W] with w [Cout, Cin, KH, KW] (PyTorch's layout) plus b [Cout]
+// (nil: no bias, as before a batch norm), with the given stride and zero padding on every side.
 func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
-	if len(x.Shape) != 4 || len(w.Shape) != 4 || w.Shape[1] != x.Shape[1] || len(b.Shape) != 1 || b.Shape[0] != w.Shape[0] {
+	if len(x.Shape) != 4 || len(w.Shape) != 4 || w.Shape[1] != x.Shape[1] ||
+		(b != nil && (len(b.Shape) != 1 || b.Shape[0] != w.Shape[0])) {
 		return g.fail("conv2d: x %s, w %s, b %s: want x [B, Cin, H, W], w [Cout, Cin, KH, KW], b [Cout]", x, w, b)
 	}
 	s := kernels.ConvShape{B: x.Shape[0], Cin: x.Shape[1], H: x.Shape[2], W: x.Shape[3], Cout: w.Shape[0],
@@ -64,9 +65,12 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 	if n := g.lib.ConvFwdScratch(s); n > 0 {
 		wp = g.tensor(w.Name+".packed", []int{n}, Temp, F32)
 	}
-	g.Add(&Op{Name: "conv2d", In: []*Tensor{x, w, b}, Out: NonNil(y, wp), Flops: mac,
+	g.Add(&Op{Name: "conv2d", In: NonNil(x, w, b), Out: NonNil(y, wp), Flops: mac,
 		Run: func(r *vk.Recorder, at Binder) error {
-			o := kernels.ConvOpts{Bias: at(b)}
+			var o kernels.ConvOpts
+			if b != nil {
+				o.Bias = at(b)
+			}
 			if wp != nil {
 				o.Scratch = at(wp)
 			}
@@ -74,7 +78,11 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 		},
 		Grad: func(d []*Tensor) ([]*Tensor, error) {
 			dy := d[0]
-			dx, dw, db := g.gradOf(x), g.gradOf(w), g.gradOf(b)
+			dx, dw := g.gradOf(x), g.gradOf(w)
+			var db *Tensor
+			if b != nil {
+				db = g.gradOf(b)
+			}
 			// The input gradient reads packed weights from a scratch tensor on CPU drivers (an attack's first
 			// layer through conv_direct), or, with few input channels and strides, runs in two passes through one
 			// (kernels.ConvDataScratch).
@@ -113,6 +121,9 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 					}
 					return g.lib.BiasGrad(r, at(dy), at(db), s.B, s.Cout, s.OH()*s.OW(), false)
 				}})
+			if b == nil {
+				return []*Tensor{dx, dw}, nil
+			}
 			return []*Tensor{dx, dw, db}, nil
 		}})
 	return y

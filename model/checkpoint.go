@@ -13,6 +13,9 @@ import (
 // Format is the value of the "format" metadata key in every checkpoint sqnet writes.
 const Format = "sqnet/1"
 
+// NumBatchesTracked ends the name of a batch norm layer's int64 batch counter (PyTorch's buffer).
+const NumBatchesTracked = ".num_batches_tracked"
+
 // OptimPrefix starts the names of optimizer-state tensors (Adam moments, momentum), stored beside the parameters
 // so that --resume continues bit-identically; PyTorch loaders can drop them with a prefix filter.
 const OptimPrefix = "optim."
@@ -47,6 +50,11 @@ func Save(path string, c *Checkpoint) error {
 	}
 	for name, v := range c.Optim {
 		ts = append(ts, safetensors.Tensor{Name: OptimPrefix + name, Shape: []int{len(v)}, Data: v})
+	}
+	// PyTorch's BatchNorm2d counts its training-mode batches in an int64 scalar; sqnet writes the optimizer steps
+	// (what the count is with one training forward per step), so load_state_dict finds every buffer it expects.
+	for _, name := range c.Arch.BatchNorms() {
+		ts = append(ts, safetensors.Tensor{Name: name + NumBatchesTracked, Shape: []int{}, Ints: []int64{int64(c.Step)}})
 	}
 	q := "none"
 	if c.Quant != nil {
@@ -138,10 +146,18 @@ func Load(path string) (*Checkpoint, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	counters := map[string]bool{}
+	for _, bn := range arch.BatchNorms() {
+		counters[bn+NumBatchesTracked] = true
+	}
 	for _, name := range names {
+		if _, ok := f.Ints[name]; ok && counters[name] {
+			continue // batch norm's batch count: PyTorch's, not used here
+		}
 		t, ok := f.Tensors[name]
 		if !ok {
-			return nil, bad("tensor %s has dtype %s; sqnet checkpoints are F32", name, f.Dtypes[name])
+			return nil, bad("tensor %s has dtype %s; sqnet checkpoints are F32 (and I64 batch counts)", name,
+				f.Dtypes[name])
 		}
 		if rest, isOptim := strings.CutPrefix(name, OptimPrefix); isOptim {
 			ck.Optim[rest] = t.Data

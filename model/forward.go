@@ -7,18 +7,33 @@ import (
 	"github.com/sqnet/sqnet/quant"
 )
 
-// Net is an architecture placed in a graph: its parameter tensors by state_dict name, in Params order.
+// Net is an architecture placed in a graph: its parameter and buffer tensors by state_dict name, and the
+// parameters alone (what an optimizer moves) in Params order.
 type Net struct {
 	Arch   Arch
 	Quant  *quant.Config
-	Params map[string]*graph.Tensor
-	Order  []*graph.Tensor
+	Params map[string]*graph.Tensor // parameters and batch norm's running statistics
+	Order  []*graph.Tensor          // the parameters, without buffers
+	// Training puts batch norm in training mode in the Forward calls that follow: batch statistics, running
+	// estimates updated every time the step runs. Evaluations and attacks leave it false (running estimates).
+	Training bool
 }
 
-// Declare adds the architecture's parameters (and the quantizer's thresholds when q is not nil) to the graph.
+// BNEps and BNMomentum are batch norm's ε and momentum, PyTorch's defaults.
+const (
+	BNEps      = 1e-5
+	BNMomentum = 0.1
+)
+
+// Declare adds the architecture's parameters (and the quantizer's thresholds when q is not nil) to the graph, and
+// its buffers as state.
 func Declare(g *graph.Graph, a Arch, q *quant.Config) *Net {
 	n := &Net{Arch: a, Quant: q, Params: map[string]*graph.Tensor{}}
 	for _, p := range a.Params(q) {
+		if p.Buffer {
+			n.Params[p.Name] = g.State(p.Name, p.Shape...)
+			continue
+		}
 		t := g.Param(p.Name, p.Shape...)
 		n.Params[p.Name] = t
 		n.Order = append(n.Order, t)
@@ -37,12 +52,24 @@ func (n *Net) Forward(g *graph.Graph, x *graph.Tensor, mode quant.Mode) *graph.T
 	if n.Quant != nil {
 		h = quant.Apply(g, h, n.Params[ThresholdsName], *n.Quant, mode)
 	}
-	for i := 0; i < len(a.Layers); i++ {
-		switch l := a.Layers[i]; l.Kind {
+	return n.layers(g, h, a.Layers)
+}
+
+// layers applies a list of layers.
+func (n *Net) layers(g *graph.Graph, h *graph.Tensor, ls []Layer) *graph.Tensor {
+	for i := 0; i < len(ls); i++ {
+		switch l := ls[i]; l.Kind {
 		case "conv":
-			h = g.Conv2D(h, n.Params[l.Name+".weight"], n.Params[l.Name+".bias"], 1, l.Pad)
+			var b *graph.Tensor
+			if !l.NoBias {
+				b = n.Params[l.Name+".bias"]
+			}
+			h = g.Conv2D(h, n.Params[l.Name+".weight"], b, max(l.Stride, 1), l.Pad)
+		case "bn":
+			h = g.BatchNorm2D(h, n.Params[l.Name+".weight"], n.Params[l.Name+".bias"], n.Params[l.Name+".running_mean"],
+				n.Params[l.Name+".running_var"], n.Training, BNEps, BNMomentum)
 		case "relu":
-			if i+1 < len(a.Layers) && a.Layers[i+1].Kind == "pool" {
+			if i+1 < len(ls) && ls[i+1].Kind == "pool" {
 				// ReLU then pooling as one op: one pass each way instead of two (the same values).
 				h = g.ReLUMaxPool2x2(h)
 				i++
@@ -51,12 +78,21 @@ func (n *Net) Forward(g *graph.Graph, x *graph.Tensor, mode quant.Mode) *graph.T
 			h = g.ReLU(h)
 		case "pool":
 			h = g.MaxPool2x2(h)
+		case "gap":
+			h = g.GlobalAvgPool(h)
 		case "flatten":
 			h = g.Reshape(h, h.Shape[0], -1)
 		case "fc":
 			h = g.Linear(h, n.Params[l.Name+".weight"], n.Params[l.Name+".bias"])
+		case "block":
+			p := n.layers(g, h, l.Pre)
+			s := h
+			if l.ShortcutFromPre {
+				s = p
+			}
+			h = n.layers(g, g.Sum(n.layers(g, p, l.Body), n.layers(g, s, l.Shortcut)), l.Post)
 		default:
-			return g.Fail("model %s: unknown layer kind %q", a.Name, l.Kind)
+			return g.Fail("model %s: unknown layer kind %q", n.Arch.Name, l.Kind)
 		}
 	}
 	return h

@@ -524,6 +524,9 @@ func prepare(cfg *Config) (resume, initCk *model.Checkpoint, trainSet, testSet *
 func compile(lib *kernels.Lib, cfg Config, a model.Arch) (*session, error) {
 	g := graph.New(lib)
 	s := &session{cfg: cfg, arch: a, net: model.Declare(g, a, cfg.Quant)}
+	// Batch norm in training mode: batch statistics, running estimates updated — in pgd-at's inner attack too, as
+	// PyTorch's model.train() does.
+	s.net.Training = true
 	s.x = g.Input("x", graph.F32, cfg.Batch, a.C, a.H, a.W)
 	s.y = g.Input("labels", graph.U32, cfg.Batch)
 	in := s.x

@@ -112,7 +112,7 @@ func newTrainCmd(g *globals) *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&cfg.Model, "model", cfg.Model, "architecture: small, madry, cifar")
+	f.StringVar(&cfg.Model, "model", cfg.Model, "architecture: "+strings.Join(model.Archs, ", "))
 	f.StringVar(&cfg.Dataset, "dataset", cfg.Dataset, "dataset: mnist, fashion-mnist, cifar10")
 	f.StringVar(&cfg.DataDir, "data", "", "folder with the dataset's files (default: $SQNET_DATA, else its usual place)")
 	f.StringVar(&cfg.Method, "method", cfg.Method, "training method: natural, noisy-sq (the paper), noise, pgd-at, fgsm-rs, gradreg")
