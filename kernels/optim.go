@@ -114,6 +114,24 @@ func (l *Lib) SGDStep(r *vk.Recorder, w, g, v vk.Range, n int, p SGDParams) erro
 	return l.dispatch1D(r, "sgd", n, push, []vk.Access{vk.ReadWrite, vk.Read, vk.ReadWrite}, w, g, v)
 }
 
+// SGDStepDynamic is SGDStep with the learning rate read from lr (one float) at run time instead of baked into the
+// recording (p.LR is unused): a schedule rewrites lr before each replay. It equals SGDStep with that rate bit for
+// bit.
+func (l *Lib) SGDStepDynamic(r *vk.Recorder, w, g, v, lr vk.Range, n int, p SGDParams) error {
+	const op = "sgd step (dynamic)"
+	if err := needEach(op, sized{"w", w, n}, sized{"g", g, n}, sized{"v", v, n}, sized{"lr", lr, 1}); err != nil {
+		return err
+	}
+	if err := p.check(op); err != nil {
+		return err
+	}
+	push := sgdPush{N: uint32(n), Momentum: p.Momentum, WD: p.WeightDecay}
+	if p.Nesterov {
+		push.Nesterov = 1
+	}
+	return l.dispatch1D(r, "sgd_dyn", n, push, []vk.Access{vk.ReadWrite, vk.Read, vk.ReadWrite, vk.Read}, w, g, v, lr)
+}
+
 // AdamStep records Adam step t (counting from 1) in place on the parameters w and the moment buffers m and v (start
 // them at zero), given the gradient g, all of n elements, with torch.optim.Adam's semantics (see adam.comp). The
 // step t is an argument rather than device state: the host turns it into the bias corrections. The moments equal

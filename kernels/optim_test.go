@@ -187,6 +187,42 @@ func TestAdamDynamic(t *testing.T) {
 	}
 }
 
+// TestSGDDynamic replays one recorded SGD step under a changing learning rate (a schedule) and checks it against
+// the reference with each step's rate, bit for bit, Nesterov momentum and weight decay included.
+func TestSGDDynamic(t *testing.T) {
+	l := openLib(t)
+	const n = 257
+	p := SGDParams{Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true}
+	w0, g := uniform(rng(43), n, -2, 2), uniform(rng(44), n, -2, 2)
+	bw, bv, bg, lr := upload(t, l, w0), zeros(t, l, n), upload(t, l, g), zeros(t, l, 1)
+	rec := newRecorder(t, l)
+	if err := l.SGDStepDynamic(rec, bw.All(), bg.All(), bv.All(), lr.All(), n, p); err != nil {
+		t.Fatal(err)
+	}
+	w, v := append([]float32(nil), w0...), make([]float32, n)
+	for _, rate := range []float32{0.1, 0.05, 0.0125, 0} {
+		if err := vk.Upload(lr, []float32{rate}); err != nil {
+			t.Fatal(err)
+		}
+		if err := rec.Run(); err != nil {
+			t.Fatal(err)
+		}
+		q := p
+		q.LR = rate
+		SGDStepRef(w, g, v, q)
+	}
+	if i := bitsEqual(download(t, bw, n), w); i >= 0 {
+		t.Fatalf("after 4 replayed steps w[%d] differs from the reference", i)
+	}
+	if i := bitsEqual(download(t, bv, n), v); i >= 0 {
+		t.Fatalf("after 4 replayed steps v[%d] differs from the reference", i)
+	}
+	rec2 := newRecorder(t, l)
+	if err := l.SGDStepDynamic(rec2, bw.All(), bg.All(), bv.All(), lr.Range(0, 0), n, p); err == nil {
+		t.Fatal("an empty learning-rate buffer was accepted")
+	}
+}
+
 // TestAdamVec4SameBits: the vec4 variant (n % 4 == 0) gives the scalar variant's bits. Three steps over 64
 // elements run adam4; the same 64 elements with one more (n = 65) run adam, element by element.
 func TestAdamVec4SameBits(t *testing.T) {
