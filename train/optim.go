@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/sqnet/sqnet/graph"
 	"github.com/sqnet/sqnet/kernels"
@@ -13,7 +14,36 @@ type Optimizer struct {
 	Kind        string // "adam" or "sgd"
 	LR          float32
 	Momentum    float32 // sgd
+	Nesterov    bool    // sgd: Nesterov momentum
 	WeightDecay float32
+	// Schedule shapes the learning rate over the run's steps: "constant" (or ""), "cosine" (PyTorch's
+	// CosineAnnealingLR stepped every iteration, to 0 at the last step) or "piecewise" (×0.1 at half the steps,
+	// ×0.01 at three quarters: the decay of Madry et al. and Rice et al.).
+	Schedule string
+	total    int // the run's steps, which the schedule spans (set by Run)
+}
+
+// Schedules lists the learning-rate schedules.
+var Schedules = []string{"constant", "cosine", "piecewise"}
+
+// lrAt is the learning rate of step t (1-based) of total.
+func (o Optimizer) lrAt(t, total int) float32 {
+	if total <= 0 {
+		return o.LR
+	}
+	done := float64(t-1) / float64(total) // the fraction of the run before this step
+	switch o.Schedule {
+	case "cosine":
+		return float32(float64(o.LR) * 0.5 * (1 + math.Cos(math.Pi*done)))
+	case "piecewise":
+		switch {
+		case done >= 0.75:
+			return o.LR * 0.01
+		case done >= 0.5:
+			return o.LR * 0.1
+		}
+	}
+	return o.LR
 }
 
 // Validate checks the optimizer's settings.
@@ -27,6 +57,10 @@ func (o Optimizer) Validate() error {
 		return fmt.Errorf("momentum %v: must be in [0, 1)", o.Momentum)
 	case o.WeightDecay < 0:
 		return fmt.Errorf("weight decay %v: must be ≥ 0", o.WeightDecay)
+	case o.Nesterov && (o.Kind != "sgd" || o.Momentum == 0):
+		return fmt.Errorf("Nesterov momentum: only with --optimizer sgd and --momentum > 0")
+	case o.Schedule != "" && o.Schedule != "constant" && o.Schedule != "cosine" && o.Schedule != "piecewise":
+		return fmt.Errorf("learning-rate schedule %q: want constant, cosine or piecewise", o.Schedule)
 	}
 	return nil
 }
@@ -37,11 +71,12 @@ func (o Optimizer) adam() kernels.AdamParams {
 	return p
 }
 
-// updates holds the optimizer's graph tensors: its per-parameter state and, for Adam, the bias corrections input
-// that the host rewrites before every step (so the recorded step replays with t advancing).
+// updates holds the optimizer's graph tensors: its per-parameter state and the input the host rewrites before
+// every step, so the recorded step replays with t advancing — Adam's bias corrections (the scheduled rate inside),
+// SGD's scheduled learning rate.
 type updates struct {
 	opt   Optimizer
-	corr  *graph.Tensor            // adam only
+	corr  *graph.Tensor            // adam: the bias corrections; sgd: the learning rate
 	state map[string]*graph.Tensor // "<param>.m", "<param>.v" (adam), "<param>.momentum" (sgd)
 }
 
@@ -51,6 +86,8 @@ func addOptimizer(g *graph.Graph, params []*graph.Tensor, o Optimizer) *updates 
 	lib := g.Lib()
 	if o.Kind == "adam" {
 		u.corr = g.Input("adam.corrections", graph.F32, 2)
+	} else {
+		u.corr = g.Input("sgd.lr", graph.F32, 1)
 	}
 	for _, p := range params {
 		if p.Grad == nil {
@@ -70,10 +107,11 @@ func addOptimizer(g *graph.Graph, params []*graph.Tensor, o Optimizer) *updates 
 		case "sgd":
 			mom := g.State(p.Name+".momentum", p.Shape...)
 			u.state[p.Name+".momentum"] = mom
-			sp := kernels.SGDParams{LR: o.LR, Momentum: o.Momentum, WeightDecay: o.WeightDecay}
-			g.Add(&graph.Op{Name: "sgd " + p.Name, In: []*graph.Tensor{p, grad, mom}, Out: []*graph.Tensor{p, mom},
+			sp := kernels.SGDParams{Momentum: o.Momentum, WeightDecay: o.WeightDecay, Nesterov: o.Nesterov}
+			g.Add(&graph.Op{Name: "sgd " + p.Name, In: []*graph.Tensor{p, grad, mom, u.corr},
+				Out: []*graph.Tensor{p, mom},
 				Run: func(r *vk.Recorder, at graph.Binder) error {
-					return lib.SGDStep(r, at(p), at(grad), at(mom), n, sp)
+					return lib.SGDStepDynamic(r, at(p), at(grad), at(mom), at(u.corr), n, sp)
 				}})
 		}
 	}
@@ -82,10 +120,13 @@ func addOptimizer(g *graph.Graph, params []*graph.Tensor, o Optimizer) *updates 
 
 // prepare writes what step t (1-based) needs before it is submitted.
 func (u *updates) prepare(p *graph.Program, t int) error {
-	if u.corr == nil {
-		return nil
+	lr := u.opt.lrAt(t, u.opt.total)
+	if u.opt.Kind == "sgd" {
+		return graph.Write(p, u.corr, []float32{lr})
 	}
-	c := kernels.AdamCorrections(u.opt.adam(), t)
+	a := u.opt.adam()
+	a.LR = lr
+	c := kernels.AdamCorrections(a, t)
 	return graph.Write(p, u.corr, c[:])
 }
 

@@ -73,6 +73,11 @@ var runSettings = []runSetting{
 	f32Setting("--lr", "lr", func(c *Config) *float32 { return &c.Optimizer.LR }),
 	f32Setting("--momentum", "momentum", func(c *Config) *float32 { return &c.Optimizer.Momentum }),
 	f32Setting("--weight-decay", "weight_decay", func(c *Config) *float32 { return &c.Optimizer.WeightDecay }),
+	strSetting("--augment", "augment", func(c *Config) *string { return &c.Augment }),
+	{"--nesterov", "nesterov", func(c *Config) string { return strconv.FormatBool(c.Optimizer.Nesterov) },
+		func(c *Config, v string) (err error) { c.Optimizer.Nesterov, err = strconv.ParseBool(v); return err }},
+	{"--lr-schedule", "lr_schedule", func(c *Config) string { return scheduleName(c.Optimizer.Schedule) },
+		func(c *Config, v string) error { c.Optimizer.Schedule = v; return nil }},
 	f32Setting("--eps", "eps", func(c *Config) *float32 { return &c.Eps }),
 	f32Setting("--noise-eps", "noise_eps", func(c *Config) *float32 { return &c.NoiseEps }),
 	intSetting("--pgd-steps", "pgd_steps", func(c *Config) *int { return &c.PGDSteps }),
@@ -169,4 +174,12 @@ func ResumeConflicts(cfg Config, ck *model.Checkpoint, given func(flag string) b
 		}
 	}
 	return nil
+}
+
+// scheduleName is the schedule as checkpoints record it ("" is constant).
+func scheduleName(s string) string {
+	if s == "" {
+		return "constant"
+	}
+	return s
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,6 +75,9 @@ type Config struct {
 	Progress io.Writer
 	// Terminal says whether Progress is a terminal (live bar) or a log (lines).
 	Terminal bool
+	// Augment is the training images' augmentation: "none", or "crop-flip" (4-pixel zero-padded random crop and
+	// horizontal flip, drawn per step from the seed); "" is the dataset's usual one (crop-flip for CIFAR-10).
+	Augment string
 	// ProgressFile, when set, is rewritten (atomically, every few seconds) with the step, epoch and ETA as JSON
 	// (internal/progressfile), for sqnet sweep status to read.
 	ProgressFile string
@@ -182,6 +187,12 @@ func (c *Config) Validate() error {
 	if c.Method == "gradreg" && c.GradRegH == 0 {
 		c.GradRegH = c.Eps / 10
 	}
+	if c.Augment == "" {
+		c.Augment = data.DefaultAugmentation(c.Dataset)
+	}
+	if !slices.Contains(data.Augmentations, c.Augment) {
+		return fmt.Errorf("--augment %q: want %s", c.Augment, strings.Join(data.Augmentations, " or "))
+	}
 	switch {
 	case !(c.Eps >= 0 && c.Eps <= 1):
 		return fmt.Errorf("--eps %v: want 0 ≤ ε ≤ 1 (pixels are in [0, 1])", c.Eps)
@@ -270,7 +281,8 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 		weights, step, optim = resume.Weights, resume.Step, resume.Optim
 	}
 	firstStep := step
-	spe := trainSet.N / cfg.Batch // steps per epoch; the incomplete last batch is dropped (static shapes)
+	spe := trainSet.N / cfg.Batch          // steps per epoch; the incomplete last batch is dropped (static shapes)
+	cfg.Optimizer.total = cfg.Epochs * spe // what the learning-rate schedule spans
 	// The α of the epoch the run starts in is baked into the recorded step (a push constant of the quantizer's
 	// kernels); an annealed run recompiles when α changes (see switchAlpha).
 	s, err := compile(lib, cfg.epochConfig(step/spe), arch)
@@ -322,6 +334,11 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 		stage := func(i int) error {
 			if err := trainSet.Batch(order, i*cfg.Batch, (i+1)*cfg.Batch, xb, yb); err != nil {
 				return err
+			}
+			if cfg.Augment == "crop-flip" {
+				// Drawn from (seed, step) alone, on the host while the device runs the previous step.
+				r := rand.New(rand.NewPCG(cfg.Seed^0x617567, uint64(epoch*spe+i)))
+				data.CropFlip(xb, cfg.Batch, trainSet.C, trainSet.H, trainSet.W, 4, r)
 			}
 			if err := graph.Write(s.prog, s.x, xb); err != nil {
 				return err

@@ -197,6 +197,8 @@ func TestConfigErrors(t *testing.T) {
 		func(c *Config) { c.Batch = 10000; c.Limit = 100 },
 		func(c *Config) { c.Resume = "/nonexistent.safetensors" },
 		func(c *Config) { c.TimeBudget = -time.Second },
+		func(c *Config) { c.Augment = "mixup" },
+		func(c *Config) { c.Optimizer.Schedule = "step" },
 		func(c *Config) { c.AlphaEpochs = []float32{20} },                          // natural: no quantizer
 		func(c *Config) { c.Method, c.AlphaEpochs = "noisy-sq", []float32{20, 0} }, // α must be > 0
 	} {

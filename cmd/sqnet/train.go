@@ -131,6 +131,11 @@ func newTrainCmd(g *globals) *cobra.Command {
 	f.Float32Var(&cfg.Optimizer.LR, "lr", cfg.Optimizer.LR, "learning rate")
 	f.Float32Var(&cfg.Optimizer.Momentum, "momentum", 0.9, "SGD momentum")
 	f.Float32Var(&cfg.Optimizer.WeightDecay, "weight-decay", 0, "L2 weight decay")
+	f.BoolVar(&cfg.Optimizer.Nesterov, "nesterov", false, "sgd: Nesterov momentum")
+	f.StringVar(&cfg.Augment, "augment", "", "training augmentation: none or crop-flip (4-pixel padded random crop, "+
+		"horizontal flip; default crop-flip for cifar10, else none)")
+	f.StringVar(&cfg.Optimizer.Schedule, "lr-schedule", "constant", "learning rate over the run: "+
+		strings.Join(train.Schedules, ", ")+" (cosine: to 0 at the last step; piecewise: ×0.1 at 50%, ×0.01 at 75%)")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of initialisation and shuffling")
 	f.IntVar(&cfg.Limit, "limit", 0, "train on the first N examples only (0: all)")
 	f.IntVar(&cfg.TestLimit, "test-limit", 0, "evaluate on the first N test examples only (0: all)")
