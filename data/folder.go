@@ -107,6 +107,9 @@ type StreamOptions struct {
 	Prefetch int
 	// DropLast drops a last incomplete batch (static shapes, as training does); otherwise it is returned short.
 	DropLast bool
+	// Start is the position in the epoch's order the stream begins at (a multiple of Batch: a resumed run starts
+	// mid-epoch); images keep their randomness, which depends on their position, not on where the stream began.
+	Start int
 }
 
 // EvalResize is the ratio of the crop to the resized shorter side in evaluation (torchvision's Resize(256) then
@@ -144,7 +147,7 @@ type job struct {
 
 // Stream starts streaming the folder with o.
 func (f *Folder) Stream(ctx context.Context, o StreamOptions) (*Stream, error) {
-	if o.Size <= 0 || o.Batch <= 0 || o.Workers < 0 || o.Prefetch < 0 {
+	if o.Size <= 0 || o.Batch <= 0 || o.Workers < 0 || o.Prefetch < 0 || o.Start < 0 {
 		return nil, fmt.Errorf("image folder stream: size %d, batch %d, workers %d, prefetch %d: sizes must be ≥ 1",
 			o.Size, o.Batch, o.Workers, o.Prefetch)
 	}
@@ -191,7 +194,7 @@ func (f *Folder) Stream(ctx context.Context, o StreamOptions) (*Stream, error) {
 		defer s.wg.Done()
 		defer close(jobs)
 		defer close(s.out)
-		for lo := 0; lo < n; lo += o.Batch {
+		for lo := o.Start; lo < n; lo += o.Batch {
 			hi := min(lo+o.Batch, n)
 			p := &pending{b: FolderBatch{Images: make([]float32, (hi-lo)*3*o.Size*o.Size), Labels: make([]uint32, hi-lo)}}
 			p.done.Add(hi - lo)

@@ -41,7 +41,7 @@ func idxFiles(s Split) (images, labels string) {
 }
 
 // Datasets lists the names Load accepts.
-var Datasets = []string{"mnist", "fashion-mnist", "cifar10"}
+var Datasets = []string{"mnist", "fashion-mnist", "cifar10", "folder"}
 
 // Shape returns a dataset's image shape and class count by name, without reading its files (false for an
 // unknown name): what a command checks a checkpoint against before any work.
@@ -66,6 +66,8 @@ func Load(name, dir string, split Split) (*Set, error) {
 		return LoadIDX(name, dir, split, 10)
 	case "cifar10":
 		return LoadCIFAR10(dir, split)
+	case "folder":
+		return nil, fmt.Errorf("an image folder is streamed (FolderSource) or loaded at an image size (LoadFolderSet)")
 	}
 	return nil, fmt.Errorf("unknown dataset %q (known: %s)", name, strings.Join(Datasets, ", "))
 }
@@ -100,6 +102,9 @@ func Locate(name, dir string) (string, error) {
 	case "cifar10":
 		return "", fmt.Errorf("CIFAR-10 has no default location: pass --data DIR (or set %s) to the folder of its "+
 			"binary batches (data_batch_1.bin … test_batch.bin)", DataEnv)
+	case "folder":
+		return "", fmt.Errorf("an image folder has no default location: pass --data DIR (or set %s) to the folder "+
+			"holding train/<class>/*.JPEG and val/<class>/*.JPEG", DataEnv)
 	}
 	return "", fmt.Errorf("unknown dataset %q (known: %s)", name, strings.Join(Datasets, ", "))
 }

@@ -74,6 +74,7 @@ var runSettings = []runSetting{
 	f32Setting("--momentum", "momentum", func(c *Config) *float32 { return &c.Optimizer.Momentum }),
 	f32Setting("--weight-decay", "weight_decay", func(c *Config) *float32 { return &c.Optimizer.WeightDecay }),
 	strSetting("--augment", "augment", func(c *Config) *string { return &c.Augment }),
+	intSetting("--image-size", "image_size", func(c *Config) *int { return &c.ImageSize }),
 	{"--nesterov", "nesterov", func(c *Config) string { return strconv.FormatBool(c.Optimizer.Nesterov) },
 		func(c *Config, v string) (err error) { c.Optimizer.Nesterov, err = strconv.ParseBool(v); return err }},
 	{"--lr-schedule", "lr_schedule", func(c *Config) string { return scheduleName(c.Optimizer.Schedule) },

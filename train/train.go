@@ -75,6 +75,8 @@ type Config struct {
 	Progress io.Writer
 	// Terminal says whether Progress is a terminal (live bar) or a log (lines).
 	Terminal bool
+	// ImageSize is the side of an image folder's images (--dataset folder; 0: data.DefaultFolderSize).
+	ImageSize int
 	// Augment is the training images' augmentation: "none", or "crop-flip" (4-pixel zero-padded random crop and
 	// horizontal flip, drawn per step from the seed); "" is the dataset's usual one (crop-flip for CIFAR-10).
 	Augment string
@@ -187,6 +189,14 @@ func (c *Config) Validate() error {
 	if c.Method == "gradreg" && c.GradRegH == 0 {
 		c.GradRegH = c.Eps / 10
 	}
+	switch {
+	case c.Dataset == "folder" && c.ImageSize == 0:
+		c.ImageSize = data.DefaultFolderSize
+	case c.Dataset == "folder" && (c.ImageSize < 8 || c.ImageSize > 1024):
+		return fmt.Errorf("--image-size %d: want 8 to 1024 pixels", c.ImageSize)
+	case c.Dataset != "folder" && c.ImageSize != 0:
+		return fmt.Errorf("--image-size: only for --dataset folder (%s has fixed-size images)", c.Dataset)
+	}
 	if c.Augment == "" {
 		c.Augment = data.DefaultAugmentation(c.Dataset)
 	}
@@ -265,7 +275,7 @@ type session struct {
 // and returns ErrInterrupted.
 func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	start := time.Now()
-	resume, initCk, trainSet, testSet, arch, err := prepare(&cfg)
+	resume, initCk, trainSrc, testSet, arch, err := prepare(&cfg)
 	if err != nil {
 		return nil, BadInput{err}
 	}
@@ -281,7 +291,7 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 		weights, step, optim = resume.Weights, resume.Step, resume.Optim
 	}
 	firstStep := step
-	spe := trainSet.N / cfg.Batch          // steps per epoch; the incomplete last batch is dropped (static shapes)
+	spe := trainSrc.Len() / cfg.Batch      // steps per epoch; the incomplete last batch is dropped (static shapes)
 	cfg.Optimizer.total = cfg.Epochs * spe // what the learning-rate schedule spans
 	// The α of the epoch the run starts in is baked into the recorded step (a push constant of the quantizer's
 	// kernels); an annealed run recompiles when α changes (see switchAlpha).
@@ -315,30 +325,37 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	if err := bar.update(step, true); err != nil {
 		return nil, err
 	}
-	sz := trainSet.ImageSize()
+	sz := arch.C * arch.H * arch.W
 	xb, yb := make([]float32, cfg.Batch*sz), make([]uint32, cfg.Batch)
 	lossb, cnt := make([]float32, cfg.Batch), make([]uint32, 1)
 	var trainSecs float64
 	var guard overfitGuard
+	closeBatches := func() {} // the epoch's batch stream (an image folder's decoding goroutines)
+	defer func() { closeBatches() }()
 	for epoch := step / spe; epoch < cfg.Epochs; epoch++ {
 		if cfg.Quant != nil && cfg.alphaAt(epoch) != s.cfg.Quant.Alpha {
 			if s, err = switchAlpha(lib, s, cfg.epochConfig(epoch)); err != nil {
 				return nil, err
 			}
 		}
-		order := data.Order(trainSet.N, cfg.Seed, epoch)
 		epochStart := time.Now()
 		var lossSum float64
 		var right, seen int
 		first := step - epoch*spe // > 0 only for the epoch a resumed run starts in
+		closeBatches()
+		batches, err := trainSrc.Epoch(context.Background(), cfg.Seed, epoch, first*cfg.Batch, cfg.Batch)
+		if err != nil {
+			return nil, err
+		}
+		closeBatches = batches.Close
 		stage := func(i int) error {
-			if err := trainSet.Batch(order, i*cfg.Batch, (i+1)*cfg.Batch, xb, yb); err != nil {
+			if err := batches.Next(xb, yb); err != nil {
 				return err
 			}
 			if cfg.Augment == "crop-flip" {
 				// Drawn from (seed, step) alone, on the host while the device runs the previous step.
 				r := rand.New(rand.NewPCG(cfg.Seed^0x617567, uint64(epoch*spe+i)))
-				data.CropFlip(xb, cfg.Batch, trainSet.C, trainSet.H, trainSet.W, 4, r)
+				data.CropFlip(xb, cfg.Batch, arch.C, arch.H, arch.W, 4, r)
 			}
 			if err := graph.Write(s.prog, s.x, xb); err != nil {
 				return err
@@ -500,7 +517,8 @@ func (s *session) load(w model.Weights, opt map[string][]float32) error {
 
 // prepare checks the configuration and loads what the run needs before any device work: the checkpoint to
 // resume or to start from (--init), the datasets and the architecture.
-func prepare(cfg *Config) (resume, initCk *model.Checkpoint, trainSet, testSet *data.Set, arch model.Arch, err error) {
+func prepare(cfg *Config) (resume, initCk *model.Checkpoint, src data.Source, testSet *data.Set, arch model.Arch,
+	err error) {
 	if cfg.Init != "" {
 		if cfg.Resume != "" {
 			err = ErrInitAndResume
@@ -521,18 +539,46 @@ func prepare(cfg *Config) (resume, initCk *model.Checkpoint, trainSet, testSet *
 	if err = cfg.Validate(); err != nil {
 		return
 	}
-	if trainSet, err = data.Load(cfg.Dataset, cfg.DataDir, data.Train); err != nil {
+	if cfg.Dataset == "folder" {
+		// Streamed from disk; the per-epoch test accuracy reads TestLimit images of val/ (1000 by default: they
+		// are held in memory).
+		var root string
+		if root, err = data.Locate(cfg.Dataset, cfg.DataDir); err != nil {
+			return
+		}
+		var f *data.Folder
+		if f, err = data.OpenFolder(root, data.Train); err != nil {
+			return
+		}
+		src = data.FolderSource{Folder: f.Subset(cfg.Limit), Size: cfg.ImageSize}
+		n := cfg.TestLimit
+		if n == 0 {
+			n = 1000
+		}
+		if testSet, err = data.LoadFolderSet(root, data.Val, cfg.ImageSize, n); err != nil {
+			return
+		}
+	} else {
+		var trainSet *data.Set
+		if trainSet, err = data.Load(cfg.Dataset, cfg.DataDir, data.Train); err != nil {
+			return
+		}
+		if testSet, err = data.Load(cfg.Dataset, cfg.DataDir, data.Test); err != nil {
+			return
+		}
+		src, testSet = trainSet.Subset(cfg.Limit), testSet.Subset(cfg.TestLimit)
+	}
+	if src.Len() < cfg.Batch {
+		err = fmt.Errorf("--batch %d is larger than the %d training examples", cfg.Batch, src.Len())
 		return
 	}
-	if testSet, err = data.Load(cfg.Dataset, cfg.DataDir, data.Test); err != nil {
+	c, h, w, classes := src.Shape()
+	if testSet.C != c || testSet.H != h || testSet.W != w || testSet.Classes != classes {
+		err = fmt.Errorf("the test split's %d×%d×%d images of %d classes do not match the training split's %d×%d×%d of %d",
+			testSet.C, testSet.H, testSet.W, testSet.Classes, c, h, w, classes)
 		return
 	}
-	trainSet, testSet = trainSet.Subset(cfg.Limit), testSet.Subset(cfg.TestLimit)
-	if trainSet.N < cfg.Batch {
-		err = fmt.Errorf("--batch %d is larger than the %d training examples", cfg.Batch, trainSet.N)
-		return
-	}
-	arch, err = model.Lookup(cfg.Model, trainSet.C, trainSet.H, trainSet.W, trainSet.Classes)
+	arch, err = model.Lookup(cfg.Model, c, h, w, classes)
 	return
 }
 

@@ -269,8 +269,18 @@ func loadTarget(ckPath, dataDir string, limit int) (*model.Checkpoint, *data.Set
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
-	set, err := data.Load(ck.Dataset, dataDir, data.Test)
-	if err != nil {
+	var set *data.Set
+	if ck.Dataset == "folder" {
+		// The val split at the model's input size; only the --limit images evaluated are decoded.
+		root, err := data.Locate(ck.Dataset, dataDir)
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		set, err = data.LoadFolderSet(root, data.Val, ck.Arch.H, limit)
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+	} else if set, err = data.Load(ck.Dataset, dataDir, data.Test); err != nil {
 		return nil, nil, usageError{err}
 	}
 	if set.C != ck.Arch.C || set.H != ck.Arch.H || set.W != ck.Arch.W || set.Classes != ck.Arch.Classes {

@@ -58,6 +58,13 @@ func newTrainCmd(g *globals) *cobra.Command {
 				if err := checkInit(check); err != nil {
 					return usageError{err}
 				}
+				// The data are there (an image folder: its train split lists classes), before the first line.
+				if _, err := data.Locate(check.Dataset, check.DataDir); err != nil {
+					return usageError{err}
+				}
+				if _, _, _, _, err := data.ShapeOf(check.Dataset, check.DataDir, check.ImageSize); err != nil {
+					return usageError{err}
+				}
 			} else {
 				if cfg.Init != "" {
 					return usageError{train.ErrInitAndResume}
@@ -113,7 +120,10 @@ func newTrainCmd(g *globals) *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&cfg.Model, "model", cfg.Model, "architecture: "+strings.Join(model.Archs, ", "))
-	f.StringVar(&cfg.Dataset, "dataset", cfg.Dataset, "dataset: mnist, fashion-mnist, cifar10")
+	f.StringVar(&cfg.Dataset, "dataset", cfg.Dataset, "dataset: mnist, fashion-mnist, cifar10, or folder (an "+
+		"ImageNet-style --data DIR with train/<class>/*.JPEG and val/<class>/*.JPEG, streamed from disk)")
+	f.IntVar(&cfg.ImageSize, "image-size", 0, "folder: the side of the images fed to the model (default 64; 224 for "+
+		"ImageNet): random-resized crop and flip in training, resize and centre crop in evaluation")
 	f.StringVar(&cfg.DataDir, "data", "", "folder with the dataset's files (default: $SQNET_DATA, else its usual place)")
 	f.StringVar(&cfg.Method, "method", cfg.Method, "training method: natural, noisy-sq (the paper), noise, pgd-at, fgsm-rs, gradreg")
 	f.Float32Var(&cfg.NoiseEps, "noise-eps", 0, "noisy-sq/noise: ε_n of the uniform training noise (default --eps)")
@@ -178,9 +188,9 @@ func checkInit(cfg train.Config) error {
 	if err != nil {
 		return err
 	}
-	c, h, w, classes, ok := data.Shape(cfg.Dataset)
-	if !ok {
-		return fmt.Errorf("--dataset %q: unknown", cfg.Dataset)
+	c, h, w, classes, err := data.ShapeOf(cfg.Dataset, cfg.DataDir, cfg.ImageSize)
+	if err != nil {
+		return err
 	}
 	a, err := model.Lookup(cfg.Model, c, h, w, classes)
 	if err != nil {
