@@ -314,7 +314,8 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().StringSliceVar(&methods, "methods", []string{"natural", "noisy-sq", "pgd-at", "fgsm-rs"},
 		"training methods to time, comma-separated (any of "+strings.Join(train.Methods, ", ")+")")
-	c.Flags().StringVar(&arch, "model", "small", "architecture: small or madry")
+	c.Flags().StringVar(&arch, "model", "small", "architecture: "+strings.Join(model.Archs, ", ")+
+		" (on MNIST's 1×28×28 images)")
 	c.Flags().IntVar(&images, "images", 2000, "training images per method (pgd-at: a tenth, at least two batches)")
 	c.Flags().IntVar(&pgdSteps, "pgd-steps", train.Defaults().PGDSteps, "pgd-at: inner PGD steps per training step")
 	c.Flags().IntVar(&rounds, "rounds", 3, "rounds in which the methods take turns; each reports its median round")
@@ -349,8 +350,8 @@ func checkTrainBench(methods []string, arch string, images, pgdSteps, batch, rou
 			return fmt.Errorf("--methods: %s is listed twice", m)
 		}
 	}
-	if arch != "small" && arch != "madry" {
-		return fmt.Errorf("--model %q: want small or madry", arch)
+	if !slices.Contains(model.Archs, arch) {
+		return fmt.Errorf("--model %q: want one of %s", arch, strings.Join(model.Archs, ", "))
 	}
 	if images < batch {
 		return fmt.Errorf("--images %d: must be at least one batch (%d)", images, batch)
