@@ -71,3 +71,48 @@ func TestFolderDataset(t *testing.T) {
 		}
 	}
 }
+
+// writeCIFAR writes CIFAR-10's binary batches (data_batch_1…5.bin, test_batch.bin) with n records each: a label
+// byte, then the R, G and B planes of 32×32; a class is a colour, with noise.
+func writeCIFAR(t *testing.T, dir string, n int) {
+	t.Helper()
+	for _, name := range []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+		"data_batch_5.bin", "test_batch.bin"} {
+		var b []byte
+		for i := 0; i < n; i++ {
+			label := byte(i % 10)
+			b = append(b, label)
+			for c := 0; c < 3; c++ {
+				for p := 0; p < 32*32; p++ {
+					b = append(b, byte(int(label)*25*(c+1)%256)^byte((p*7+i)%16))
+				}
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCIFARRecipe runs the CIFAR-10 recipe — SGD with Nesterov momentum, weight decay, a cosine schedule and the
+// default crop-flip augmentation — on generated files in CIFAR's binary format, and evaluates the checkpoint.
+func TestCIFARRecipe(t *testing.T) {
+	dir := t.TempDir()
+	writeCIFAR(t, dir, 10)
+	ck := filepath.Join(dir, "c.safetensors")
+	if _, stderr, code := sqnet(t, nil, "train", "--dataset", "cifar10", "--data", dir, "--test-limit", "10",
+		"--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--nesterov", "--weight-decay", "5e-4",
+		"--lr-schedule", "cosine", "--batch", "25", "--epochs", "1", "--out", ck); code != 0 {
+		t.Fatal(stderr)
+	}
+	stdout, stderr, code := sqnet(t, nil, "eval", "--model", ck, "--data", dir, "--suite", "smoke", "--limit", "2",
+		"--eps", "0.031")
+	if code != 0 || !strings.Contains(stdout, "on 2 cifar10/test") {
+		t.Fatalf("eval: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// The recipe is recorded: a resume with another schedule is refused.
+	if _, stderr, code := sqnet(t, nil, "train", "--resume", ck, "--data", dir, "--lr-schedule", "piecewise",
+		"--out", ck); code != 2 || !strings.Contains(stderr, "cosine") {
+		t.Fatalf("resume with another schedule: exit %d, %q", code, stderr)
+	}
+}
