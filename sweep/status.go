@@ -69,9 +69,12 @@ func Status(dir string, cells []Cell, queued map[string]string) ([]CellStatus, e
 			if st.Job != "" {
 				cs.Detail += ", " + st.Job
 			}
-			if p, err := progressfile.Read(filepath.Join(cdir, ProgressFile)); err == nil {
+			if p, err := progressfile.Read(filepath.Join(cdir, ProgressFile)); err == nil && p.Phase == st.Phase {
 				cs.Progress = p
 				cs.Detail = describe(p) + " (" + cs.Detail + ")"
+			} else if st.Phase != "" {
+				// No progress of this phase yet (the evaluation is loading, say): the phase and its age.
+				cs.Detail = st.Phase + " (" + cs.Detail + ")"
 			}
 		}
 		out[i] = cs
@@ -93,6 +96,9 @@ func describe(p *progressfile.Status) string {
 		}
 		return fmt.Sprintf("training epoch %d/%d, step %d/%d%s%s", p.Epoch, p.Epochs, p.Step, p.Steps, eta, age)
 	case "eval":
+		if p.Total == 0 {
+			return fmt.Sprintf("evaluating: %s%s", p.Attack, age)
+		}
 		return fmt.Sprintf("evaluating: %s %d/%d, %d robust%s", p.Attack, p.Done, p.Total, p.Robust, age)
 	}
 	return p.Phase + age

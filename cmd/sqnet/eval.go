@@ -107,11 +107,13 @@ func newEvalCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(stdout, "evaluating %s (%s, %s, quantizer %s, deployed %s) on %s at ε=%g on %s\n",
 				ckPath, ck.Arch.Name, ck.Method, quantString(ck.Quant), deployList(ck, deploy), which, eps, d.Name())
 			bar := newAttackProgress(c.ErrOrStderr(), progressFile)
+			bar.mark("starting (" + suite + " suite)")
 			lib := kernels.New(d)
 			reps, err := attack.RunSuite(lib, ck, sur, s, deploy, set.Images, set.Labels, set.N,
 				attack.SuiteHooks{
 					Result: func(r *attack.Result) {
 						bar.clear()
+						bar.mark(r.Name + " done")
 						fmt.Fprintf(stdout, "  %-22s %6.2f%%  (%.1f s)\n", tagged(r.Name, ck, deploy, r.Deploy),
 							100*r.Accuracy, r.Seconds)
 					},

@@ -65,6 +65,15 @@ func (p *attackProgress) update(e attack.Progress) {
 	p.bar.Set(e.Done)
 }
 
+// mark writes what the evaluation is doing to the progress file at once (its start, an attack's end), so a reader
+// never sees the training's last line while attacks without progress reports run.
+func (p *attackProgress) mark(what string) {
+	if err := p.file.Update(progressfile.Status{Phase: "eval", Attack: what,
+		ElapsedSeconds: time.Since(p.start).Seconds()}, true); err != nil && p.err == nil {
+		p.err = err
+	}
+}
+
 // clear removes the bar before a result line is printed.
 func (p *attackProgress) clear() {
 	if p.bar != nil {
