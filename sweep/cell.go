@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,7 +43,17 @@ type State struct {
 	Finished time.Time `json:"finished,omitzero"`
 	Seconds  float64   `json:"seconds,omitempty"` // train and eval, this attempt
 	Error    string    `json:"error,omitempty"`   // the failing command's last line
+	// Heartbeat is rewritten every HeartbeatEvery while the cell runs: where no lock can be seen (another node's
+	// process, a file system without flock) a stale heartbeat tells a lost process from a running one.
+	Heartbeat time.Time `json:"heartbeat,omitzero"`
 }
+
+// HeartbeatEvery is how often a running cell rewrites its heartbeat; StaleAfter how old one may get before the
+// cell counts as interrupted.
+const (
+	HeartbeatEvery = 30 * time.Second
+	StaleAfter     = 3 * HeartbeatEvery
+)
 
 // CellDir is cell id's folder in sweep folder dir.
 func CellDir(dir, id string) string { return filepath.Join(dir, "cells", id) }
@@ -71,21 +82,34 @@ func writeState(cdir string, s *State) error {
 // ErrBusy says another process holds the cell.
 var ErrBusy = errors.New("running in another process")
 
-// lock takes the cell's lock without waiting; the lock lives as long as the returned file stays open (the kernel
-// drops it when the process dies, however it dies, which is what tells a crashed cell from a running one).
+// lock takes the cell's lock; the lock lives as long as the returned file stays open (the kernel drops it when the
+// process dies, however it dies, which is what tells a crashed cell from a running one). It retries for a moment,
+// since status probes the lock with a brief shared one. On a file system without flock it returns (nil, nil): the
+// cell runs unlocked and its heartbeat alone shows it alive.
 func lock(cdir string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(cdir, lockFile), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, ErrBusy
+	for try := 0; ; try++ {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
 		}
-		return nil, err
+		if !errors.Is(err, syscall.EWOULDBLOCK) || try == 40 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return f, nil
+	f.Close()
+	switch {
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		return nil, ErrBusy
+	case errors.Is(err, syscall.ENOLCK), errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EOPNOTSUPP),
+		errors.Is(err, syscall.EINVAL):
+		return nil, nil
+	}
+	return nil, err
 }
 
 // locked reports whether some process holds the cell's lock now.
@@ -116,7 +140,9 @@ func Exec(ctx context.Context, dir string, c Cell, bin, device, job string) (*St
 	if err != nil {
 		return nil, fmt.Errorf("cell %s: %w", c.ID, err)
 	}
-	defer lk.Close()
+	if lk != nil {
+		defer lk.Close()
+	}
 	prev, err := ReadState(dir, c.ID)
 	if err != nil {
 		return nil, err
@@ -134,6 +160,28 @@ func Exec(ctx context.Context, dir string, c Cell, bin, device, job string) (*St
 		st.Attempts = prev.Attempts
 	}
 	st.Attempts++
+	// Every write of the state goes through save, which stamps the heartbeat; a ticker saves it while a child runs.
+	var mu sync.Mutex
+	save := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		st.Heartbeat = time.Now().UTC().Round(time.Second)
+		return writeState(cdir, st)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(HeartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				save() // a failed heartbeat write only ages the heartbeat
+			case <-stop:
+				return
+			}
+		}
+	}()
 	var dev []string
 	if device != "" {
 		dev = []string{"--device=" + device}
@@ -145,10 +193,23 @@ func Exec(ctx context.Context, dir string, c Cell, bin, device, job string) (*St
 		args        func() []string
 	}{
 		{"train", filepath.Join(cdir, TrainJSON), func() []string {
-			a := append([]string{"train"}, Args(c.Train)...)
-			a = append(a, "--out="+model, "--json="+filepath.Join(cdir, TrainJSON), progress)
+			train := c.Train
+			resume := false
 			if _, err := os.Stat(model); err == nil {
-				a = append(a, "--resume="+model) // a checkpoint without train.json: the last attempt stopped mid-way
+				// A checkpoint without train.json: the last attempt stopped mid-way. It resumes from it, which
+				// records the run's settings — --init among them, which train refuses beside --resume.
+				resume = true
+				train = nil
+				for _, x := range c.Train {
+					if x.Flag != "init" {
+						train = append(train, x)
+					}
+				}
+			}
+			a := append([]string{"train"}, Args(train)...)
+			a = append(a, "--out="+model, "--json="+filepath.Join(cdir, TrainJSON), progress)
+			if resume {
+				a = append(a, "--resume="+model)
 			}
 			return append(a, dev...)
 		}},
@@ -162,12 +223,15 @@ func Exec(ctx context.Context, dir string, c Cell, bin, device, job string) (*St
 		if _, err := os.Stat(s.done); err == nil {
 			continue
 		}
+		mu.Lock()
 		st.Phase = s.phase
-		if err := writeState(cdir, st); err != nil {
+		mu.Unlock()
+		if err := save(); err != nil {
 			return nil, err
 		}
 		last, err := runChild(ctx, bin, s.args(), filepath.Join(cdir, s.phase+".log"))
 		if err != nil {
+			mu.Lock()
 			st.Finished, st.Seconds = time.Now().UTC().Round(time.Second), time.Since(start).Seconds()
 			st.State, st.Error = "failed", last
 			if st.Error == "" {
@@ -176,16 +240,19 @@ func Exec(ctx context.Context, dir string, c Cell, bin, device, job string) (*St
 			if ctx.Err() != nil {
 				st.State, st.Error = "interrupted", "interrupted"
 			}
-			if werr := writeState(cdir, st); werr != nil {
+			mu.Unlock()
+			if werr := save(); werr != nil {
 				return nil, werr
 			}
 			return st, fmt.Errorf("cell %s (%s): %s: %s", c.ID, c.Label(), s.phase, st.Error)
 		}
 	}
+	mu.Lock()
 	st.State, st.Phase, st.Error = "done", "", ""
 	st.Finished, st.Seconds = time.Now().UTC().Round(time.Second), time.Since(start).Seconds()
+	mu.Unlock()
 	os.Remove(filepath.Join(cdir, ProgressFile))
-	return st, writeState(cdir, st)
+	return st, save()
 }
 
 // runChild runs bin with args, appending its stdout and stderr to log, and returns the last line it wrote to

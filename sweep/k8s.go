@@ -67,11 +67,12 @@ type (
 	}
 	k8sEnv struct {
 		Name      string `yaml:"name"`
-		ValueFrom struct {
+		Value     string `yaml:"value,omitempty"`
+		ValueFrom *struct {
 			FieldRef struct {
 				FieldPath string `yaml:"fieldPath"`
 			} `yaml:"fieldRef"`
-		} `yaml:"valueFrom"`
+		} `yaml:"valueFrom,omitempty"`
 	}
 	k8sVolume struct {
 		Name                  string `yaml:"name"`
@@ -112,12 +113,21 @@ func K8sManifest(g *Grid, name, list string, n int, o K8sOptions) ([]byte, error
 	c := k8sContainer{Name: "cell", Image: o.Image,
 		Command: []string{o.Bin, "sweep", "exec", "--dir", o.Mount, "--list", list,
 			"--index", "$(JOB_COMPLETION_INDEX)", "--job", "$(POD_NAME)"}}
-	env := k8sEnv{Name: "POD_NAME"}
+	env := k8sEnv{Name: "POD_NAME", ValueFrom: &struct {
+		FieldRef struct {
+			FieldPath string `yaml:"fieldPath"`
+		} `yaml:"fieldRef"`
+	}{}}
 	env.ValueFrom.FieldRef.FieldPath = "metadata.name"
 	c.Env = []k8sEnv{env}
 	if o.GPUs > 0 {
 		c.Resources.Limits = map[string]string{o.GPUResource: strconv.Itoa(o.GPUs)}
 		c.Command = append(c.Command, "--device", "gpu:0") // the pod sees only the GPUs it was given
+		if o.GPUResource == "nvidia.com/gpu" {
+			// The NVIDIA container runtime mounts the Vulkan driver only with the graphics capability (its
+			// default is compute,utility: CUDA's).
+			c.Env = append(c.Env, k8sEnv{Name: "NVIDIA_DRIVER_CAPABILITIES", Value: "compute,utility,graphics"})
+		}
 	}
 	c.VolumeMounts = append(c.VolumeMounts, struct {
 		Name      string `yaml:"name"`

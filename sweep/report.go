@@ -47,8 +47,8 @@ type Row struct {
 	Replicates []string  `json:"replicates"` // the replicate axis's values of the done cells
 	Suite      string    `json:"suite"`
 	Images     int       `json:"images"`
-	Clean      Stat      `json:"clean_accuracy"`
-	Worst      Stat      `json:"worst_case_accuracy"`
+	Clean      *Stat     `json:"clean_accuracy,omitempty"` // nil until a cell of the setting is done
+	Worst      *Stat     `json:"worst_case_accuracy,omitempty"`
 	WorstEach  []float64 `json:"worst_case_each"` // per replicate, in Replicates' order
 	AutoAttack *Stat     `json:"autoattack_accuracy,omitempty"`
 	Train      *Stat     `json:"train_seconds,omitempty"`
@@ -152,7 +152,10 @@ func BuildReport(dir string, g *Grid, sts []CellStatus) (*Report, error) {
 		if a.row.Cells < 0 {
 			continue
 		}
-		a.row.Clean, a.row.Worst, a.row.WorstEach = stat(a.clean), stat(a.worst), a.worst
+		if len(a.worst) > 0 {
+			c, w := stat(a.clean), stat(a.worst)
+			a.row.Clean, a.row.Worst, a.row.WorstEach = &c, &w, a.worst
+		}
 		if a.aaAll && len(a.aa) > 0 {
 			s := stat(a.aa)
 			a.row.AutoAttack = &s
@@ -199,8 +202,16 @@ func (r *Report) Markdown(w io.Writer) {
 			each[i] = fmt.Sprintf("%s: %.1f", row.Replicates[i], 100*v)
 		}
 		fmt.Fprintf(w, "| %s | %s | %d/%d | %s | %s | %s | %s | %s | %s |\n", label(row.Setting), dep, row.Done, row.Cells,
-			suite, pm(row.Clean, 100, 1), pm(row.Worst, 100, 1), aa, strings.Join(each, ", "), trn)
+			suite, pmp(row.Clean, 100, 1), pmp(row.Worst, 100, 1), aa, strings.Join(each, ", "), trn)
 	}
+}
+
+// pmp is pm of a Stat that may be missing ("–").
+func pmp(s *Stat, k float64, prec int) string {
+	if s == nil {
+		return "–"
+	}
+	return pm(*s, k, prec)
 }
 
 // pm formats a Stat scaled by k with prec decimals: "76.1 ± 0.8" (no ± for a single value, – for none).
@@ -240,15 +251,14 @@ func (r *Report) Write(dir string) error {
 	}
 	var names []string
 	var series [][]Point
-	add := func(name string, pick func(Row) Stat, deploy string) {
+	add := func(name string, pick func(Row) *Stat, deploy string) {
 		pts := make([]Point, len(labels))
 		for i := range pts {
 			pts[i] = Point{Mean: math.NaN()}
 		}
 		any := false
 		for _, row := range r.Rows {
-			if row.Deploy == deploy && row.Done > 0 {
-				s := pick(row)
+			if s := pick(row); row.Deploy == deploy && s != nil {
 				pts[idx[label(row.Setting)]] = Point{Mean: s.Mean, Std: s.Std}
 				any = true
 			}
@@ -270,8 +280,8 @@ func (r *Report) Write(dir string) error {
 		if d != "" {
 			suffix = " (" + d + ")"
 		}
-		add("clean"+suffix, func(r Row) Stat { return r.Clean }, d)
-		add("worst case"+suffix, func(r Row) Stat { return r.Worst }, d)
+		add("clean"+suffix, func(r Row) *Stat { return r.Clean }, d)
+		add("worst case"+suffix, func(r Row) *Stat { return r.Worst }, d)
 	}
 	if len(series) == 0 {
 		return nil // nothing evaluated yet: no plot

@@ -3,9 +3,11 @@ package sweep
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/sqnet/sqnet/internal/atomicfile"
@@ -53,9 +55,10 @@ func Status(dir string, cells []Cell, queued map[string]string) ([]CellStatus, e
 			cs.State = Done
 		case st.State == "running" && locked(cdir):
 			cs.State = Running
-		case st.State == "running" && st.Host != host && (inQueue || st.Job == ""):
-			// Another node's process (a shared file system's locks may not reach here): the scheduler says it
-			// runs, or there is no scheduler to ask.
+		case st.State == "running" && (inQueue || time.Since(st.Heartbeat) < StaleAfter) &&
+			(st.Host != host || alive(st.PID)):
+			// No lock in sight — another node's process (a shared file system's locks may not reach here) or a
+			// file system without flock — but the scheduler says it runs, or its heartbeat is fresh.
 			cs.State = Running
 		case inQueue:
 			cs.State, cs.Detail = Queued, task // failed or interrupted, and submitted again
@@ -161,3 +164,12 @@ func ReadList(path string) ([]Cell, error) {
 
 // stamp names one submission's files.
 func stamp() string { return time.Now().UTC().Format("20060102-150405.000") }
+
+// alive reports whether a process with this pid exists on this host.
+func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}

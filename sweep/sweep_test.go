@@ -134,7 +134,7 @@ func TestStat(t *testing.T) {
 // a cell whose state says running but whose process is gone is interrupted (rerun), one whose lock is held runs.
 func TestStatusStates(t *testing.T) {
 	dir := t.TempDir()
-	g, _ := Parse([]byte("name: s\naxes: {seed: [1, 2, 3, 4, 5, 6]}"))
+	g, _ := Parse([]byte("name: s\naxes: {seed: [1, 2, 3, 4, 5, 6, 7, 8]}"))
 	cells := g.Cells()
 	host, _ := os.Hostname()
 	put := func(c Cell, s *State) {
@@ -153,11 +153,15 @@ func TestStatusStates(t *testing.T) {
 	}
 	defer lk.Close()
 	put(cells[5], &State{State: "failed", Phase: "eval", Error: "x"})
+	// Another node's cells, whose locks are out of sight: a fresh heartbeat runs, a stale one was lost.
+	put(cells[6], &State{State: "running", Phase: "train", Host: "node-7", Job: "pod-1", Heartbeat: time.Now()})
+	put(cells[7], &State{State: "running", Phase: "train", Host: "node-7", Job: "pod-2",
+		Heartbeat: time.Now().Add(-StaleAfter - time.Second)})
 	sts, err := Status(dir, cells, map[string]string{cells[5].ID: "slurm 7_5 pending", cells[0].ID: "slurm 7_0 pending"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{Queued, Done, Failed, Interrupted, Running, Queued}
+	want := []string{Queued, Done, Failed, Interrupted, Running, Queued, Running, Interrupted}
 	for i, s := range sts {
 		if s.State != want[i] {
 			t.Errorf("cell %d: %s (%s), want %s", i, s.State, s.Detail, want[i])
@@ -167,11 +171,11 @@ func TestStatusStates(t *testing.T) {
 		t.Errorf("a failed cell's detail is %q, want its error line", sts[2].Detail)
 	}
 	todo := Todo(sts, false)
-	if len(todo) != 1 || todo[0].ID != cells[3].ID {
-		t.Fatalf("todo %v: want only the interrupted cell", todo)
+	if len(todo) != 2 || todo[0].ID != cells[3].ID || todo[1].ID != cells[7].ID {
+		t.Fatalf("todo %v: want only the interrupted cells", todo)
 	}
-	if todo := Todo(sts, true); len(todo) != 2 {
-		t.Fatalf("with retry: %d cells, want the interrupted and the failed one", len(todo))
+	if todo := Todo(sts, true); len(todo) != 3 {
+		t.Fatalf("with retry: %d cells, want the interrupted and the failed ones", len(todo))
 	}
 	if _, err := lock(CellDir(dir, cells[4].ID)); err != ErrBusy {
 		t.Fatalf("a second lock: %v, want ErrBusy", err)
@@ -262,6 +266,15 @@ func TestK8sManifest(t *testing.T) {
 	if !strings.Contains(cmd, "--index $(JOB_COMPLETION_INDEX)") || !strings.Contains(cmd, "--dir /sweep --list /sweep/k8s/") ||
 		!strings.Contains(cmd, "--device gpu:0") {
 		t.Fatalf("command %q", cmd)
+	}
+	caps := ""
+	for _, e := range c.Env {
+		if e.Name == "NVIDIA_DRIVER_CAPABILITIES" {
+			caps = e.Value
+		}
+	}
+	if !strings.Contains(caps, "graphics") {
+		t.Fatalf("NVIDIA_DRIVER_CAPABILITIES %q: the Vulkan driver needs graphics", caps)
 	}
 	if sp.Template.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "sweeps" ||
 		c.VolumeMounts[0].MountPath != "/sweep" || sp.Template.Spec.RestartPolicy != "Never" {

@@ -17,7 +17,7 @@ type Optimizer struct {
 	Nesterov    bool    // sgd: Nesterov momentum
 	WeightDecay float32
 	// Schedule shapes the learning rate over the run's steps: "constant" (or ""), "cosine" (PyTorch's
-	// CosineAnnealingLR stepped every iteration, to 0 at the last step) or "piecewise" (×0.1 at half the steps,
+	// CosineAnnealingLR stepped every iteration: lr·½(1 + cos(π·t/T)) at step t of T from 0) or "piecewise" (×0.1 at half the steps,
 	// ×0.01 at three quarters: the decay of Madry et al. and Rice et al.).
 	Schedule string
 	total    int // the run's steps, which the schedule spans (set by Run)

@@ -19,6 +19,7 @@ type progress struct {
 	// for the file: steps per epoch, epochs, steps in all, the step the run started at and when
 	spe, epochs, total, first int
 	start                     time.Time
+	warned                    bool // a write of the progress file failed (once is enough to say so)
 }
 
 func newProgress(w io.Writer, terminal bool, file string, spe, epochs, done int) *progress {
@@ -43,22 +44,19 @@ func newProgress(w io.Writer, terminal bool, file string, spe, epochs, done int)
 }
 
 // step advances the bar to optimizer step n (of the whole run) and shows the running loss and accuracy.
-func (p *progress) step(n int, loss, acc float64) error {
-	if err := p.update(n, n == p.total); err != nil {
-		return err
-	}
+func (p *progress) step(n int, loss, acc float64) {
+	p.update(n, n == p.total)
 	if p.bar == nil {
-		return nil
+		return
 	}
 	p.bar.Describe(fmt.Sprintf("loss %.4f acc %.2f%%", loss, 100*acc))
 	p.bar.Add(1)
-	return nil
 }
 
 // update writes the progress file at step n: the epoch under way and an ETA from this run's pace so far.
-func (p *progress) update(n int, force bool) error {
+func (p *progress) update(n int, force bool) {
 	if p.file.Path == "" {
-		return nil
+		return
 	}
 	el := time.Since(p.start).Seconds()
 	st := progressfile.Status{Phase: "train", Epoch: min(n/max(p.spe, 1)+1, p.epochs), Epochs: p.epochs, Step: n,
@@ -66,7 +64,14 @@ func (p *progress) update(n int, force bool) error {
 	if n > p.first {
 		st.ETASeconds = el / float64(n-p.first) * float64(p.total-n)
 	}
-	return p.file.Update(st, force)
+	if err := p.file.Update(st, force); err != nil && !p.warned {
+		// The file is for another process to look at: losing it (a full or flaky file system) must not stop
+		// the training. One warning, then silence.
+		p.warned = true
+		if p.w != nil {
+			fmt.Fprintf(p.w, "warning: progress file: %v (training goes on without it)\n", err)
+		}
+	}
 }
 
 // epoch reports a finished epoch on its own line.

@@ -148,6 +148,9 @@ func adoptCheckpoint(cfg *Config, ck *model.Checkpoint) error {
 	for i, s := range runSettings {
 		v, ok := recorded(ck, i)
 		if !ok {
+			if s.Key == "augment" && cfg.Augment == "" {
+				cfg.Augment = "none" // a checkpoint from before augmentation trained without it
+			}
 			continue
 		}
 		if err := s.set(cfg, v); err != nil {

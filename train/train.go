@@ -322,9 +322,7 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 			cfg.Epochs)
 	}
 	bar := newProgress(cfg.Progress, cfg.Terminal, cfg.ProgressFile, spe, cfg.Epochs, step)
-	if err := bar.update(step, true); err != nil {
-		return nil, err
-	}
+	bar.update(step, true)
 	sz := arch.C * arch.H * arch.W
 	xb, yb := make([]float32, cfg.Batch*sz), make([]uint32, cfg.Batch)
 	lossb, cnt := make([]float32, cfg.Batch), make([]uint32, 1)
@@ -398,9 +396,7 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 			if math.IsNaN(lossSum) {
 				return nil, fmt.Errorf("training diverged at step %d (NaN loss); lower --lr", step)
 			}
-			if err := bar.step(step, lossSum/float64(seen), float64(right)/float64(seen)); err != nil {
-				return nil, err
-			}
+			bar.step(step, lossSum/float64(seen), float64(right)/float64(seen))
 			if cfg.OnTrack != nil && cfg.TrackEvery > 0 && step%cfg.TrackEvery == 0 && i+1 < spe && !outOfTime {
 				paused := time.Now()
 				w, err := s.net.Weights(s.prog)

@@ -124,11 +124,11 @@ func newEvalCmd(g *globals) *cobra.Command {
 					Progress: bar.update,
 				})
 			bar.clear()
-			if err == nil {
-				err = bar.err
-			}
 			if err != nil {
 				return err
+			}
+			if bar.err != nil { // the progress file is for onlookers: losing it loses no result
+				fmt.Fprintf(c.ErrOrStderr(), "warning: progress file: %v (the evaluation went on without it)\n", bar.err)
 			}
 			for _, rep := range reps {
 				fmt.Fprintf(stdout, "  %-22s %6.2f%%  (every attack, per example)\n",

@@ -56,10 +56,13 @@ func loadSweep(dir string) (*sweep.Grid, error) {
 
 // checkCells checks every cell's flags as train and eval would, before the first cell starts: names, types and
 // values (train's own checks; eval's suite and ε — its checkpoint does not exist yet).
-func checkCells(cells []sweep.Cell) error {
+func checkCells(cells []sweep.Cell, remote bool) error {
 	for _, c := range cells {
 		tc := newTrainCmd(&globals{})
 		tc.SetOut(io.Discard)
+		if remote {
+			tc.Annotations = map[string]string{remoteData: "1"}
+		}
 		if err := tc.ParseFlags(sweep.Args(c.Train)); err != nil {
 			return fmt.Errorf("cell %s (%s): train: %w", c.ID, c.Label(), err)
 		}
@@ -121,9 +124,10 @@ func newSweepRunCmd(g *globals) *cobra.Command {
 				return usageError{errors.New("--cpus-per-task, --gpus and --parallelism must be ≥ 0")}
 			}
 			cells := grid.Cells()
-			if err := checkCells(cells); err != nil {
+			if err := checkCells(cells, backend != "local"); err != nil {
 				return usageError{err}
 			}
+			ko.Bin = bin // k8s: the image's sqnet ("" is sqnet on its PATH)
 			if bin == "" {
 				if bin, err = os.Executable(); err != nil {
 					return err
@@ -138,11 +142,10 @@ func newSweepRunCmd(g *globals) *cobra.Command {
 			if err := atomicfile.Write(filepath.Join(out, gridFile), raw, 0o644); err != nil {
 				return err
 			}
-			var queued map[string]string
-			if backend == "slurm" {
-				if queued, err = sweep.SlurmQueue(out, grid); err != nil {
-					return err
-				}
+			// Cells an earlier Slurm submission still holds are left to it, whatever the backend now.
+			queued, err := sweep.SlurmQueue(out, grid)
+			if err != nil {
+				return err
 			}
 			sts, err := sweep.Status(out, cells, queued)
 			if err != nil {
@@ -197,7 +200,8 @@ func newSweepRunCmd(g *globals) *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&out, "out", "", "the sweep folder (grid copy, cells/, slurm/, k8s/, report)")
 	f.StringVar(&backend, "backend", "local", "where cells run: local, slurm or k8s")
-	f.StringVar(&bin, "bin", "", "the sqnet binary cells run (default: this one; for k8s: sqnet on the image's PATH)")
+	f.StringVar(&bin, "bin", "", "the sqnet binary cells run, as the nodes see it (default: this one; k8s: the "+
+		"image's sqnet on its PATH)")
 	f.BoolVar(&retry, "retry-failed", false, "also rerun (resubmit) failed cells")
 	f.StringVar(&devices, "devices", "", "local: comma-separated devices, one worker each (e.g. gpu:0,gpu:1; default: --device)")
 	f.BoolVar(&wait, "wait", false, "slurm: wait for the array job to finish and print the outcome")

@@ -55,15 +55,20 @@ func newTrainCmd(g *globals) *cobra.Command {
 				if err := check.Validate(); err != nil {
 					return usageError{err}
 				}
-				if err := checkInit(check); err != nil {
-					return usageError{err}
+				if c.Annotations[remoteData] == "" {
+					if err := checkInit(check); err != nil {
+						return usageError{err}
+					}
 				}
-				// The data are there (an image folder: its train split lists classes), before the first line.
-				if _, err := data.Locate(check.Dataset, check.DataDir); err != nil {
-					return usageError{err}
-				}
-				if _, _, _, _, err := data.ShapeOf(check.Dataset, check.DataDir, check.ImageSize); err != nil {
-					return usageError{err}
+				// The data are there (an image folder: its train split lists classes), before the first line —
+				// unless the run happens elsewhere (sweep submitting to a cluster whose nodes hold the data).
+				if c.Annotations[remoteData] == "" {
+					if _, err := data.Locate(check.Dataset, check.DataDir); err != nil {
+						return usageError{err}
+					}
+					if _, _, _, _, err := data.ShapeOf(check.Dataset, check.DataDir, check.ImageSize); err != nil {
+						return usageError{err}
+					}
 				}
 			} else {
 				if cfg.Init != "" {
@@ -103,19 +108,17 @@ func newTrainCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(res.Epochs) == 0 { // resumed at its last step: nothing left to train
+				fmt.Fprintf(c.OutOrStdout(), "checkpoint %s has trained all %d epochs: nothing to do\n", cfg.Out, cfg.Epochs)
+				return writeTrainJSON(resultJSON, res)
+			}
 			last := res.Epochs[len(res.Epochs)-1]
 			fmt.Fprintf(c.OutOrStdout(), "test accuracy %.2f%% after %d epochs, %d steps, %.1f s; checkpoint %s\n",
 				100*last.TestAcc, last.Epoch, res.Steps, res.Seconds, res.Checkpoint)
 			fmt.Fprintf(c.OutOrStdout(), "device memory: %s planned for temporaries (%s without reuse), %s kept; "+
 				"%d dispatches per step\n", vk.HumanBytes(res.ArenaBytes), vk.HumanBytes(res.NaiveBytes),
 				vk.HumanBytes(res.KeptBytes), res.Dispatches)
-			if resultJSON != "" {
-				b, _ := json.MarshalIndent(res, "", "  ")
-				if err := writeFileAtomic(resultJSON, append(b, '\n')); err != nil {
-					return err
-				}
-			}
-			return nil
+			return writeTrainJSON(resultJSON, res)
 		},
 	}
 	f := c.Flags()
@@ -145,7 +148,7 @@ func newTrainCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.Augment, "augment", "", "training augmentation: none or crop-flip (4-pixel padded random crop, "+
 		"horizontal flip; default crop-flip for cifar10, else none)")
 	f.StringVar(&cfg.Optimizer.Schedule, "lr-schedule", "constant", "learning rate over the run: "+
-		strings.Join(train.Schedules, ", ")+" (cosine: to 0 at the last step; piecewise: ×0.1 at 50%, ×0.01 at 75%)")
+		strings.Join(train.Schedules, ", ")+" (cosine: down to near 0 at the end; piecewise: ×0.1 at 50%, ×0.01 at 75%)")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of initialisation and shuffling")
 	f.IntVar(&cfg.Limit, "limit", 0, "train on the first N examples only (0: all)")
 	f.IntVar(&cfg.TestLimit, "test-limit", 0, "evaluate on the first N test examples only (0: all)")
@@ -158,6 +161,19 @@ func newTrainCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.ProgressFile, "progress-file", "", "also write the step, epoch and ETA to this file as JSON, "+
 		"every few seconds (sqnet sweep status reads it)")
 	return c
+}
+
+// remoteData, as an annotation on the train command, skips the checks of its data and --init files, which sqnet
+// sweep's cluster backends leave to the nodes that run the cells.
+const remoteData = "sqnet/remote-data"
+
+// writeTrainJSON writes train --json's file (nothing without a path).
+func writeTrainJSON(path string, res *train.Result) error {
+	if path == "" {
+		return nil
+	}
+	b, _ := json.MarshalIndent(res, "", "  ")
+	return writeFileAtomic(path, append(b, '\n'))
 }
 
 // parseQuantFlags reads --quant (nil when empty) and --alpha-epochs, as train and reproduce take them; a bad value
