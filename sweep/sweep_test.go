@@ -307,3 +307,29 @@ func TestDescribe(t *testing.T) {
 		t.Fatalf("describe = %q", p)
 	}
 }
+
+// TestReportBeforeAnyCellIsDone: a report of a sweep under way counts its cells and writes its files — a setting
+// without a done cell has no accuracies (not NaN, which JSON cannot hold) and no point on the plot.
+func TestReportBeforeAnyCellIsDone(t *testing.T) {
+	dir := t.TempDir()
+	g, _ := Parse([]byte("name: r\naxes: {quant: [\"2,20\", \"2,50\"], seed: [1, 2]}"))
+	sts, err := Status(dir, g.Cells(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := BuildReport(dir, g, sts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Write(dir); err != nil {
+		t.Fatalf("writing a report of 4 pending cells: %v", err)
+	}
+	if len(r.Rows) != 2 || r.Rows[0].Cells != 2 || r.Rows[0].Done != 0 || r.Rows[0].Worst != nil || r.Counts[Pending] != 4 {
+		t.Fatalf("rows %+v, counts %v", r.Rows, r.Counts)
+	}
+	var md strings.Builder
+	r.Markdown(&md)
+	if !strings.Contains(md.String(), "| quant=2,20 | – | 0/2 | – | – | – |") {
+		t.Fatalf("report.md:\n%s", md.String())
+	}
+}
