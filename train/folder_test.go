@@ -2,18 +2,15 @@ package train
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
-	"math"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/sqnet/sqnet/kernels"
-	"github.com/sqnet/sqnet/model"
 	"github.com/sqnet/sqnet/vk/vktest"
 )
 
@@ -74,33 +71,14 @@ func TestFolderTraining(t *testing.T) {
 		t.Errorf("test accuracy %.2f on three colours, want ≥ 0.9", acc)
 	}
 	cut := cfg("cut.safetensors")
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := Run(ctx, lib, cut); !errors.Is(err, ErrInterrupted) {
-		t.Fatalf("a cancelled run returned %v", err)
-	}
-	cut.Resume = cut.Out
-	if _, err := Run(context.Background(), lib, cut); err != nil {
-		t.Fatal(err)
-	}
-	want, err := model.Load(straight.Out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := model.Load(cut.Out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cutAndResume(t, lib, cut)
+	want, got := load(t, straight), load(t, cut)
 	if want.Arch.C != 3 || want.Arch.H != 16 || want.Arch.Classes != 3 || want.Extra["image_size"] != "16" {
 		t.Fatalf("checkpoint: %d×%d×%d, %d classes, image_size %q", want.Arch.C, want.Arch.H, want.Arch.W,
 			want.Arch.Classes, want.Extra["image_size"])
 	}
-	for name, w := range want.Weights {
-		for i := range w {
-			if math.Float32bits(got.Weights[name][i]) != math.Float32bits(w[i]) {
-				t.Fatalf("resumed %s[%d] = %v, straight %v", name, i, got.Weights[name][i], w[i])
-			}
-		}
+	if !same(want.Weights, got.Weights) {
+		t.Fatal("the resumed run's weights differ from the straight run's")
 	}
 	for _, bad := range []func(c *Config){
 		func(c *Config) { c.ImageSize = 4 },

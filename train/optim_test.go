@@ -60,36 +60,11 @@ func TestScheduledSGDResumes(t *testing.T) {
 		}
 	}
 	cut := cfg("cut.safetensors", "cosine", "crop-flip")
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := Run(ctx, lib, cut); !errors.Is(err, ErrInterrupted) {
-		t.Fatalf("a cancelled run returned %v", err)
-	}
-	cut.Resume = cut.Out
-	if _, err := Run(context.Background(), lib, cut); err != nil {
-		t.Fatal(err)
-	}
-	load := func(c Config) *model.Checkpoint {
-		ck, err := model.Load(c.Out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ck
-	}
-	want, got, other, unaugmented := load(straight), load(cut), load(constant), load(plain)
+	cutAndResume(t, lib, cut)
+	want, got, other, unaugmented := load(t, straight), load(t, cut), load(t, constant), load(t, plain)
 	if want.Extra["lr_schedule"] != "cosine" || want.Extra["nesterov"] != "true" || want.Extra["augment"] != "crop-flip" {
 		t.Fatalf("the checkpoint records schedule %q, nesterov %q, augment %q", want.Extra["lr_schedule"],
 			want.Extra["nesterov"], want.Extra["augment"])
-	}
-	same := func(a, b model.Weights) bool {
-		for name, w := range a {
-			for i := range w {
-				if math.Float32bits(b[name][i]) != math.Float32bits(w[i]) {
-					return false
-				}
-			}
-		}
-		return true
 	}
 	if !same(want.Weights, got.Weights) || !same(want.Optim, got.Optim) {
 		t.Fatal("the resumed cosine run differs from the straight one")
@@ -100,4 +75,44 @@ func TestScheduledSGDResumes(t *testing.T) {
 	if same(want.Weights, unaugmented.Weights) {
 		t.Fatal("crop-flip trained exactly as no augmentation")
 	}
+}
+
+// cutAndResume runs c interrupted after its first step (a context cancelled before Run stops there and saves),
+// then resumes it from that checkpoint to the end.
+func cutAndResume(t *testing.T, lib *kernels.Lib, c Config) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(ctx, lib, c); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("a cancelled run returned %v, want ErrInterrupted", err)
+	}
+	c.Resume = c.Out
+	if _, err := Run(context.Background(), lib, c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// load reads the checkpoint c wrote.
+func load(t *testing.T, c Config) *model.Checkpoint {
+	t.Helper()
+	ck, err := model.Load(c.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck
+}
+
+// same reports whether every tensor of a has b's bits.
+func same(a, b model.Weights) bool {
+	for name, w := range a {
+		if len(b[name]) != len(w) {
+			return false
+		}
+		for i := range w {
+			if math.Float32bits(b[name][i]) != math.Float32bits(w[i]) {
+				return false
+			}
+		}
+	}
+	return true
 }
