@@ -199,12 +199,16 @@ type trainBenchRow struct {
 	WarmupSeconds float64 `json:"warmup_seconds"`
 	// Profile times every op of one more step after the last round (--profile).
 	Profile *train.StepProfile `json:"profile,omitempty"`
+	// PlannedBytes is the device memory the step's temporaries take (the planner's arena), KeptBytes what
+	// persists (parameters, optimizer state, buffers).
+	PlannedBytes uint64 `json:"planned_bytes"`
+	KeptBytes    uint64 `json:"kept_bytes"`
 }
 
 func newBenchTrainCmd(g *globals) *cobra.Command {
 	var methods []string
 	var arch, quantFlag string
-	var images, pgdSteps, rounds int
+	var images, pgdSteps, rounds, batch int
 	var asJSON, profile bool
 	c := &cobra.Command{
 		Use:   "train",
@@ -217,7 +221,6 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 			"drifts by 10–20% within minutes, and one slow stretch would otherwise skew one method's time.",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			batch := train.Defaults().Batch
 			if err := checkTrainBench(methods, arch, images, pgdSteps, batch, rounds); err != nil {
 				return usageError{err}
 			}
@@ -254,6 +257,7 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 				for i, m := range methods {
 					cfg := train.Defaults()
 					cfg.Model, cfg.Method, cfg.Epochs, cfg.TestLimit, cfg.PGDSteps = arch, m, 1, 100, pgdSteps
+					cfg.Batch = batch
 					cfg.Limit = benchTrainImages(m, images, batch)
 					if round == 0 {
 						cfg.Limit = 2 * batch
@@ -285,6 +289,7 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 					r.Method, r.Images = m, res.Steps*cfg.Batch
 					r.RoundSeconds = append(r.RoundSeconds, res.Epochs[len(res.Epochs)-1].TrainSeconds)
 					r.Profile = res.Profile
+					r.PlannedBytes, r.KeptBytes = res.ArenaBytes, res.KeptBytes
 				}
 			}
 			for i := range rows {
@@ -319,6 +324,7 @@ func newBenchTrainCmd(g *globals) *cobra.Command {
 	c.Flags().IntVar(&images, "images", 2000, "training images per method (pgd-at: a tenth, at least two batches)")
 	c.Flags().IntVar(&pgdSteps, "pgd-steps", train.Defaults().PGDSteps, "pgd-at: inner PGD steps per training step")
 	c.Flags().IntVar(&rounds, "rounds", 3, "rounds in which the methods take turns; each reports its median round")
+	c.Flags().IntVar(&batch, "batch", train.Defaults().Batch, "batch size")
 	c.Flags().StringVar(&quantFlag, "quant", "", "noisy-sq's quantizer, as train's --quant (default: train's, 2,50)")
 	c.Flags().BoolVar(&profile, "profile", false, "also time every op of one step of each method (to stderr; with "+
 		"--json, in each result)")
@@ -353,6 +359,9 @@ func checkTrainBench(methods []string, arch string, images, pgdSteps, batch, rou
 	if !slices.Contains(model.Archs, arch) {
 		return fmt.Errorf("--model %q: want one of %s", arch, strings.Join(model.Archs, ", "))
 	}
+	if batch < 1 {
+		return fmt.Errorf("--batch %d: must be ≥ 1", batch)
+	}
 	if images < batch {
 		return fmt.Errorf("--images %d: must be at least one batch (%d)", images, batch)
 	}
@@ -381,15 +390,16 @@ func writeTrainBench(w io.Writer, dev, arch string, q quant.Config, batch, pgdSt
 	fmt.Fprintf(w, "%s, batch %d, one epoch over the first N MNIST training images each (pgd-at: PGD-%d inside every "+
 		"step; noisy-sq: quantizer %s), median of %d rounds after an untimed warm-up (compilation; its wall time "+
 		"last); training time only, evaluation excluded\n", arch, batch, pgdSteps, q, rounds)
-	fmt.Fprintf(w, "%-9s %7s %9s %9s %9s  %-16s %s\n", "method", "images", "seconds", "images/s", "ms/image",
-		"cost per image", "warm-up")
+	fmt.Fprintf(w, "%-9s %7s %9s %9s %9s  %-16s %9s  %s\n", "method", "images", "seconds", "images/s", "ms/image",
+		"cost per image", "warm-up", "memory: planned / kept")
 	for _, r := range rows {
 		cost := "—"
 		if r.CostVsNoisySQ > 0 {
 			cost = fmt.Sprintf("%.1f× noisy-sq", r.CostVsNoisySQ)
 		}
-		fmt.Fprintf(w, "%-9s %7d %9.2f %9.1f %9.3f  %-16s %.2f s\n", r.Method, r.Images, r.Seconds, r.ImagesPerSec,
-			1000*r.Seconds/float64(r.Images), cost, r.WarmupSeconds)
+		fmt.Fprintf(w, "%-9s %7d %9.2f %9.1f %9.3f  %-16s %7.2f s  %s / %s\n", r.Method, r.Images, r.Seconds,
+			r.ImagesPerSec, 1000*r.Seconds/float64(r.Images), cost, r.WarmupSeconds, vk.HumanBytes(r.PlannedBytes),
+			vk.HumanBytes(r.KeptBytes))
 	}
 }
 
