@@ -183,6 +183,9 @@ func fromEval(raw []byte, dir, prefix string) ([]Entry, error) {
 			d.Shard.Count)
 	}
 	train := trainSeconds(filepath.Join(dir, prefix+"train.json"))
+	if train == nil && filepath.Base(dir) == "eval" {
+		train = trainSeconds(filepath.Join(dir, "..", "train.json")) // a sweep cell: cells/ID/{train.json,eval/}
+	}
 	var out []Entry
 	for _, r := range reps {
 		e, err := entry(r)

@@ -186,7 +186,7 @@ type Point struct{ Mean, Std float64 }
 
 // ErrorBarPlot writes a PNG of categories along x (labels, one tick each) and, per series, a point per category
 // with an error bar of ±Std; NaN means leave the point out. Series are offset a little sideways so their bars do
-// not hide each other. y runs from 0 to 1 at least (accuracies).
+// not hide each other. y runs to 1 at least (accuracies), from just below the lowest bar.
 func ErrorBarPlot(path, title, ylabel string, labels []string, names []string, series [][]Point) error {
 	if len(names) != len(series) {
 		return fmt.Errorf("plot %s: %d names for %d series", path, len(names), len(series))
@@ -229,7 +229,9 @@ func ErrorBarPlot(path, title, ylabel string, labels []string, names []string, s
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.X.Min, p.X.Max = -0.6, float64(len(labels))-0.4
-	p.Y.Min, p.Y.Max = min(p.Y.Min, 0), max(p.Y.Max, 1)
+	// Accuracies: up to 1, down to a little below the lowest bar (not 0, which would flatten the differences
+	// between settings that a sweep is run to see).
+	p.Y.Min, p.Y.Max = max(0, math.Floor((p.Y.Min-0.02)*20)/20), max(p.Y.Max, 1)
 	var width vg.Length
 	for _, n := range names {
 		width = max(width, leg.TextStyle.Width(n))
