@@ -120,7 +120,7 @@ func newAPGDProgram(lib *kernels.Lib, ck *model.Checkpoint, cfg APGD, modes []qu
 	}
 	p := &apgdProgram{cfg: cfg, ck: ck, modes: deployModes(modes)}
 	g := graph.New(lib)
-	net := model.Declare(g, a, ck.Quant)
+	net := evalNet(g, a, ck.Quant)
 	b, d := cfg.Batch, a.C*a.H*a.W
 	shape := []int{b, a.C, a.H, a.W}
 	p.x0 = g.Input("x0", graph.F32, shape...)

@@ -246,7 +246,7 @@ func New(lib *kernels.Lib, ck *model.Checkpoint, cfg Config) (*Attacker, error) 
 	a := &Attacker{cfg: cfg, ck: ck} // Build validates cfg
 	g := graph.New(lib)
 	arch := ck.Arch
-	a.net = model.Declare(g, arch, ck.Quant)
+	a.net = evalNet(g, arch, ck.Quant)
 	a.x0 = g.Input("x0", graph.F32, cfg.Batch, arch.C, arch.H, arch.W)
 	a.y = g.Input("labels", graph.U32, cfg.Batch)
 	a.step = g.Input("rng.step", graph.U32, 1)

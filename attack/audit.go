@@ -259,7 +259,7 @@ func dlrOrCE(ck *model.Checkpoint) string {
 func zeroGradients(lib *kernels.Lib, ck *model.Checkpoint, images []float32, labels []uint8, n, batch int) (int, int, error) {
 	a := ck.Arch
 	g := graph.New(lib)
-	net := model.Declare(g, a, ck.Quant)
+	net := evalNet(g, a, ck.Quant)
 	x := g.Input("x", graph.F32, batch, a.C, a.H, a.W)
 	y := g.Input("labels", graph.U32, batch)
 	logits := net.Forward(g, x, quant.Soft)

@@ -27,7 +27,7 @@ func newClassifier(lib *kernels.Lib, ck *model.Checkpoint, modes []quant.Mode, b
 	a := ck.Arch
 	c := &classifier{ck: ck, b: batch, sz: a.C * a.H * a.W, modes: modes}
 	g := graph.New(lib)
-	net := model.Declare(g, a, ck.Quant)
+	net := evalNet(g, a, ck.Quant)
 	c.x = g.Input("x", graph.F32, batch, a.C, a.H, a.W)
 	for _, m := range distinctModes(ck, modes) {
 		z := net.Forward(g, c.x, m)
@@ -147,4 +147,13 @@ func projectBall(x, x0 []float32, eps float32) {
 		lo, hi := max(float32(x0[i]-eps), 0), min(float32(x0[i]+eps), 1)
 		x[i] = min(max(v, lo), hi)
 	}
+}
+
+// evalNet declares the attacked network in eval mode — batch norm normalising with its running statistics, never
+// its batch's — as every attack and evaluation must run it: an attack's batch is not the model's business, and a
+// batch-statistics forward would let one example's perturbation move another's logits.
+func evalNet(g *graph.Graph, a model.Arch, q *quant.Config) *model.Net {
+	net := model.Declare(g, a, q)
+	net.Training = false
+	return net
 }

@@ -79,7 +79,7 @@ func newFABProgram(lib *kernels.Lib, ck *model.Checkpoint, cfg FAB, modes []quan
 	a := ck.Arch
 	p := &fabProgram{cfg: cfg, ck: ck, modes: deployModes(modes)}
 	g := graph.New(lib)
-	net := model.Declare(g, a, ck.Quant)
+	net := evalNet(g, a, ck.Quant)
 	b, d := cfg.Batch, a.C*a.H*a.W
 	shape := []int{b, a.C, a.H, a.W}
 	p.x1, p.x0 = g.Input("x1", graph.F32, shape...), g.Input("x0", graph.F32, shape...)

@@ -108,7 +108,7 @@ func SquareSpeed(lib *kernels.Lib, ck *model.Checkpoint, c Square, images []floa
 	}
 	// The reference: the same number of forward passes of the deployed classifier, one submit per chunk.
 	g := graph.New(lib)
-	net := model.Declare(g, a, ck.Quant)
+	net := evalNet(g, a, ck.Quant)
 	x := g.Input("x", graph.F32, n, a.C, a.H, a.W)
 	g.Repeat(p.chunk, func() { g.Keep(net.Forward(g, x, c.Deploy)) })
 	fp, err := compileWith(g, net, ck, "square speed")

@@ -77,7 +77,7 @@ func newSquareProgram(lib *kernels.Lib, ck *model.Checkpoint, cfg Square) (*squa
 	}
 	p.chunk = min(p.chunk, cfg.Iters+1)
 	g := graph.New(lib)
-	net := model.Declare(g, a, ck.Quant)
+	net := evalNet(g, a, ck.Quant)
 	b := cfg.Batch
 	shape := []int{b, a.C, a.H, a.W}
 	p.x0 = g.Input("x0", graph.F32, shape...)

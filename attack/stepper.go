@@ -32,7 +32,7 @@ func NewStepper(lib *kernels.Lib, ck *model.Checkpoint, cfg Config) (*Stepper, e
 	}
 	arch := ck.Arch
 	g := graph.New(lib)
-	net := model.Declare(g, arch, ck.Quant)
+	net := evalNet(g, arch, ck.Quant)
 	s := &Stepper{cfg: cfg, arch: arch}
 	s.x0 = g.State("x0", cfg.Batch, arch.C, arch.H, arch.W)
 	s.y = g.Temp("labels", graph.U32, cfg.Batch)
