@@ -72,6 +72,7 @@ type evalDoc struct {
 }
 
 type resultsDoc struct {
+	Dataset string  `json:"dataset"` // absent before reproduce took other datasets: MNIST
 	Arch    string  `json:"arch"`
 	Budget  string  `json:"budget"`
 	Device  string  `json:"device"`
@@ -231,7 +232,10 @@ func fromResults(raw []byte) ([]Entry, error) {
 			}
 			e.AutoAttack = e.AutoAttack && e.Suite != "smoke"
 			t := m.TrainSeconds
-			e.Model, e.Method, e.Dataset, e.Eps, e.Device, e.Commit = d.Arch, m.Plan.Method, "mnist", d.Eps, d.Device, d.Commit
+			e.Model, e.Method, e.Dataset, e.Eps, e.Device, e.Commit = d.Arch, m.Plan.Method, d.Dataset, d.Eps, d.Device, d.Commit
+			if e.Dataset == "" {
+				e.Dataset = "mnist"
+			}
 			e.TrainSeconds = &t
 			// Only noisy-sq has a quantizer in a reproduction; its settings line (since 2026-11-25) names it:
 			// "quantizer 2,200,fixed, ε_n = 0.5, α by epoch …".

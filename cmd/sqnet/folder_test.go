@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,5 +115,31 @@ func TestCIFARRecipe(t *testing.T) {
 	if _, stderr, code := sqnet(t, nil, "train", "--resume", ck, "--data", dir, "--lr-schedule", "piecewise",
 		"--out", ck); code != 2 || !strings.Contains(stderr, "cosine") {
 		t.Fatalf("resume with another schedule: exit %d, %q", code, stderr)
+	}
+}
+
+// TestReproduceCIFAR runs the reproduction's smoke budget on generated files in CIFAR-10's binary format: the one
+// command a user with the real batches runs (with --budget paper), at CIFAR's ε = 8/255 and PGD-10 of 2/255.
+func TestReproduceCIFAR(t *testing.T) {
+	dir := t.TempDir()
+	writeCIFAR(t, dir, 10)
+	out := filepath.Join(dir, "out")
+	if _, stderr, code := sqnet(t, nil, "reproduce", "cifar10", "--data", dir, "--budget", "smoke", "--out", out); code != 0 {
+		t.Fatal(stderr)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Dataset string  `json:"dataset"`
+		Eps     float64 `json:"eps"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil || doc.Dataset != "cifar10" || math.Abs(doc.Eps-8.0/255) > 1e-6 {
+		t.Fatalf("results.json: %+v, %v", doc, err)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "results.md"))
+	if !strings.Contains(string(md), "# sqnet reproduce cifar10") {
+		t.Fatalf("results.md:\n%s", md)
 	}
 }

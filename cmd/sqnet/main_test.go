@@ -704,8 +704,12 @@ func TestReproduceSmoke(t *testing.T) {
 			t.Errorf("results.md lacks %q:\n%s", want, md)
 		}
 	}
-	if _, _, code := sqnet(t, nil, "reproduce", "cifar10"); code != 2 {
-		t.Errorf("reproduce cifar10: exit %d, want 2", code)
+	if _, stderr, code := sqnet(t, []string{"SQNET_DATA="}, "reproduce", "cifar10"); code != 2 ||
+		!strings.Contains(stderr, "--data") {
+		t.Errorf("reproduce cifar10 without its data: exit %d, %q; want 2 and where to point --data", code, stderr)
+	}
+	if _, _, code := sqnet(t, nil, "reproduce", "imagenet"); code != 2 {
+		t.Errorf("reproduce imagenet: exit %d, want 2", code)
 	}
 	if _, stderr, code := sqnet(t, nil, "reproduce", "mnist", "--budget", "huge"); code != 2 ||
 		!strings.Contains(stderr, "mini, quick, paper, full, smoke") {

@@ -120,24 +120,52 @@ type curvePoint struct {
 	PGD          float64 `json:"pgd_accuracy"`
 }
 
+// reproDataset is what reproduce does differently per dataset: the threat model's ε and pgd-at's inner attack, the
+// field's usual choices (MNIST ε = 0.3 with PGD-40 of 0.01; Fashion-MNIST ε = 0.1; CIFAR-10 ε = 8/255 with PGD-10
+// of 2/255, Rice et al.'s and RobustBench's).
+type reproDataset struct {
+	eps, pgdStep float32
+	pgdSteps     int
+	trainImages  int // the training split's size (tracking points along an epoch)
+}
+
+var reproDatasets = map[string]reproDataset{
+	"mnist":         {0.3, 0.01, 40, 60000},
+	"fashion-mnist": {0.1, 0.01, 40, 60000},
+	"cifar10":       {8.0 / 255, 2.0 / 255, 10, 50000},
+}
+
 func newReproduceCmd(g *globals) *cobra.Command {
-	var arch, budget, out, quantFlag, alphaFlag, deployFlag string
+	var arch, budget, out, quantFlag, alphaFlag, deployFlag, dataDir string
 	var epochs, evalLimit, curvePoints int
+	var eps float32
 	var nsq noisySQSettings
 	c := &cobra.Command{
-		Use:   "reproduce mnist",
-		Short: "Reproduce the paper on MNIST: train natural, noisy-sq, fgsm-rs and pgd-at (mini: the first two), evaluate, compare costs",
-		Long: "reproduce trains each method on real MNIST, evaluates it with an attack suite (BPDA included for the\n" +
+		Use:   "reproduce mnist|fashion-mnist|cifar10",
+		Short: "Reproduce the paper on a dataset: train natural, noisy-sq, fgsm-rs and pgd-at (mini: the first two), evaluate, compare costs",
+		Long: "reproduce trains each method on the dataset, evaluates it with an attack suite (BPDA included for the\n" +
 			"quantized model), measures robust accuracy along training, and writes results.md, results.json and\n" +
 			"robust-vs-time.png (worst-case PGD accuracy against training wall time) to --out, with the training time\n" +
-			"of each method and the speed-up of noisy-sq over pgd-at.",
+			"of each method and the speed-up of noisy-sq over pgd-at. ε and pgd-at's inner PGD follow the dataset:\n" +
+			"MNIST 0.3 (PGD-40, step 0.01), Fashion-MNIST 0.1 (PGD-40, 0.01), CIFAR-10 8/255 (PGD-10, 2/255).",
 		Args: func(c *cobra.Command, args []string) error {
-			if len(args) != 1 || args[0] != "mnist" {
-				return usageError{fmt.Errorf("reproduce takes one argument, the dataset: mnist")}
+			if len(args) != 1 || reproDatasets[args[0]] == (reproDataset{}) {
+				return usageError{fmt.Errorf("reproduce takes one argument, the dataset: mnist, fashion-mnist or cifar10")}
 			}
 			return nil
 		},
-		RunE: func(c *cobra.Command, _ []string) error {
+		RunE: func(c *cobra.Command, args []string) error {
+			dataset := args[0]
+			ds := reproDatasets[dataset]
+			if !c.Flags().Changed("eps") {
+				eps = ds.eps
+			}
+			if err := checkEps(eps); err != nil {
+				return err
+			}
+			if !c.Flags().Changed("out") {
+				out = "out/reproduce-" + dataset
+			}
 			b, ok := budgets[budget]
 			if !ok {
 				return usageError{fmt.Errorf("--budget %q: want one of %s", budget, strings.Join(budgetNames, ", "))}
@@ -160,7 +188,8 @@ func newReproduceCmd(g *globals) *cobra.Command {
 			if deployFlag != "" && !slices.Contains(attack.DeployNames, deployFlag) {
 				return usageError{fmt.Errorf("--deploy %q: want %s", deployFlag, strings.Join(attack.DeployNames, ", "))}
 			}
-			if _, err := model.Lookup(arch, 1, 28, 28, 10); err != nil {
+			ch, h, w, classes, _ := data.Shape(dataset)
+			if _, err := model.Lookup(arch, ch, h, w, classes); err != nil {
 				return usageError{err}
 			}
 			q, as, err := parseQuantFlags(quantFlag, alphaFlag)
@@ -170,15 +199,20 @@ func newReproduceCmd(g *globals) *cobra.Command {
 			nsq.Quant, nsq.Alphas = q, as
 			// The same checks train makes, before hours of work rather than after the first method.
 			check := train.Defaults()
-			check.Method, check.Out = "noisy-sq", "unused"
+			check.Method, check.Out, check.Dataset, check.Eps = "noisy-sq", "unused", dataset, eps
 			nsq.apply(&check)
 			if err := check.Validate(); err != nil {
 				return usageError{err}
 			}
-			test, err := data.Load("mnist", "", data.Test)
+			test, err := data.Load(dataset, dataDir, data.Test)
 			if err != nil {
 				return usageError{err}
 			}
+			if _, err := data.Load(dataset, dataDir, data.Train); err != nil {
+				return usageError{err}
+			}
+			rs := reproSetup{dataset: dataset, dataDir: dataDir, eps: eps, pgdStep: ds.pgdStep, pgdSteps: ds.pgdSteps,
+				trainImages: ds.trainImages}
 			d, err := vk.Open(g.vkOptions())
 			if err != nil {
 				return err
@@ -189,19 +223,22 @@ func newReproduceCmd(g *globals) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return reproduce(ctx, c.OutOrStdout(), kernels.New(d), arch, budget, b, nsq, deployFlag, curvePoints, test, out)
+			return reproduce(ctx, c.OutOrStdout(), kernels.New(d), rs, arch, budget, b, nsq, deployFlag, curvePoints,
+				test, out)
 		},
 	}
-	c.Flags().StringVar(&arch, "model", "small", "architecture: small or madry")
+	c.Flags().StringVar(&arch, "model", "small", "architecture: "+strings.Join(model.Archs, ", "))
+	c.Flags().StringVar(&dataDir, "data", "", "dataset folder (default: $SQNET_DATA, else its usual place; CIFAR-10 has none)")
+	c.Flags().Float32Var(&eps, "eps", 0, "ℓ∞ radius of the threat model (default: the dataset's, 0.3 / 0.1 / 8/255)")
 	c.Flags().StringVar(&budget, "budget", "quick", "mini (natural and noisy-sq only, a few minutes on a CPU), quick "+
 		"(all four methods, a coffee break on a CPU), paper (noisy-sq against pgd-at given 24× its training time, "+
 		"the standard suite with AutoAttack on 1000 images; 3–4 hours on a 2-core CPU), full (longer still), or smoke "+
 		"(seconds; meaningless numbers)")
-	c.Flags().StringVar(&out, "out", "out/reproduce-mnist", "folder for checkpoints and results")
+	c.Flags().StringVar(&out, "out", "", "folder for checkpoints and results (default out/reproduce-DATASET)")
 	c.Flags().IntVar(&epochs, "epochs", 0, "noisy-sq's epochs instead of the budget's (the anchor of the time "+
 		"budgets: paper's pgd-at still gets 24× noisy-sq's measured time)")
 	c.Flags().StringVar(&quantFlag, "quant", "", "noisy-sq's quantizer, as train's --quant (default 2,50)")
-	c.Flags().Float32Var(&nsq.NoiseEps, "noise-eps", 0, "noisy-sq's ε_n, as train's --noise-eps (default ε = 0.3)")
+	c.Flags().Float32Var(&nsq.NoiseEps, "noise-eps", 0, "noisy-sq's ε_n, as train's --noise-eps (default ε)")
 	c.Flags().StringVar(&alphaFlag, "alpha-epochs", "", "noisy-sq's α schedule, as train's --alpha-epochs")
 	c.Flags().IntVar(&curvePoints, "curve-points", 4, "PGD accuracy points per epoch on robust-vs-time.png (the "+
 		"evaluations stay outside the training clock)")
@@ -224,19 +261,28 @@ func (b budgetPlan) withNoisySQEpochs(epochs int) budgetPlan {
 	return b
 }
 
-func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget string, b budgetPlan,
+// reproSetup is the dataset side of a reproduction: where the data are, the threat model and pgd-at's inner PGD.
+type reproSetup struct {
+	dataset, dataDir string
+	eps, pgdStep     float32
+	pgdSteps         int
+	trainImages      int
+}
+
+func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, rs reproSetup, arch, budget string, b budgetPlan,
 	nsq noisySQSettings, deployFlag string, curvePoints int, test *data.Set, out string) error {
-	const eps = 0.3
+	eps := rs.eps
 	dev := lib.Device().Name()
 	evalSet, curveSet := test.Subset(b.evalLimit), test.Subset(b.curveAt)
 	pgdSteps := b.pgdSteps
 	if pgdSteps == 0 {
-		pgdSteps = train.Defaults().PGDSteps
+		pgdSteps = rs.pgdSteps
 	}
 	var results []*methodResult
 	for _, p := range b.plans {
 		cfg := train.Defaults()
 		cfg.Model, cfg.Method, cfg.Epochs, cfg.Limit, cfg.PGDSteps = arch, p.Method, p.Epochs, p.Limit, pgdSteps
+		cfg.Dataset, cfg.DataDir, cfg.Eps, cfg.PGDStep = rs.dataset, rs.dataDir, eps, rs.pgdStep
 		cfg.Out = filepath.Join(out, "checkpoints", fmt.Sprintf("%s-%s.safetensors", arch, p.Method))
 		nsq.apply(&cfg)
 		mr := &methodResult{Plan: p, Checkpoint: cfg.Out}
@@ -272,7 +318,7 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 			return nil
 		}
 		if curvePoints > 1 {
-			per := 60000
+			per := rs.trainImages
 			if p.Limit > 0 {
 				per = p.Limit
 			}
@@ -339,7 +385,7 @@ func reproduce(ctx context.Context, w io.Writer, lib *kernels.Lib, arch, budget 
 			mr.Rows = append(mr.Rows, tag(rep.Deploy))
 		}
 	}
-	return writeReproduction(w, out, arch, budget, dev, eps, pgdSteps, results)
+	return writeReproduction(w, out, rs.dataset, arch, budget, dev, eps, pgdSteps, results)
 }
 
 // plural writes n and a noun, with an s unless n is 1.
@@ -358,9 +404,10 @@ func limitDesc(n int) string {
 }
 
 // writeReproduction writes results.md, results.json and robust-vs-time.png.
-func writeReproduction(w io.Writer, out, arch, budget, dev string, eps float32, pgdSteps int, rs []*methodResult) error {
+func writeReproduction(w io.Writer, out, dataset, arch, budget, dev string, eps float32, pgdSteps int,
+	rs []*methodResult) error {
 	var md strings.Builder
-	fmt.Fprintf(&md, "# sqnet reproduce mnist — %s, budget %s\n\n", arch, budget)
+	fmt.Fprintf(&md, "# sqnet reproduce %s — %s, budget %s\n\n", dataset, arch, budget)
 	fmt.Fprintf(&md, "Device: %s. ε = %g (ℓ∞). Adam 1e-3, batch 50, seed 1. Evaluated on the first %d test images; "+
 		"worst case = per example over every attack.\n\n", dev, eps, rs[0].Suites[0].N)
 	// Columns: every attack any method faced (BPDA only applies to the quantized model), in the order of the
@@ -457,7 +504,7 @@ func writeReproduction(w io.Writer, out, arch, budget, dev string, eps float32, 
 		"training", eps), xlabel, "robust accuracy", series, logX); err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(map[string]any{"arch": arch, "budget": budget, "device": dev, "eps": eps,
+	b, _ := json.MarshalIndent(map[string]any{"dataset": dataset, "arch": arch, "budget": budget, "device": dev, "eps": eps,
 		"generated": time.Now().UTC().Format(time.RFC3339), "commit": buildCommit(), "methods": rs}, "", "  ")
 	if err := writeFileAtomic(filepath.Join(out, "results.json"), append(b, '\n')); err != nil {
 		return err
