@@ -208,9 +208,6 @@ func newReproduceCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			if _, err := data.Load(dataset, dataDir, data.Train); err != nil {
-				return usageError{err}
-			}
 			rs := reproSetup{dataset: dataset, dataDir: dataDir, eps: eps, pgdStep: ds.pgdStep, pgdSteps: ds.pgdSteps,
 				trainImages: ds.trainImages}
 			d, err := vk.Open(g.vkOptions())
