@@ -98,6 +98,9 @@ func writeCIFAR(t *testing.T, dir string, n int) {
 // TestCIFARRecipe runs the CIFAR-10 recipe — SGD with Nesterov momentum, weight decay, a cosine schedule and the
 // default crop-flip augmentation — on generated files in CIFAR's binary format, and evaluates the checkpoint.
 func TestCIFARRecipe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short (SwiftShader computes CIFAR-sized convolutions ~20× slower): the lavapipe pass runs it")
+	}
 	dir := t.TempDir()
 	writeCIFAR(t, dir, 10)
 	ck := filepath.Join(dir, "c.safetensors")
@@ -121,6 +124,9 @@ func TestCIFARRecipe(t *testing.T) {
 // TestReproduceCIFAR runs the reproduction's smoke budget on generated files in CIFAR-10's binary format: the one
 // command a user with the real batches runs (with --budget paper), at CIFAR's ε = 8/255 and PGD-10 of 2/255.
 func TestReproduceCIFAR(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short (SwiftShader computes CIFAR-sized convolutions ~20× slower): the lavapipe pass runs it")
+	}
 	dir := t.TempDir()
 	writeCIFAR(t, dir, 10)
 	out := filepath.Join(dir, "out")
