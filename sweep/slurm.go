@@ -170,3 +170,13 @@ func SlurmQueue(dir string, g *Grid) (map[string]string, error) {
 	}
 	return q, nil
 }
+
+// Survey is Status with the Slurm queue asked first (SlurmQueue: nothing is asked without submissions), so the
+// cells a Slurm job still holds show as queued or running whatever the backend that looks.
+func Survey(dir string, g *Grid, cells []Cell) ([]CellStatus, error) {
+	q, err := SlurmQueue(dir, g)
+	if err != nil {
+		return nil, err
+	}
+	return Status(dir, cells, q)
+}

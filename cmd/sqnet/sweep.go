@@ -143,11 +143,7 @@ func newSweepRunCmd(g *globals) *cobra.Command {
 				return err
 			}
 			// Cells an earlier Slurm submission still holds are left to it, whatever the backend now.
-			queued, err := sweep.SlurmQueue(out, grid)
-			if err != nil {
-				return err
-			}
-			sts, err := sweep.Status(out, cells, queued)
+			sts, err := sweep.Survey(out, grid, cells)
 			if err != nil {
 				return err
 			}
@@ -228,11 +224,7 @@ func waitSlurm(w io.Writer, dir string, grid *sweep.Grid, cells []sweep.Cell, su
 	}
 	last := ""
 	for {
-		q, err := sweep.SlurmQueue(dir, grid)
-		if err != nil {
-			return err
-		}
-		sts, err := sweep.Status(dir, mine, q)
+		sts, err := sweep.Survey(dir, grid, mine)
 		if err != nil {
 			return err
 		}
@@ -265,14 +257,13 @@ func newSweepStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var q map[string]string
-			if subs, _ := sweep.Submissions(args[0]); len(subs) > 0 && slurm {
-				if q, err = sweep.SlurmQueue(args[0], grid); err != nil {
-					return err
-				}
-			}
 			cells := grid.Cells()
-			sts, err := sweep.Status(args[0], cells, q)
+			var sts []sweep.CellStatus
+			if slurm {
+				sts, err = sweep.Survey(args[0], grid, cells)
+			} else {
+				sts, err = sweep.Status(args[0], cells, nil)
+			}
 			if err != nil {
 				return err
 			}
