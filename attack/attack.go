@@ -50,6 +50,10 @@ type Config struct {
 	// the example's id (FirstID + its position) and the restart, so a slice of a test set evaluated on its own
 	// (a shard, with FirstID its offset) draws exactly what the whole run draws for those examples.
 	FirstID int
+	// RNGOffset is, for an attack built without example ids (adversarial training's inner attack), where this
+	// batch's elements start in the Philox stream (kernels.RNG.Offset): a data-parallel replica training on a slice
+	// of a batch draws the random start one device would draw for that slice.
+	RNGOffset uint32
 }
 
 // FGSM returns the fast gradient sign method at radius eps: one step of η = ε from the clean image.
@@ -149,7 +153,7 @@ func Build(g *graph.Graph, net *model.Net, x0, y, step, ids *graph.Tensor, cfg C
 		// PGD's random start x0 + U(−ε, ε), clipped to [0, 1], is exactly uniform noise of radius ε.
 		g.Add(&graph.Op{Name: "random start", In: graph.NonNil(x0, step, ids), Out: []*graph.Tensor{adv},
 			Run: func(r *vk.Recorder, at graph.Binder) error {
-				return uniformNoise(lib, r, at, x0, adv, step, ids, cfg.Eps, cfg.Seed, rngStream)
+				return uniformNoise(lib, r, at, x0, adv, step, ids, cfg.Eps, kernels.RNG{Seed: cfg.Seed, Stream: rngStream, Offset: cfg.RNGOffset})
 			}})
 	} else {
 		g.Copy(adv, x0)
@@ -162,17 +166,17 @@ func Build(g *graph.Graph, net *model.Net, x0, y, step, ids *graph.Tensor, cfg C
 	return adv, g.Err()
 }
 
-// uniformNoise records y = clip(x + U(−eps, eps)) from Philox stream (seed, stream) at the run-time step: per
-// example (counter (j/4, stream, id, step)) when ids is given, else per position in the batch (counter (i/4,
-// stream, step, 0)).
+// uniformNoise records y = clip(x + U(−eps, eps)) from Philox stream (g.Seed, g.Stream) at the run-time step: per
+// example (counter (j/4, stream, id, step)) when ids is given, else per position in the batch (counter (i/4 +
+// g.Offset/4, stream, step, 0)).
 func uniformNoise(lib *kernels.Lib, r *vk.Recorder, at graph.Binder, x, y, step, ids *graph.Tensor, eps float32,
-	seed uint64, stream uint32) error {
+	g kernels.RNG) error {
 	if ids == nil {
-		return lib.UniformNoiseDynamic(r, at(x), at(y), at(step), x.Elems(), eps, kernels.RNG{Seed: seed, Stream: stream})
+		return lib.UniformNoiseDynamic(r, at(x), at(y), at(step), x.Elems(), eps, g)
 	}
 	b := x.Shape[0]
 	return lib.UniformNoiseExample(r, at(x), at(y), at(step), at(ids), b, x.Elems()/b, eps,
-		kernels.ExampleRNG{Seed: seed, Stream: stream})
+		kernels.ExampleRNG{Seed: g.Seed, Stream: g.Stream})
 }
 
 // addStep adds one projected gradient step of adv (State) on net's loss against y, inside the ε-ball around x0.
@@ -227,7 +231,7 @@ func stepGradient(g *graph.Graph, net *model.Net, adv, y, step, ids *graph.Tenso
 			Run: func(r *vk.Recorder, at graph.Binder) error {
 				// A different stream for every draw of every step: the recorded loop draws fresh noise each time.
 				stream := uint32(rngStream + 1 + g.Iteration()*cfg.EOT + d)
-				return uniformNoise(lib, r, at, adv, noisy, step, ids, cfg.EOTNoise, cfg.Seed, stream)
+				return uniformNoise(lib, r, at, adv, noisy, step, ids, cfg.EOTNoise, kernels.RNG{Seed: cfg.Seed, Stream: stream, Offset: cfg.RNGOffset})
 			}})
 		if err := g.Backward(lossOf(g, net.Forward(g, noisy, cfg.Through), y, cfg), scale, noisy); err != nil {
 			return nil, err

@@ -104,6 +104,7 @@ type Graph struct {
 	needs   map[*Tensor]bool    // tensors that need a gradient, set by Backward
 	loops   []loop              // op ranges recorded several times
 	iter    int                 // the loop iteration being recorded (Iteration)
+	stages  []int               // the first op of every stage after the first (Stage)
 }
 
 // New starts an empty graph on a kernel library.

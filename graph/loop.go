@@ -20,29 +20,56 @@ func (g *Graph) Repeat(n int, body func()) {
 	}
 }
 
-// scheduled is one recorded occurrence of an op: which iteration of its loop it belongs to (0 outside loops).
+// Stage ends the graph's current stage: the ops added afterwards are recorded into a command buffer of their own,
+// which the host submits separately (Program.SubmitStage) after the earlier stages have run, so it can act in
+// between — data-parallel training sums the gradients of several devices after the backward stage and before the
+// optimizer's. A graph without Stage is one stage, one command buffer, as always. Stage inside Repeat's body is an
+// error.
+func (g *Graph) Stage() {
+	n := len(g.ops)
+	if k := len(g.stages); (k > 0 && g.stages[k-1] == n) || n == 0 {
+		return // an empty stage would be a submit of nothing
+	}
+	g.stages = append(g.stages, n)
+}
+
+// Stages is the number of stages the graph's ops fall into (1 without Stage).
+func (g *Graph) Stages() int { return len(g.stages) + 1 }
+
+// stageOf returns the stage of op index i.
+func (g *Graph) stageOf(i int) int {
+	s := 0
+	for s < len(g.stages) && i >= g.stages[s] {
+		s++
+	}
+	return s
+}
+
+// scheduled is one recorded occurrence of an op: which iteration of its loop it belongs to (0 outside loops) and
+// which stage it is recorded into.
 type scheduled struct {
-	op   *Op
-	iter int
+	op    *Op
+	iter  int
+	stage int
 }
 
 // schedule returns the ops in recording order, loop bodies unrolled.
 func (g *Graph) schedule() []scheduled {
 	var out []scheduled
-	add := func(ops []*Op, iter int) {
-		for _, op := range ops {
-			out = append(out, scheduled{op, iter})
+	add := func(from, to, iter int) {
+		for i := from; i < to; i++ {
+			out = append(out, scheduled{g.ops[i], iter, g.stageOf(i)})
 		}
 	}
 	i := 0
 	for _, l := range g.loops {
-		add(g.ops[i:l.start], 0)
+		add(i, l.start, 0)
 		for it := range l.n {
-			add(g.ops[l.start:l.end], it)
+			add(l.start, l.end, it)
 		}
 		i = l.end
 	}
-	add(g.ops[i:], 0)
+	add(i, len(g.ops), 0)
 	return out
 }
 
@@ -59,6 +86,14 @@ func (g *Graph) checkLoops() error {
 			}
 		}
 		return -1
+	}
+	for _, b := range g.stages {
+		for _, l := range g.loops {
+			if b > l.start && b < l.end {
+				return fmt.Errorf("compile: a stage boundary (op %d) falls inside a repeated body (ops %d–%d)", b,
+					l.start, l.end-1)
+			}
+		}
 	}
 	seen := map[*Tensor]int{}
 	for i, op := range g.ops {

@@ -10,8 +10,9 @@ import (
 )
 
 // Program is a compiled graph: persistent tensors allocated, temporaries planned into one arena, and every op
-// recorded into one command buffer per input set. Inputs are double-buffered: Write fills the set that is not
-// running, so the host uploads batch i+1 while the device runs step i.
+// recorded into one command buffer per input set (one per stage and input set for a graph with stages). Inputs
+// are double-buffered: Write fills the set that is not running, so the host uploads batch i+1 while the device
+// runs step i.
 type Program struct {
 	g       *Graph
 	dev     *vk.Device
@@ -19,9 +20,11 @@ type Program struct {
 	owned   map[*Tensor]*vk.Buffer    // persistent tensors (params, state)
 	inputs  [2]map[*Tensor]*vk.Buffer // the two input sets
 	offsets map[*Tensor]uint64        // temporaries' offsets in the arena
-	recs    [2]*vk.Recorder
-	next    int // the input set Write fills and Submit runs
-	running int // the set in flight, or −1
+	recs    [2][]*vk.Recorder // per input set, one recorder per stage
+	next    int               // the input set Write fills and Submit runs
+	running int               // the set in flight, or −1
+	stage   int               // the stage in flight (or last run) of set last
+	last    int               // the set the last Submit ran
 	peak    uint64
 	persist uint64
 	align   uint64
@@ -43,7 +46,7 @@ func (g *Graph) Compile() (*Program, error) {
 		return nil, g.err
 	}
 	dev := g.lib.Device()
-	p := &Program{g: g, dev: dev, owned: map[*Tensor]*vk.Buffer{}, offsets: map[*Tensor]uint64{}, running: -1}
+	p := &Program{g: g, dev: dev, owned: map[*Tensor]*vk.Buffer{}, offsets: map[*Tensor]uint64{}, running: -1, stage: -1}
 	p.inputs[0], p.inputs[1] = map[*Tensor]*vk.Buffer{}, map[*Tensor]*vk.Buffer{}
 	ok := false
 	defer func() {
@@ -124,11 +127,13 @@ func (g *Graph) Compile() (*Program, error) {
 		}
 	}
 	for s := range p.recs {
-		rec, err := dev.NewRecorder()
-		if err != nil {
-			return nil, err
+		for range g.Stages() {
+			rec, err := dev.NewRecorder()
+			if err != nil {
+				return nil, err
+			}
+			p.recs[s] = append(p.recs[s], rec)
 		}
-		p.recs[s] = rec
 	}
 	if err := p.record(); err != nil {
 		return nil, err
@@ -143,20 +148,30 @@ func (p *Program) record() error {
 	if err := p.Wait(); err != nil {
 		return err
 	}
-	for s, rec := range p.recs {
-		if err := rec.Reset(); err != nil {
-			return err
+	for s, recs := range p.recs {
+		for k, rec := range recs {
+			if err := rec.Reset(); err != nil {
+				return err
+			}
+			if k > 0 {
+				// What the earlier stage wrote (and the host wrote in between) must be visible to this one.
+				if err := rec.Barrier(); err != nil {
+					return err
+				}
+			}
 		}
 		at := p.bindings(s)
 		for _, sc := range p.g.schedule() {
 			p.g.iter = sc.iter
-			if err := sc.op.Run(rec, at); err != nil {
+			if err := sc.op.Run(recs[sc.stage], at); err != nil {
 				return fmt.Errorf("record %s: %w", sc.op.Name, err)
 			}
 		}
 		p.g.iter = 0
-		if err := rec.End(); err != nil {
-			return err
+		for _, rec := range recs {
+			if err := rec.End(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -186,8 +201,12 @@ func (p *Program) Stats() Stats {
 	for t := range p.offsets {
 		naive += (t.Bytes() + p.align - 1) / p.align * p.align
 	}
-	return Stats{Ops: len(p.g.ops), Dispatches: p.recs[0].Dispatches(), Barriers: p.recs[0].Barriers(),
-		ArenaBytes: p.peak, NaiveBytes: naive, KeptBytes: p.persist}
+	st := Stats{Ops: len(p.g.ops), ArenaBytes: p.peak, NaiveBytes: naive, KeptBytes: p.persist}
+	for _, rec := range p.recs[0] {
+		st.Dispatches += rec.Dispatches()
+		st.Barriers += rec.Barriers()
+	}
+	return st
 }
 
 // bytesOf views a slice of 4-byte values as bytes.
@@ -245,33 +264,61 @@ func Read[T ~float32 | ~uint32 | ~int32](p *Program, t *Tensor, dst []T) error {
 }
 
 // Submit starts the step on the input set last written; the next Write then fills the other set. At most one
-// step is in flight: Submit waits for the previous one first.
+// step is in flight: Submit waits for the previous one first. A program with stages runs its first stage only;
+// SubmitStage runs the others.
 func (p *Program) Submit() error {
 	if err := p.Wait(); err != nil {
 		return err
 	}
-	if err := p.recs[p.next].Submit(); err != nil {
+	if err := p.recs[p.next][0].Submit(); err != nil {
 		return err
 	}
-	p.running = p.next
+	p.running, p.last, p.stage = p.next, p.next, 0
 	p.next = 1 - p.next
 	return nil
 }
 
-// Wait blocks until the step in flight (if any) has finished.
+// Stages is the number of stages of the program's step (1 for a graph without Graph.Stage).
+func (p *Program) Stages() int { return len(p.recs[0]) }
+
+// SubmitStage starts stage k (k ≥ 1) of the step the last Submit started, on the same input set, once the stage
+// before it has finished (it waits for it); the host may read and write persistent tensors in between.
+func (p *Program) SubmitStage(k int) error {
+	if k < 1 || k >= len(p.recs[0]) {
+		return fmt.Errorf("submit stage %d: the program has stages 0–%d", k, len(p.recs[0])-1)
+	}
+	if err := p.Wait(); err != nil {
+		return err
+	}
+	if p.stage != k-1 {
+		return fmt.Errorf("submit stage %d: the last stage run was %d", k, p.stage)
+	}
+	if err := p.recs[p.last][k].Submit(); err != nil {
+		return err
+	}
+	p.running, p.stage = p.last, k
+	return nil
+}
+
+// Wait blocks until the step (or stage) in flight, if any, has finished.
 func (p *Program) Wait() error {
 	if p.running < 0 {
 		return nil
 	}
-	err := p.recs[p.running].Wait()
+	err := p.recs[p.running][p.stage].Wait()
 	p.running = -1
 	return err
 }
 
-// Run submits a step and waits for it.
+// Run submits a step, every stage of it in turn, and waits for it.
 func (p *Program) Run() error {
 	if err := p.Submit(); err != nil {
 		return err
+	}
+	for k := 1; k < p.Stages(); k++ {
+		if err := p.SubmitStage(k); err != nil {
+			return err
+		}
 	}
 	return p.Wait()
 }
@@ -279,8 +326,10 @@ func (p *Program) Run() error {
 // Close waits for the device and frees everything the program allocated.
 func (p *Program) Close() {
 	p.Wait()
-	for _, r := range p.recs {
-		r.Close()
+	for _, recs := range p.recs {
+		for _, r := range recs {
+			r.Close()
+		}
 	}
 	for _, b := range p.owned {
 		b.Free()

@@ -22,16 +22,32 @@ type RNG struct {
 	Seed   uint64
 	Stream uint32
 	Step   uint32
+	// Offset starts the tensor at element Offset of the stream (a multiple of 4): element i draws what element
+	// Offset + i of a larger tensor would, so a data-parallel replica's slice of a batch gets the noise the whole
+	// batch gets there on one device.
+	Offset uint32
 }
 
 func (g RNG) push(n int, scale float32) noisePush {
 	k := PhiloxKey(g.Seed)
-	return noisePush{N: uint32(n), SeedLo: k[0], SeedHi: k[1], C1: g.Stream, C2: g.Step, Scale: scale}
+	return noisePush{N: uint32(n), SeedLo: k[0], SeedHi: k[1], C0: g.Offset / 4, C1: g.Stream, C2: g.Step,
+		Scale: scale}
 }
 
-// block returns the Philox words of block b of the stream.
+// block returns the Philox words of block b of the stream (counted from Offset).
 func (g RNG) block(b int) [4]uint32 {
-	return Philox4x32([4]uint32{uint32(b), g.Stream, g.Step, 0}, PhiloxKey(g.Seed))
+	return Philox4x32([4]uint32{g.Offset/4 + uint32(b), g.Stream, g.Step, 0}, PhiloxKey(g.Seed))
+}
+
+// check refuses an offset that is not a whole block or that would wrap the counter.
+func (g RNG) check(op string, n int) error {
+	if g.Offset%4 != 0 {
+		return fmt.Errorf("%s: RNG offset %d is not a multiple of 4", op, g.Offset)
+	}
+	if int(g.Offset)+n > maxRNGElems {
+		return fmt.Errorf("%s: RNG offset %d + %d elements passes %d", op, g.Offset, n, maxRNGElems)
+	}
+	return nil
 }
 
 // dispatchBlocks records a shader whose invocations each handle one Philox block of four elements.
@@ -65,6 +81,9 @@ func (l *Lib) GaussianNoise(r *vk.Recorder, x, y vk.Range, n int, sigma float32,
 
 func (l *Lib) noise(r *vk.Recorder, op, shader string, x, y vk.Range, n int, pname string, scale float32, g RNG) error {
 	if err := l.checkNoise(op, x, y, n, pname, scale); err != nil {
+		return err
+	}
+	if err := g.check(op, n); err != nil {
 		return err
 	}
 	shader, _ = vec4Variant(shader, n, x, y) // see noise.comp's VEC4
@@ -196,6 +215,9 @@ func (l *Lib) noiseDynamic(r *vk.Recorder, op, shader string, x, y, step vk.Rang
 		return err
 	}
 	if err := l.checkNoise(op, x, y, n, pname, scale); err != nil {
+		return err
+	}
+	if err := g.check(op, n); err != nil {
 		return err
 	}
 	shader, _ = vec4Variant(shader, n, x, y)

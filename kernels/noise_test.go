@@ -67,7 +67,7 @@ func TestNoiseProperties(t *testing.T) {
 	if math.Abs(sz/n) > 0.002 || math.Abs(sz2/n-0.0025) > 0.0002 {
 		t.Errorf("gaussian noise: mean %v variance %v, want 0 and 0.0025", sz/n, sz2/n)
 	}
-	for _, other := range []RNG{{1, 3, 3}, {1, 2, 4}, {2, 2, 3}} {
+	for _, other := range []RNG{{1, 3, 3, 0}, {1, 2, 4, 0}, {2, 2, 3, 0}, {1, 2, 3, 4}} {
 		v := UniformNoiseRef(x, 0.3, other)
 		same := 0
 		for i := range v {
@@ -145,6 +145,8 @@ func TestNoiseDynamic(t *testing.T) {
 	}
 	defer fresh.Close()
 	expectErr(t, "missing step buffer", l.UniformNoiseDynamic(fresh, bx.All(), by.All(), vk.Range{}, n, 0.3, g))
+	expectErr(t, "offset not a whole block", l.UniformNoiseDynamic(fresh, bx.All(), by.All(), step.All(), n, 0.3,
+		RNG{Seed: 99, Offset: 6}))
 	expectErr(t, "negative eps", l.UniformNoiseDynamic(fresh, bx.All(), by.All(), step.All(), n, -1, g))
 }
 
@@ -201,4 +203,40 @@ func TestNoiseExample(t *testing.T) {
 	expectErr(t, "missing attempt", l.UniformNoiseExample(rec, big.All(), big.All(), vk.Range{}, w.All(), 2, 4, 0.1, g))
 	expectErr(t, "x too small", l.UniformNoiseExample(rec, big.All(), big.All(), w.Range(0, 4), w.All(), 2, 40, 0.1, g))
 	expectErr(t, "negative eps", l.UniformNoiseExample(rec, big.All(), big.All(), w.Range(0, 4), w.All(), 2, 4, -1, g))
+}
+
+// TestNoiseOffset draws a batch's noise in two slices with RNG.Offset, as two data-parallel replicas do, and
+// checks the slices equal the whole batch's noise drawn at once, on the device (scalar and vec4 variants, static and
+// dynamic step) and in the reference.
+func TestNoiseOffset(t *testing.T) {
+	l := openLib(t)
+	for _, half := range []int{784, 514} { // 514: not a multiple of 4 elements, the scalar variant
+		n := 2 * half
+		x := uniform(rng(uint64(n)), n, 0, 1)
+		g := RNG{Seed: 12, Stream: 5, Step: 9}
+		whole := UniformNoiseRef(x, 0.3, g)
+		var off uint32 = uint32(half)
+		if half%4 != 0 {
+			off = uint32(half) / 4 * 4 // the second slice starts at a whole block: split there
+		}
+		lo, hi := x[:off], x[off:]
+		g2 := g
+		g2.Offset = off
+		compare(t, "reference slice 2", UniformNoiseRef(hi, 0.3, g2), whole[off:], exact)
+		blo, bhi := upload(t, l, lo), upload(t, l, hi)
+		olo, ohi := zeros(t, l, len(lo)), zeros(t, l, len(hi))
+		bstep, dyn := uploadU32(t, l, []uint32{g.Step}), zeros(t, l, len(hi))
+		run(t, l, func(r *vk.Recorder) error {
+			if err := l.UniformNoise(r, blo.All(), olo.All(), len(lo), 0.3, g); err != nil {
+				return err
+			}
+			if err := l.UniformNoise(r, bhi.All(), ohi.All(), len(hi), 0.3, g2); err != nil {
+				return err
+			}
+			return l.UniformNoiseDynamic(r, bhi.All(), dyn.All(), bstep.All(), len(hi), 0.3, g2)
+		})
+		compare(t, "slice 1", download(t, olo, len(lo)), whole[:off], exact)
+		compare(t, "slice 2", download(t, ohi, len(hi)), whole[off:], exact)
+		compare(t, "slice 2, dynamic step", download(t, dyn, len(hi)), whole[off:], exact)
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sqnet/sqnet/attack"
 	"github.com/sqnet/sqnet/data"
+	"github.com/sqnet/sqnet/dist"
 	"github.com/sqnet/sqnet/graph"
 	"github.com/sqnet/sqnet/kernels"
 	"github.com/sqnet/sqnet/model"
@@ -94,6 +95,14 @@ type Config struct {
 	// into Result.Profile. That step trains the program's weights, after the checkpoint was written: the
 	// checkpoint does not see it.
 	Profile bool
+	// ExtraDevices are more devices of this process for data-parallel training: every step's batch (Batch stays
+	// the global batch) is split evenly over lib and these, in that order (see parallel).
+	ExtraDevices []*kernels.Lib
+	// Comm is the job of a multi-process data-parallel run (dist.Open): each process's devices take their share of
+	// every batch, gradients are summed over processes, and only rank 0 writes checkpoints. nil: one process.
+	Comm dist.Comm
+
+	replica *replicaSpec // a data-parallel replica's rows (set by parallel on each replica's copy)
 }
 
 // Defaults returns the default configuration: small on MNIST, natural training, Adam 1e-3, batch 50, 3 epochs
@@ -131,6 +140,7 @@ type Result struct {
 	NaiveBytes uint64        `json:"unplanned_bytes"` // what they would take without reuse
 	KeptBytes  uint64        `json:"kept_bytes"`      // parameters, gradients, optimizer state, inputs
 	Dispatches int           `json:"dispatches_per_step"`
+	Replicas   int           `json:"replicas"`          // data-parallel replicas over every process (1: one device)
 	Stopped    string        `json:"stopped,omitempty"` // why training stopped early, if it did
 	Profile    *StepProfile  `json:"profile,omitempty"` // with Config.Profile
 }
@@ -293,14 +303,31 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	firstStep := step
 	spe := trainSrc.Len() / cfg.Batch      // steps per epoch; the incomplete last batch is dropped (static shapes)
 	cfg.Optimizer.total = cfg.Epochs * spe // what the learning-rate schedule spans
+	if err := cfg.checkParallel(arch.C * arch.H * arch.W); err != nil {
+		return nil, BadInput{err}
+	}
+	rank0 := cfg.Comm == nil || cfg.Comm.Rank() == 0 // the process that writes checkpoints
 	// The α of the epoch the run starts in is baked into the recorded step (a push constant of the quantizer's
 	// kernels); an annealed run recompiles when α changes (see switchAlpha).
-	s, err := compile(lib, cfg.epochConfig(step/spe), arch)
-	if err != nil {
-		return nil, err
+	var s *session
+	var par *parallel
+	if cfg.parallelReplicas() > 1 {
+		if par, err = newParallel(lib, cfg.epochConfig(step/spe), arch); err != nil {
+			return nil, err
+		}
+		s = par.reps[0]
+		defer func() { par.close() }()
+	} else {
+		if s, err = compile(lib, cfg.epochConfig(step/spe), arch); err != nil {
+			return nil, err
+		}
+		defer func() { s.prog.Close() }()
 	}
-	defer func() { s.prog.Close() }()
-	if err := s.load(weights, optim); err != nil {
+	load := s.load
+	if par != nil {
+		load = par.load
+	}
+	if err := load(weights, optim); err != nil {
 		if resume != nil {
 			return nil, fmt.Errorf("resume %s: %w", cfg.Resume, err)
 		}
@@ -315,7 +342,8 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 
 	stats := s.prog.Stats()
 	res := &Result{Device: lib.Device().Name(), Checkpoint: cfg.Out, ArenaBytes: stats.ArenaBytes,
-		NaiveBytes: stats.NaiveBytes, KeptBytes: stats.KeptBytes, Dispatches: stats.Dispatches}
+		NaiveBytes: stats.NaiveBytes, KeptBytes: stats.KeptBytes, Dispatches: stats.Dispatches,
+		Replicas: cfg.parallelReplicas()}
 	total := cfg.Epochs * spe
 	if step > total {
 		return nil, fmt.Errorf("checkpoint %s is at step %d, past the %d steps of %d epochs", cfg.Resume, step, total,
@@ -332,7 +360,13 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	defer func() { closeBatches() }()
 	for epoch := step / spe; epoch < cfg.Epochs; epoch++ {
 		if cfg.Quant != nil && cfg.alphaAt(epoch) != s.cfg.Quant.Alpha {
-			if s, err = switchAlpha(lib, s, cfg.epochConfig(epoch)); err != nil {
+			if par != nil {
+				err = par.switchAlpha(cfg.epochConfig(epoch))
+				s = par.reps[0]
+			} else {
+				s, err = switchAlpha(lib, s, cfg.epochConfig(epoch))
+			}
+			if err != nil {
 				return nil, err
 			}
 		}
@@ -355,6 +389,9 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 				r := rand.New(rand.NewPCG(cfg.Seed^0x617567, uint64(epoch*spe+i)))
 				data.CropFlip(xb, cfg.Batch, arch.C, arch.H, arch.W, 4, r)
 			}
+			if par != nil {
+				return par.write(xb, yb, epoch*spe+i+1)
+			}
 			if err := graph.Write(s.prog, s.x, xb); err != nil {
 				return err
 			}
@@ -368,30 +405,48 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 		}
 		outOfTime := false
 		for i := first; i < spe && !outOfTime; i++ {
-			if err := s.prog.Submit(); err != nil {
-				return nil, err
-			}
-			// The next batch is uploaded into the other input set while this step runs.
-			if i+1 < spe {
-				if err := stage(i + 1); err != nil {
+			stop := false
+			if par != nil {
+				// Every process stops at the same step: the wishes to stop travel with the gradients.
+				l, c, anyStop, anyLate, err := par.step(ctx.Err() != nil,
+					cfg.TimeBudget > 0 && trainSecs+time.Since(epochStart).Seconds() >= cfg.TimeBudget.Seconds())
+				if err != nil {
 					return nil, err
 				}
+				step++
+				lossSum, right, stop, outOfTime = lossSum+l, right+c, anyStop, anyLate
+				if i+1 < spe {
+					if err := stage(i + 1); err != nil {
+						return nil, err
+					}
+				}
+			} else {
+				if err := s.prog.Submit(); err != nil {
+					return nil, err
+				}
+				// The next batch is uploaded into the other input set while this step runs.
+				if i+1 < spe {
+					if err := stage(i + 1); err != nil {
+						return nil, err
+					}
+				}
+				if err := s.prog.Wait(); err != nil {
+					return nil, err
+				}
+				step++
+				outOfTime = cfg.TimeBudget > 0 && trainSecs+time.Since(epochStart).Seconds() >= cfg.TimeBudget.Seconds()
+				if err := graph.Read(s.prog, s.loss, lossb); err != nil {
+					return nil, err
+				}
+				if err := graph.Read(s.prog, s.correct, cnt); err != nil {
+					return nil, err
+				}
+				for _, l := range lossb {
+					lossSum += float64(l)
+				}
+				right += int(cnt[0])
+				stop = ctx.Err() != nil
 			}
-			if err := s.prog.Wait(); err != nil {
-				return nil, err
-			}
-			step++
-			outOfTime = cfg.TimeBudget > 0 && trainSecs+time.Since(epochStart).Seconds() >= cfg.TimeBudget.Seconds()
-			if err := graph.Read(s.prog, s.loss, lossb); err != nil {
-				return nil, err
-			}
-			if err := graph.Read(s.prog, s.correct, cnt); err != nil {
-				return nil, err
-			}
-			for _, l := range lossb {
-				lossSum += float64(l)
-			}
-			right += int(cnt[0])
 			seen += cfg.Batch
 			if math.IsNaN(lossSum) {
 				return nil, fmt.Errorf("training diverged at step %d (NaN loss); lower --lr", step)
@@ -409,9 +464,11 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 				}
 				epochStart = epochStart.Add(time.Since(paused)) // the tracking is not training time
 			}
-			if ctx.Err() != nil {
-				if err := s.save(cfg, epoch, step); err != nil {
-					return nil, err
+			if stop {
+				if rank0 {
+					if err := s.save(cfg, epoch, step); err != nil {
+						return nil, err
+					}
 				}
 				bar.interrupt()
 				return res, ErrInterrupted
@@ -453,8 +510,10 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 			res.Stopped = er.Note
 		}
 		res.Epochs = append(res.Epochs, er)
-		if err := s.save(cfg, epoch+1, step); err != nil {
-			return nil, err
+		if rank0 {
+			if err := s.save(cfg, epoch+1, step); err != nil {
+				return nil, err
+			}
 		}
 		bar.epoch(er, cfg.Epochs)
 		if cfg.OnEpoch != nil {
@@ -586,14 +645,14 @@ func compile(lib *kernels.Lib, cfg Config, a model.Arch) (*session, error) {
 	// Batch norm in training mode: batch statistics, running estimates updated — in pgd-at's inner attack too, as
 	// PyTorch's model.train() does.
 	s.net.Training = true
-	s.x = g.Input("x", graph.F32, cfg.Batch, a.C, a.H, a.W)
-	s.y = g.Input("labels", graph.U32, cfg.Batch)
+	s.x = g.Input("x", graph.F32, cfg.rows(), a.C, a.H, a.W)
+	s.y = g.Input("labels", graph.U32, cfg.rows())
 	in := s.x
 	switch cfg.Method {
 	case "noisy-sq", "noise":
 		s.step = g.Input("rng.step", graph.U32, 1)
 		noisy := g.Temp("x.noisy", graph.F32, s.x.Shape...)
-		rng := kernels.RNG{Seed: cfg.Seed, Stream: 0}
+		rng := kernels.RNG{Seed: cfg.Seed, Stream: 0, Offset: cfg.rngOffset()}
 		n := s.x.Elems()
 		g.Add(&graph.Op{Name: "training noise", In: []*graph.Tensor{s.x, s.step}, Out: []*graph.Tensor{noisy},
 			Run: func(r *vk.Recorder, at graph.Binder) error {
@@ -618,6 +677,10 @@ func compile(lib *kernels.Lib, cfg Config, a model.Arch) (*session, error) {
 		}
 	} else if err := g.Backward(s.loss, 1/float32(cfg.Batch), s.trained()...); err != nil {
 		return nil, err
+	}
+	if cfg.replica != nil {
+		// A data-parallel replica: the host sums every replica's gradient between backward and optimizer.
+		g.Stage()
 	}
 	s.upd = addOptimizer(g, s.net.Order, cfg.Optimizer)
 	p, err := g.Compile()
@@ -696,7 +759,7 @@ func innerAttack(cfg Config) attack.Config {
 	if cfg.Method == "fgsm-rs" {
 		c.Name, c.Steps, c.Step = "fgsm-rs", 1, 1.25*cfg.Eps
 	}
-	c.Seed, c.Batch = cfg.Seed, cfg.Batch
+	c.Seed, c.Batch, c.RNGOffset = cfg.Seed, cfg.rows(), cfg.rngOffset()
 	return c
 }
 

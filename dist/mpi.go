@@ -1,0 +1,132 @@
+//go:build mpi
+
+package dist
+
+/*
+#cgo pkg-config: ompi-c
+#include <mpi.h>
+
+// MPI_THREAD_SERIALIZED: Go may call from any OS thread, and Comm serializes the calls.
+static int sq_init(int *provided) {
+	int done = 0;
+	MPI_Initialized(&done);
+	if (done) {
+		*provided = MPI_THREAD_SERIALIZED;
+		return MPI_SUCCESS;
+	}
+	return MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, provided);
+}
+static int sq_rank(int *r) { return MPI_Comm_rank(MPI_COMM_WORLD, r); }
+static int sq_size(int *s) { return MPI_Comm_size(MPI_COMM_WORLD, s); }
+static int sq_sum(float *buf, int n) {
+	return MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+}
+static int sq_gather(float *in, float *out, int n) {
+	return MPI_Allgather(in, n, MPI_FLOAT, out, n, MPI_FLOAT, MPI_COMM_WORLD);
+}
+static int sq_bcast(float *buf, int n) { return MPI_Bcast(buf, n, MPI_FLOAT, 0, MPI_COMM_WORLD); }
+static int sq_threads(void) { return MPI_THREAD_SERIALIZED; }
+static int sq_finalize(void) { return MPI_Finalize(); }
+*/
+import "C"
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"unsafe"
+)
+
+const mpiBuilt = true
+
+type mpiComm struct {
+	mu         sync.Mutex
+	rank, size int
+	ordered    bool
+	all        []float32 // the ordered reduction's gathered blocks
+	closed     bool
+}
+
+func openMPI(ordered bool) (Comm, error) {
+	var provided C.int
+	if rc := C.sq_init(&provided); rc != C.MPI_SUCCESS {
+		return nil, fmt.Errorf("MPI_Init_thread failed (error %d)", int(rc))
+	}
+	if provided < C.sq_threads() {
+		return nil, fmt.Errorf("--dist mpi: this MPI library gives thread level %d, sqnet needs MPI_THREAD_SERIALIZED",
+			int(provided))
+	}
+	var r, s C.int
+	if rc := C.sq_rank(&r); rc != C.MPI_SUCCESS {
+		return nil, fmt.Errorf("MPI_Comm_rank failed (error %d)", int(rc))
+	}
+	if rc := C.sq_size(&s); rc != C.MPI_SUCCESS {
+		return nil, fmt.Errorf("MPI_Comm_size failed (error %d)", int(rc))
+	}
+	return &mpiComm{rank: int(r), size: int(s), ordered: ordered}, nil
+}
+
+func (c *mpiComm) Rank() int { return c.rank }
+func (c *mpiComm) Size() int { return c.size }
+
+func count(buf []float32) (C.int, error) {
+	if len(buf) > math.MaxInt32 {
+		return 0, fmt.Errorf("mpi: %d values in one call; at most %d", len(buf), math.MaxInt32)
+	}
+	return C.int(len(buf)), nil
+}
+
+func (c *mpiComm) SumFloats(buf []float32) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	n, err := count(buf)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ordered {
+		if rc := C.sq_sum((*C.float)(unsafe.Pointer(&buf[0])), n); rc != C.MPI_SUCCESS {
+			return fmt.Errorf("MPI_Allreduce of %d values failed (error %d)", len(buf), int(rc))
+		}
+		return nil
+	}
+	if len(c.all) != len(buf)*c.size {
+		c.all = make([]float32, len(buf)*c.size)
+	}
+	if rc := C.sq_gather((*C.float)(unsafe.Pointer(&buf[0])), (*C.float)(unsafe.Pointer(&c.all[0])), n); rc != C.MPI_SUCCESS {
+		return fmt.Errorf("MPI_Allgather of %d values failed (error %d)", len(buf), int(rc))
+	}
+	sumInRankOrder(buf, c.all, c.size)
+	return nil
+}
+
+func (c *mpiComm) Broadcast(buf []float32) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	n, err := count(buf)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rc := C.sq_bcast((*C.float)(unsafe.Pointer(&buf[0])), n); rc != C.MPI_SUCCESS {
+		return fmt.Errorf("MPI_Bcast of %d values failed (error %d)", len(buf), int(rc))
+	}
+	return nil
+}
+
+func (c *mpiComm) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if rc := C.sq_finalize(); rc != C.MPI_SUCCESS {
+		return fmt.Errorf("MPI_Finalize failed (error %d)", int(rc))
+	}
+	return nil
+}
