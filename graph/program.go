@@ -20,11 +20,11 @@ type Program struct {
 	owned   map[*Tensor]*vk.Buffer    // persistent tensors (params, state)
 	inputs  [2]map[*Tensor]*vk.Buffer // the two input sets
 	offsets map[*Tensor]uint64        // temporaries' offsets in the arena
-	recs    [2][]*vk.Recorder // per input set, one recorder per stage
-	next    int               // the input set Write fills and Submit runs
-	running int               // the set in flight, or −1
-	stage   int               // the stage in flight (or last run) of set last
-	last    int               // the set the last Submit ran
+	recs    [2][]*vk.Recorder         // per input set, one recorder per stage
+	next    int                       // the input set Write fills and Submit runs
+	running int                       // the set in flight, or −1
+	stage   int                       // the stage in flight (or last run) of set last
+	last    int                       // the set the last Submit ran
 	peak    uint64
 	persist uint64
 	align   uint64
