@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,7 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/sqnet/sqnet/data"
-	"github.com/sqnet/sqnet/kernels"
+	"github.com/sqnet/sqnet/dist"
 	"github.com/sqnet/sqnet/model"
 	"github.com/sqnet/sqnet/quant"
 	"github.com/sqnet/sqnet/train"
@@ -24,6 +25,7 @@ import (
 func newTrainCmd(g *globals) *cobra.Command {
 	cfg := train.Defaults()
 	var quantFlag, alphaFlag, resultJSON, deployFlag string
+	var par parallelFlags
 	c := &cobra.Command{
 		Use:   "train",
 		Short: "Train a model: natural, noisy-sq (the paper's method), noise, pgd-at or fgsm-rs",
@@ -37,6 +39,9 @@ func newTrainCmd(g *globals) *cobra.Command {
 			q, as, err := parseQuantFlags(quantFlag, alphaFlag)
 			if err != nil {
 				return err
+			}
+			if err := par.check(g, c, cfg.Batch); err != nil {
+				return usageError{err}
 			}
 			if q != nil {
 				cfg.Quant = q
@@ -89,33 +94,60 @@ func newTrainCmd(g *globals) *cobra.Command {
 			return nil
 		},
 		RunE: func(c *cobra.Command, _ []string) error {
-			d, err := vk.Open(g.vkOptions())
+			comm, err := dist.Open(par.dist, par.ordered)
+			if err != nil {
+				return usageError{err}
+			}
+			if comm != nil {
+				defer comm.Close()
+				cfg.Comm = comm
+			}
+			devs, err := par.openDevices(g)
 			if err != nil {
 				return err
 			}
-			defer d.Close()
+			defer func() {
+				for _, d := range devs {
+					d.Close()
+				}
+			}()
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			out := c.OutOrStdout()
 			cfg.Progress = os.Stderr
 			cfg.Terminal = term.IsTerminal(int(os.Stderr.Fd()))
-			fmt.Fprintf(c.OutOrStdout(), "training %s on %s (%s, batch %d, %s lr %g, %d epochs) on %s\n", cfg.Model,
-				cfg.Dataset, cfg.Method, cfg.Batch, cfg.Optimizer.Kind, cfg.Optimizer.LR, cfg.Epochs, d.Name())
-			res, err := train.Run(ctx, kernels.New(d), cfg)
+			if comm != nil && comm.Rank() > 0 {
+				// Rank 0 speaks for the job; the others train in silence.
+				out, cfg.Progress, cfg.ProgressFile, resultJSON = io.Discard, nil, "", ""
+			}
+			var names []string
+			for _, d := range devs {
+				names = append(names, d.Name())
+			}
+			where := strings.Join(names, " + ")
+			if comm != nil {
+				where = fmt.Sprintf("%d processes × %s", comm.Size(), where)
+			}
+			fmt.Fprintf(out, "training %s on %s (%s, batch %d, %s lr %g, %d epochs) on %s\n", cfg.Model,
+				cfg.Dataset, cfg.Method, cfg.Batch, cfg.Optimizer.Kind, cfg.Optimizer.LR, cfg.Epochs, where)
+			lib, extra := libs(devs)
+			cfg.ExtraDevices = extra
+			res, err := train.Run(ctx, lib, cfg)
 			if errors.Is(err, train.ErrInterrupted) {
-				fmt.Fprintf(c.OutOrStdout(), "interrupted: checkpoint %s saved\n", cfg.Out)
+				fmt.Fprintf(out, "interrupted: checkpoint %s saved\n", cfg.Out)
 				return err
 			}
 			if err != nil {
 				return err
 			}
 			if len(res.Epochs) == 0 { // resumed at its last step: nothing left to train
-				fmt.Fprintf(c.OutOrStdout(), "checkpoint %s has trained all %d epochs: nothing to do\n", cfg.Out, cfg.Epochs)
+				fmt.Fprintf(out, "checkpoint %s has trained all %d epochs: nothing to do\n", cfg.Out, cfg.Epochs)
 				return writeTrainJSON(resultJSON, res)
 			}
 			last := res.Epochs[len(res.Epochs)-1]
-			fmt.Fprintf(c.OutOrStdout(), "test accuracy %.2f%% after %d epochs, %d steps, %.1f s; checkpoint %s\n",
+			fmt.Fprintf(out, "test accuracy %.2f%% after %d epochs, %d steps, %.1f s; checkpoint %s\n",
 				100*last.TestAcc, last.Epoch, res.Steps, res.Seconds, res.Checkpoint)
-			fmt.Fprintf(c.OutOrStdout(), "device memory: %s planned for temporaries (%s without reuse), %s kept; "+
+			fmt.Fprintf(out, "device memory: %s planned for temporaries (%s without reuse), %s kept; "+
 				"%d dispatches per step\n", vk.HumanBytes(res.ArenaBytes), vk.HumanBytes(res.NaiveBytes),
 				vk.HumanBytes(res.KeptBytes), res.Dispatches)
 			return writeTrainJSON(resultJSON, res)
@@ -158,6 +190,7 @@ func newTrainCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.Init, "init", "", "fine-tune: start from this checkpoint's network weights (same --model; a fresh "+
 		"optimizer, and the quantizer from --quant, so a naturally trained network can get one)")
 	f.StringVar(&resultJSON, "json", "", "also write the run's numbers as JSON to this file")
+	par.register(c)
 	f.StringVar(&cfg.ProgressFile, "progress-file", "", "also write the step, epoch and ETA to this file as JSON, "+
 		"every few seconds (sqnet sweep status reads it)")
 	return c
