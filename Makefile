@@ -4,7 +4,7 @@ BIN     := bin/sqnet
 # SwiftShader, the second software driver CI runs the suite on (see README "Devices and drivers").
 SWIFTSHADER_ICD ?= $(or $(SQNET_SWIFTSHADER_ICD),$(abspath ../shared/swiftshader/vk_swiftshader_icd.json))
 
-.PHONY: run test setup build shaders check-shaders vet test-swiftshader bench
+.PHONY: run test setup build build-mpi shaders check-shaders vet test-swiftshader bench
 
 ## run: install what is missing, build, list the Vulkan devices, self-test the chosen one, then the paper in
 ## miniature: train small naturally and with noisy-sq on MNIST, attack both (clean, FGSM, PGD, BPDA), write the report
@@ -33,6 +33,10 @@ setup:
 
 build: setup
 	$(GO) build -o $(BIN) ./cmd/sqnet
+
+## build-mpi: bin/sqnet-mpi, with `train --dist mpi` (needs Open MPI: apt-get install openmpi-bin libopenmpi-dev)
+build-mpi: setup
+	$(GO) build -tags mpi -o bin/sqnet-mpi ./cmd/sqnet
 
 ## shaders: recompile changed GLSL to SPIR-V (needs glslc and spirv-val)
 shaders:

@@ -45,7 +45,8 @@ func TestTrainDevicesBadInput(t *testing.T) {
 // 20 steps: the job's checkpoint is bit-identical to `--devices 0,0` in one process (the same replicas and the same
 // sums), and within the tolerance of one device's (the train package measures that; here the test accuracy must
 // match to the example); then kill -9 of both ranks mid-run and a rerun with --resume of rank 0's checkpoint end
-// bit-identical to an uninterrupted job. It skips without mpirun, unless SQNET_MPI=required (.ci/run installs
+// bit-identical to an uninterrupted job; with a Slurm cluster, `srun --mpi=pmix -n 2` gives the same checkpoint as
+// mpirun. It skips without mpirun, unless SQNET_MPI=required (.ci/run installs
 // Open MPI and sets it).
 func TestTrainMPI(t *testing.T) {
 	mpirun, err := exec.LookPath("mpirun")
@@ -91,6 +92,30 @@ func TestTrainMPI(t *testing.T) {
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Errorf("mpirun -np 2 and --devices 0,0 wrote different checkpoints (%d and %d bytes)", len(a), len(b))
 	}
+
+	// --dist-ordered (MPI_Allgather, the sum in rank order): for R = 2 the same sums, the same checkpoint.
+	ordered := filepath.Join(dir, "ordered.safetensors")
+	if out, err := mpi("--out", ordered, "--dist-ordered").CombinedOutput(); err != nil {
+		t.Fatalf("--dist-ordered: %v\n%s", err, out)
+	}
+	if c, _ := os.ReadFile(ordered); len(c) == 0 || !bytes.Equal(a, c) {
+		t.Errorf("--dist-ordered wrote another checkpoint than MPI_Allreduce for R = 2")
+	}
+
+	// The same job through the scheduler: srun starts the ranks (PMIx), on CI's one-node Slurm.
+	t.Run("srun", func(t *testing.T) {
+		needSlurm(t)
+		viaSlurm := filepath.Join(dir, "srun.safetensors")
+		args := append([]string{"--mpi=pmix", "-n", "2", bin}, common...)
+		args = append(args, "--dist", "mpi", "--out", viaSlurm)
+		if out, err := exec.Command("srun", args...).CombinedOutput(); err != nil {
+			t.Fatalf("srun: %v\n%s", err, out)
+		}
+		c, _ := os.ReadFile(viaSlurm)
+		if len(c) == 0 || !bytes.Equal(a, c) {
+			t.Errorf("srun -n 2 and mpirun -np 2 wrote different checkpoints")
+		}
+	})
 
 	// kill -9 mid-run, then resume: 2 epochs, killed after the first epoch's checkpoint.
 	long := func(c *exec.Cmd) *exec.Cmd {
