@@ -99,10 +99,13 @@ func TestDataParallelMatchesOneDevice(t *testing.T) {
 			if res.Replicas != 2 || res.Steps != one.Limit/one.Batch {
 				t.Fatalf("two devices: %d replicas, %d steps", res.Replicas, res.Steps)
 			}
+			// -short (SwiftShader): the repeat and the other seed are left to the lavapipe pass.
 			again := base("again.safetensors")
 			again.ExtraDevices = []*kernels.Lib{lib2}
-			if _, err := Run(context.Background(), lib, again); err != nil {
-				t.Fatal(err)
+			if !testing.Short() {
+				if _, err := Run(context.Background(), lib, again); err != nil {
+					t.Fatal(err)
+				}
 			}
 			ranks := base("ranks.safetensors")
 			if err := runRanks(ranks, []*kernels.Lib{lib, lib2}, nil); err != nil {
@@ -114,7 +117,7 @@ func TestDataParallelMatchesOneDevice(t *testing.T) {
 				t.Errorf("two devices: weights %.3g of training's movement away from one device's; tolerance %g",
 					rel, parallelTolerance(m))
 			}
-			if m == "natural" {
+			if m == "natural" && !testing.Short() {
 				// The measure can fail: another seed's run is far outside the tolerance.
 				other := base("other.safetensors")
 				other.Seed = 2
@@ -127,8 +130,10 @@ func TestDataParallelMatchesOneDevice(t *testing.T) {
 					t.Logf("another seed: %.3g", rel)
 				}
 			}
-			if _, d, where := weightDiff(t, two.Out, again.Out); d != 0 {
-				t.Errorf("two devices, run twice: weights differ by %.3g at %s", d, where)
+			if !testing.Short() {
+				if _, d, where := weightDiff(t, two.Out, again.Out); d != 0 {
+					t.Errorf("two devices, run twice: weights differ by %.3g at %s", d, where)
+				}
 			}
 			if _, d, where := weightDiff(t, two.Out, ranks.Out); d != 0 {
 				// The same replicas, reduced on the host or over the loopback job in rank order: the same sums.
