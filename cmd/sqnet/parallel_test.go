@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sqnet/sqnet/model"
 )
 
 // TestTrainDevicesBadInput: the data-parallel flags are checked before any output or work — one line on stderr,
@@ -92,6 +95,16 @@ func TestTrainMPI(t *testing.T) {
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Errorf("mpirun -np 2 and --devices 0,0 wrote different checkpoints (%d and %d bytes)", len(a), len(b))
 	}
+	// Against one device: within the stated tolerance (docs/scaling.md: 1e-3 of training's movement, natural).
+	single := filepath.Join(dir, "single.safetensors")
+	if _, stderr, code := sqnet(t, nil, append(common, "--out", single)...); code != 0 {
+		t.Fatalf("one device: exit %d: %s", code, stderr)
+	}
+	if rel := movedApart(t, single, job); !(rel <= 1e-3) {
+		t.Errorf("mpirun -np 2: weights %.3g of training's movement away from one device's; tolerance 1e-3", rel)
+	} else {
+		t.Logf("mpirun -np 2 against one device: ‖Δw‖/‖w − w_init‖ = %.3g", rel)
+	}
 
 	// --dist-ordered (MPI_Allgather, the sum in rank order): for R = 2 the same sums, the same checkpoint.
 	ordered := filepath.Join(dir, "ordered.safetensors")
@@ -157,4 +170,31 @@ func TestTrainMPI(t *testing.T) {
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Errorf("killed and resumed job's checkpoint differs from the straight job's")
 	}
+}
+
+// movedApart returns ‖b − a‖₂ / ‖a − init‖₂ over every tensor of two checkpoints (init: the seed's initial
+// weights): how far b ends from a, relative to how far training moved a.
+func movedApart(t *testing.T, a, b string) float64 {
+	t.Helper()
+	ca, err := model.Load(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := model.Load(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := ca.Arch.Init(ca.Quant, ca.Seed)
+	var diff, moved float64
+	for name, va := range ca.Weights {
+		vb, v0 := cb.Weights[name], init[name]
+		if len(vb) != len(va) || len(v0) != len(va) {
+			t.Fatalf("%s: %d, %d and %d values", name, len(va), len(vb), len(v0))
+		}
+		for i := range va {
+			d, m := float64(vb[i]-va[i]), float64(va[i]-v0[i])
+			diff, moved = diff+d*d, moved+m*m
+		}
+	}
+	return math.Sqrt(diff / moved)
 }
