@@ -836,6 +836,7 @@ func (gd *overfitGuard) check(lib *kernels.Lib, s *session, cfg Config, w model.
 	ck := &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Deploy: cfg.Deploy, Weights: w}
 	c := attack.PGD(cfg.Eps, cfg.Eps/4, 10, 1)
 	c.Seed = cfg.Seed
+	c.Batch = min(c.Batch, held.N) // a short test split (--test-limit) is not padded to a full batch
 	a, err := attack.New(lib, ck, c)
 	if err != nil {
 		return false, err
