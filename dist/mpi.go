@@ -77,53 +77,40 @@ func openMPI(ordered bool) (Comm, error) {
 func (c *mpiComm) Rank() int { return c.rank }
 func (c *mpiComm) Size() int { return c.size }
 
-func count(buf []float32) (C.int, error) {
-	if len(buf) > math.MaxInt32 {
-		return 0, fmt.Errorf("mpi: %d values in one call; at most %d", len(buf), math.MaxInt32)
+// call runs one collective MPI call on buf (nothing for an empty one), serialized with the others.
+func (c *mpiComm) call(buf []float32, what string, f func(p *C.float, n C.int) C.int) error {
+	if len(buf) == 0 {
+		return nil
 	}
-	return C.int(len(buf)), nil
+	if len(buf) > math.MaxInt32 {
+		return fmt.Errorf("mpi: %d values in one call; at most %d", len(buf), math.MaxInt32)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rc := f((*C.float)(unsafe.Pointer(&buf[0])), C.int(len(buf))); rc != C.MPI_SUCCESS {
+		return fmt.Errorf("%s of %d values failed (MPI error %d)", what, len(buf), int(rc))
+	}
+	return nil
 }
 
 func (c *mpiComm) SumFloats(buf []float32) error {
-	if len(buf) == 0 {
-		return nil
-	}
-	n, err := count(buf)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !c.ordered {
-		if rc := C.sq_sum((*C.float)(unsafe.Pointer(&buf[0])), n); rc != C.MPI_SUCCESS {
-			return fmt.Errorf("MPI_Allreduce of %d values failed (error %d)", len(buf), int(rc))
+		return c.call(buf, "MPI_Allreduce", func(p *C.float, n C.int) C.int { return C.sq_sum(p, n) })
+	}
+	return c.call(buf, "MPI_Allgather", func(p *C.float, n C.int) C.int {
+		if len(c.all) != len(buf)*c.size {
+			c.all = make([]float32, len(buf)*c.size)
 		}
-		return nil
-	}
-	if len(c.all) != len(buf)*c.size {
-		c.all = make([]float32, len(buf)*c.size)
-	}
-	if rc := C.sq_gather((*C.float)(unsafe.Pointer(&buf[0])), (*C.float)(unsafe.Pointer(&c.all[0])), n); rc != C.MPI_SUCCESS {
-		return fmt.Errorf("MPI_Allgather of %d values failed (error %d)", len(buf), int(rc))
-	}
-	sumInRankOrder(buf, c.all, c.size)
-	return nil
+		rc := C.sq_gather(p, (*C.float)(unsafe.Pointer(&c.all[0])), n)
+		if rc == C.MPI_SUCCESS {
+			sumInRankOrder(buf, c.all, c.size)
+		}
+		return rc
+	})
 }
 
 func (c *mpiComm) Broadcast(buf []float32) error {
-	if len(buf) == 0 {
-		return nil
-	}
-	n, err := count(buf)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if rc := C.sq_bcast((*C.float)(unsafe.Pointer(&buf[0])), n); rc != C.MPI_SUCCESS {
-		return fmt.Errorf("MPI_Bcast of %d values failed (error %d)", len(buf), int(rc))
-	}
-	return nil
+	return c.call(buf, "MPI_Bcast", func(p *C.float, n C.int) C.int { return C.sq_bcast(p, n) })
 }
 
 func (c *mpiComm) Close() error {

@@ -216,3 +216,20 @@ func TestResNetGradients(t *testing.T) {
 		p.Close()
 	}
 }
+
+// TestRelativeDistance checks the measure on hand-made weights: equal weights are 0 apart, a difference of 1
+// against a movement of 2 is 0.5, and mismatched tensors are an error.
+func TestRelativeDistance(t *testing.T) {
+	init := Weights{"w": {0, 0}, "b": {0}}
+	a := Weights{"w": {2, 0}, "b": {0}}
+	if d, err := RelativeDistance(a, a, init); d != 0 || err != nil {
+		t.Fatalf("equal weights: %v, %v", d, err)
+	}
+	b := Weights{"w": {2, 1}, "b": {0}}
+	if d, err := RelativeDistance(a, b, init); d != 0.5 || err != nil {
+		t.Fatalf("distance %v, %v; want 0.5", d, err)
+	}
+	if _, err := RelativeDistance(a, Weights{"w": {2}}, init); err == nil {
+		t.Fatal("mismatched tensors were accepted")
+	}
+}
