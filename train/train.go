@@ -491,7 +491,7 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 			TrainAcc: float64(right) / float64(max(seen, 1)), TestAcc: float64(ok) / float64(testSet.N),
 			Seconds: secs, ImagesPerSec: float64(seen) / secs, TrainSeconds: trainSecs}
 		if cfg.Method == "fgsm-rs" {
-			collapsed, err := guard.check(lib, s, cfg, w, testSet, epoch+1, step, &er)
+			collapsed, err := guard.check(lib, s, cfg, w, testSet, epoch+1, step, &er, rank0)
 			if err != nil {
 				return nil, err
 			}
@@ -831,7 +831,7 @@ type overfitGuard struct {
 const guardImages = 200
 
 func (gd *overfitGuard) check(lib *kernels.Lib, s *session, cfg Config, w model.Weights, test *data.Set, epoch,
-	step int, er *EpochResult) (bool, error) {
+	step int, er *EpochResult, save bool) (bool, error) {
 	held := test.Subset(guardImages)
 	ck := &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Deploy: cfg.Deploy, Weights: w}
 	c := attack.PGD(cfg.Eps, cfg.Eps/4, 10, 1)
@@ -860,6 +860,9 @@ func (gd *overfitGuard) check(lib *kernels.Lib, s *session, cfg Config, w model.
 	}
 	er.Note = fmt.Sprintf("catastrophic overfitting: PGD-10 accuracy fell from %.1f%% (epoch %d) to %.1f%%; "+
 		"stopped and kept epoch %d", 100*gd.best, gd.bestEpoch, 100*r.Accuracy, gd.bestEpoch)
+	if !save { // another rank of a data-parallel job: rank 0 writes the checkpoint
+		return true, nil
+	}
 	return true, model.Save(cfg.Out, &model.Checkpoint{Arch: s.arch, Quant: cfg.Quant, Deploy: cfg.Deploy, Weights: gd.bestWeight,
 		Optim: gd.bestOptim, Dataset: cfg.Dataset, Method: cfg.Method, Epoch: gd.bestEpoch, Step: gd.bestStep,
 		Seed: cfg.Seed, Extra: s.extra(cfg)})
