@@ -47,6 +47,7 @@ check-shaders:
 
 vet:
 	$(GO) vet ./...
+	@if pkg-config --exists ompi-c 2>/dev/null; then echo "$(GO) vet -tags mpi ./dist"; $(GO) vet -tags mpi ./dist; fi
 
 ## bench: Vulkan runtime benchmarks (dispatch overhead, transfer bandwidth) on the chosen device
 bench: build
