@@ -23,8 +23,7 @@ func CropFlip(images []float32, n, c, h, w, pad int, r *rand.Rand) {
 	plane := h * w
 	tmp := make([]float32, c*plane)
 	for i := 0; i < n; i++ {
-		dy, dx := r.IntN(2*pad+1)-pad, r.IntN(2*pad+1)-pad
-		flip := r.IntN(2) == 1
+		dy, dx, flip := cropFlipDraw(pad, r)
 		img := images[i*c*plane : (i+1)*c*plane]
 		copy(tmp, img)
 		for ch := 0; ch < c; ch++ {
@@ -46,5 +45,19 @@ func CropFlip(images []float32, n, c, h, w, pad int, r *rand.Rand) {
 				}
 			}
 		}
+	}
+}
+
+// cropFlipDraw draws one image's crop offsets and flip.
+func cropFlipDraw(pad int, r *rand.Rand) (dy, dx int, flip bool) {
+	dy, dx = r.IntN(2*pad+1)-pad, r.IntN(2*pad+1)-pad
+	return dy, dx, r.IntN(2) == 1
+}
+
+// SkipCropFlip draws from r what CropFlip draws for n images, without images: a data-parallel process augmenting
+// only its rows of a batch skips the rows before them, so every row gets what it gets in the whole batch.
+func SkipCropFlip(n, pad int, r *rand.Rand) {
+	for range n {
+		cropFlipDraw(pad, r)
 	}
 }

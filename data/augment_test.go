@@ -69,3 +69,28 @@ func TestCropFlip(t *testing.T) {
 		t.Fatal("default augmentations")
 	}
 }
+
+// TestCropFlipRows: augmenting rows [lo, hi) of a batch on their own, after SkipCropFlip(lo), gives those rows what
+// augmenting the whole batch gives them — a data-parallel process's share of a CIFAR batch.
+func TestCropFlipRows(t *testing.T) {
+	const n, c, h, w, pad, lo, hi = 12, 3, 6, 6, 4, 5, 9
+	orig := make([]float32, n*c*h*w)
+	for i := range orig {
+		orig[i] = float32(i%89) + 1
+	}
+	whole := slices.Clone(orig)
+	CropFlip(whole, n, c, h, w, pad, rand.New(rand.NewPCG(3, 4)))
+	sz := c * h * w
+	part := slices.Clone(orig[lo*sz : hi*sz])
+	r := rand.New(rand.NewPCG(3, 4))
+	SkipCropFlip(lo, pad, r)
+	CropFlip(part, hi-lo, c, h, w, pad, r)
+	if !slices.Equal(part, whole[lo*sz:hi*sz]) {
+		t.Fatal("rows augmented on their own differ from the same rows augmented in the whole batch")
+	}
+	unskipped := slices.Clone(orig[lo*sz : hi*sz])
+	CropFlip(unskipped, hi-lo, c, h, w, pad, rand.New(rand.NewPCG(3, 4)))
+	if slices.Equal(unskipped, part) {
+		t.Fatal("skipping changed nothing: the test cannot tell")
+	}
+}

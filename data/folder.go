@@ -110,6 +110,9 @@ type StreamOptions struct {
 	// Start is the position in the epoch's order the stream begins at (a multiple of Batch: a resumed run starts
 	// mid-epoch); images keep their randomness, which depends on their position, not on where the stream began.
 	Start int
+	// Rows, when Rows.N > 0, keeps only those rows of every batch (a data-parallel process's share): the others are
+	// not decoded, and the kept ones are the images, with the randomness, they are in the whole batch.
+	Rows Rows
 }
 
 // EvalResize is the ratio of the crop to the resized shorter side in evaluation (torchvision's Resize(256) then
@@ -150,6 +153,9 @@ func (f *Folder) Stream(ctx context.Context, o StreamOptions) (*Stream, error) {
 	if o.Size <= 0 || o.Batch <= 0 || o.Workers < 0 || o.Prefetch < 0 || o.Start < 0 {
 		return nil, fmt.Errorf("image folder stream: size %d, batch %d, workers %d, prefetch %d: sizes must be ≥ 1",
 			o.Size, o.Batch, o.Workers, o.Prefetch)
+	}
+	if _, _, err := o.Rows.span(o.Batch); err != nil {
+		return nil, fmt.Errorf("image folder stream: %w", err)
 	}
 	if o.Workers == 0 {
 		o.Workers = runtime.NumCPU()
@@ -194,8 +200,11 @@ func (f *Folder) Stream(ctx context.Context, o StreamOptions) (*Stream, error) {
 		defer s.wg.Done()
 		defer close(jobs)
 		defer close(s.out)
-		for lo := o.Start; lo < n; lo += o.Batch {
-			hi := min(lo+o.Batch, n)
+		for start := o.Start; start < n; start += o.Batch {
+			lo, hi := start, min(start+o.Batch, n)
+			if o.Rows.N > 0 {
+				lo, hi = start+o.Rows.From, min(start+o.Rows.From+o.Rows.N, hi)
+			}
 			p := &pending{b: FolderBatch{Images: make([]float32, (hi-lo)*3*o.Size*o.Size), Labels: make([]uint32, hi-lo)}}
 			p.done.Add(hi - lo)
 			select {

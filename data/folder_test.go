@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -216,6 +217,27 @@ func TestFolderTrainStream(t *testing.T) {
 		if x1[i] != x8[i] {
 			t.Fatalf("float %d: %v with one goroutine, %v with eight", i, x1[i], x8[i])
 		}
+	}
+	// A data-parallel process's share: rows [1, 3) of every batch of 3 are those rows of the whole stream — the
+	// same images with the same crops — and the other rows are never decoded.
+	s, err := f.Stream(context.Background(), StreamOptions{Size: 24, Batch: 3, Train: true, Seed: 5, Workers: 2,
+		DropLast: true, Rows: Rows{From: 1, N: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xr, yr, _ := drain(t, s)
+	px := 3 * 24 * 24
+	var wantX []float32
+	var wantY []uint32
+	for b := 0; b < 3; b++ { // 10 images, DropLast: 3 batches of 3
+		wantX = append(wantX, x1[(3*b+1)*px:(3*b+3)*px]...)
+		wantY = append(wantY, y1[3*b+1:3*b+3]...)
+	}
+	if fmtU32(yr) != fmtU32(wantY) || !slices.Equal(xr, wantX) {
+		t.Fatalf("rows [1, 3) of each batch: labels %v, want %v (images equal: %v)", yr, wantY, slices.Equal(xr, wantX))
+	}
+	if _, err := f.Stream(context.Background(), StreamOptions{Size: 24, Batch: 3, Rows: Rows{From: 2, N: 2}}); err == nil {
+		t.Error("rows beyond the batch were accepted")
 	}
 	x2, _ := read(2, 1)
 	same := 0

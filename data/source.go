@@ -14,8 +14,24 @@ type Source interface {
 	Len() int                      // examples per epoch
 	Shape() (c, h, w, classes int) // of every image
 	// Epoch starts epoch e (from 0) at example first (a multiple of batch: a resumed run) with the order and
-	// randomness that seed and e fix.
-	Epoch(ctx context.Context, seed uint64, e, first, batch int) (Batches, error)
+	// randomness that seed and e fix; each batch holds only its rows (all of them when rows.N is 0).
+	Epoch(ctx context.Context, seed uint64, e, first, batch int, rows Rows) (Batches, error)
+}
+
+// Rows selects a share of every batch, its rows [From, From+N): a data-parallel process's share, whose other rows
+// are neither copied nor decoded. N = 0 is the whole batch. A row keeps the example and the randomness of its
+// position in the whole batch.
+type Rows struct{ From, N int }
+
+// span returns the rows' bounds in a batch of size batch.
+func (r Rows) span(batch int) (lo, n int, err error) {
+	if r.N == 0 {
+		return 0, batch, nil
+	}
+	if r.From < 0 || r.N < 0 || r.From+r.N > batch {
+		return 0, 0, fmt.Errorf("rows [%d, %d) of a batch of %d", r.From, r.From+r.N, batch)
+	}
+	return r.From, r.N, nil
 }
 
 // Batches hands out one epoch's batches in order.
@@ -32,18 +48,23 @@ func (s *Set) Len() int { return s.N }
 func (s *Set) Shape() (c, h, w, classes int) { return s.C, s.H, s.W, s.Classes }
 
 // Epoch walks the set in the epoch's order (Order(N, seed, e)).
-func (s *Set) Epoch(_ context.Context, seed uint64, e, first, batch int) (Batches, error) {
-	return &setBatches{s: s, order: Order(s.N, seed, e), pos: first, batch: batch}, nil
+func (s *Set) Epoch(_ context.Context, seed uint64, e, first, batch int, rows Rows) (Batches, error) {
+	lo, n, err := rows.span(batch)
+	if err != nil {
+		return nil, err
+	}
+	return &setBatches{s: s, order: Order(s.N, seed, e), pos: first, batch: batch, lo: lo, n: n}, nil
 }
 
 type setBatches struct {
 	s          *Set
 	order      []int
 	pos, batch int
+	lo, n      int // the rows of each batch handed out
 }
 
 func (b *setBatches) Next(images []float32, labels []uint32) error {
-	if err := b.s.Batch(b.order, b.pos, b.pos+b.batch, images, labels); err != nil {
+	if err := b.s.Batch(b.order, b.pos+b.lo, b.pos+b.lo+b.n, images, labels); err != nil {
 		return err
 	}
 	b.pos += b.batch
@@ -66,9 +87,12 @@ func (f FolderSource) Len() int { return len(f.Folder.Files) }
 func (f FolderSource) Shape() (c, h, w, classes int) { return 3, f.Size, f.Size, len(f.Folder.Classes) }
 
 // Epoch starts streaming epoch e from example first.
-func (f FolderSource) Epoch(ctx context.Context, seed uint64, e, first, batch int) (Batches, error) {
+func (f FolderSource) Epoch(ctx context.Context, seed uint64, e, first, batch int, rows Rows) (Batches, error) {
+	if _, _, err := rows.span(batch); err != nil {
+		return nil, err
+	}
 	st, err := f.Folder.Stream(ctx, StreamOptions{Size: f.Size, Train: true, Batch: batch, Seed: seed, Epoch: e,
-		DropLast: true, Start: first})
+		DropLast: true, Start: first, Rows: rows})
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/sqnet/sqnet/data"
 	"github.com/sqnet/sqnet/dist"
 	"github.com/sqnet/sqnet/graph"
 	"github.com/sqnet/sqnet/kernels"
@@ -148,10 +149,15 @@ func (p *parallel) load(w model.Weights, opt map[string][]float32) error {
 	return nil
 }
 
-// write uploads each replica's rows of the global batch and prepares step t.
+// processRows is this process's share of every batch: its replicas' rows, which it alone reads and decodes.
+func (p *parallel) processRows() data.Rows {
+	return data.Rows{From: p.first * p.rows, N: len(p.reps) * p.rows}
+}
+
+// write uploads each replica's rows of this process's share of the batch (processRows) and prepares step t.
 func (p *parallel) write(xb []float32, yb []uint32, t int) error {
 	for j, s := range p.reps {
-		lo := (p.first + j) * p.rows
+		lo := j * p.rows
 		if err := graph.Write(s.prog, s.x, xb[lo*p.sz:(lo+p.rows)*p.sz]); err != nil {
 			return err
 		}

@@ -195,6 +195,28 @@ func TestDataParallelResume(t *testing.T) {
 	}
 }
 
+// TestDataParallelProcessRows: each process of a job reads, and augments, only its rows of every batch (the
+// crop-flip draws of the rows before its own skipped); two processes end bit-identical to two devices of one
+// process, which read and augment whole batches.
+func TestDataParallelProcessRows(t *testing.T) {
+	libs := []*kernels.Lib{kernels.New(vktest.Open(t)), kernels.New(vktest.Open(t))}
+	dir := t.TempDir()
+	devices := quick(t, filepath.Join(dir, "devices.safetensors"))
+	devices.Augment, devices.Epochs = "crop-flip", 1
+	devices.ExtraDevices = libs[1:]
+	if _, err := Run(context.Background(), libs[0], devices); err != nil {
+		t.Fatal(err)
+	}
+	ranks := devices
+	ranks.Out, ranks.ExtraDevices = filepath.Join(dir, "ranks.safetensors"), nil
+	if err := runRanks(ranks, libs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if d := weightDiff(t, devices.Out, ranks.Out); d != 0 {
+		t.Fatalf("two processes reading their own rows vs two devices reading whole batches: %.3g apart", d)
+	}
+}
+
 // TestDataParallelErrors: a batch that does not split, and tracking, are refused before any work.
 func TestDataParallelErrors(t *testing.T) {
 	lib := kernels.New(vktest.Open(t))

@@ -352,7 +352,16 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 	bar := newProgress(cfg.Progress, cfg.Terminal, cfg.ProgressFile, spe, cfg.Epochs, step)
 	bar.update(step, true)
 	sz := arch.C * arch.H * arch.W
-	xb, yb := make([]float32, cfg.Batch*sz), make([]uint32, cfg.Batch)
+	// This process's rows of every batch: all of them, or a data-parallel process's share (par.processRows).
+	var rows data.Rows
+	if par != nil {
+		rows = par.processRows()
+	}
+	nrows := cfg.Batch
+	if rows.N > 0 {
+		nrows = rows.N
+	}
+	xb, yb := make([]float32, nrows*sz), make([]uint32, nrows)
 	lossb, cnt := make([]float32, cfg.Batch), make([]uint32, 1)
 	var trainSecs float64
 	var guard overfitGuard
@@ -375,7 +384,7 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 		var right, seen int
 		first := step - epoch*spe // > 0 only for the epoch a resumed run starts in
 		closeBatches()
-		batches, err := trainSrc.Epoch(context.Background(), cfg.Seed, epoch, first*cfg.Batch, cfg.Batch)
+		batches, err := trainSrc.Epoch(context.Background(), cfg.Seed, epoch, first*cfg.Batch, cfg.Batch, rows)
 		if err != nil {
 			return nil, err
 		}
@@ -387,7 +396,8 @@ func Run(ctx context.Context, lib *kernels.Lib, cfg Config) (*Result, error) {
 			if cfg.Augment == "crop-flip" {
 				// Drawn from (seed, step) alone, on the host while the device runs the previous step.
 				r := rand.New(rand.NewPCG(cfg.Seed^0x617567, uint64(epoch*spe+i)))
-				data.CropFlip(xb, cfg.Batch, arch.C, arch.H, arch.W, 4, r)
+				data.SkipCropFlip(rows.From, 4, r) // the rows before this process's: their draws, not their images
+				data.CropFlip(xb, nrows, arch.C, arch.H, arch.W, 4, r)
 			}
 			if par != nil {
 				return par.write(xb, yb, epoch*spe+i+1)
