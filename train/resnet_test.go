@@ -13,8 +13,8 @@ import (
 
 // TestResNetMethods trains resnet20 and preact-resnet18 (on MNIST's 28×28 inputs, batch 4, two steps) with
 // natural, noisy-sq, fgsm-rs and pgd-at training: every run finishes, writes a checkpoint with its method, finite
-// weights that moved, and batch norm's running statistics moved off their initial 0 / 1 with num_batches_tracked
-// counting the steps. Under -short (SwiftShader) only resnet20's natural and pgd-at runs; the lavapipe pass runs all.
+// weights that moved, and batch norm's running variance moved off its initial 1. Under -short (SwiftShader) only
+// resnet20's natural and pgd-at run; the lavapipe pass runs all eight.
 func TestResNetMethods(t *testing.T) {
 	lib := kernels.New(vktest.Open(t))
 	models := []string{"resnet20", "preact-resnet18"}
