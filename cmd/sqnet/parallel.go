@@ -24,8 +24,8 @@ func (p *parallelFlags) register(c *cobra.Command) {
 	f.StringVar(&p.devices, "devices", "", "data-parallel training on several devices of this process: a comma-separated "+
 		"list of indexes or name parts from `sqnet devices` (or gpu:N); the batch (--batch, the global batch) is split "+
 		"evenly over them and their gradients summed in list order. The same device twice gives two logical devices")
-	f.StringVar(&p.dist, "dist", "none", "multi-process data-parallel training: none, or mpi (run under `mpirun -np R` or "+
-		"srun; needs a binary built with -tags mpi); rank 0 writes the checkpoint and the output")
+	f.StringVar(&p.dist, "dist", "none", "multi-process data-parallel training: none, or mpi (processes started by mpirun -np R "+
+		"or srun; needs a binary built with -tags mpi); rank 0 writes the checkpoint and the output")
 	f.BoolVar(&p.ordered, "dist-ordered", false, "--dist mpi: sum the ranks' gradients in rank order (MPI_Allgather) "+
 		"instead of MPI_Allreduce's own order, so a run is bit-identical to its repeat on any network")
 }
