@@ -156,6 +156,9 @@ func runRanks(cfg Config, libs []*kernels.Lib, ctxs []context.Context) error {
 // (the stop travels with the gradients), rank 0 saves it, and both ranks resuming from rank 0's checkpoint end
 // bit-identical to an uninterrupted job.
 func TestDataParallelResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the lavapipe pass runs it (host-side logic; SwiftShader's time goes to the kernels)")
+	}
 	libs := []*kernels.Lib{kernels.New(vktest.Open(t)), kernels.New(vktest.Open(t))}
 	dir := t.TempDir()
 	straight := quick(t, filepath.Join(dir, "straight.safetensors"))
@@ -199,6 +202,9 @@ func TestDataParallelResume(t *testing.T) {
 // crop-flip draws of the rows before its own skipped); two processes end bit-identical to two devices of one
 // process, which read and augment whole batches.
 func TestDataParallelProcessRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the lavapipe pass runs it (host-side logic; SwiftShader's time goes to the kernels)")
+	}
 	libs := []*kernels.Lib{kernels.New(vktest.Open(t)), kernels.New(vktest.Open(t))}
 	dir := t.TempDir()
 	devices := quick(t, filepath.Join(dir, "devices.safetensors"))
