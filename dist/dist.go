@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 )
 
 // Comm connects the processes of one job.
@@ -47,6 +49,36 @@ func Launched() bool {
 		}
 	}
 	return false
+}
+
+// LaunchedSize is the job's number of processes as the launcher's environment gives it (Open MPI, Slurm, PMI),
+// before MPI is initialised: what flags are checked against. 0 when none says.
+func LaunchedSize() int {
+	n, ok := envInt("OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS", "PMI_SIZE")
+	if !ok || n < 1 {
+		return 0
+	}
+	return n
+}
+
+// LocalRank is this process's index among the job's processes on its node (Open MPI, Slurm, MPICH); −1 when no
+// launcher says.
+func LocalRank() int {
+	n, ok := envInt("OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID")
+	if !ok || n < 0 {
+		return -1
+	}
+	return n
+}
+
+// envInt returns the integer value of the first of the variables that holds one.
+func envInt(vars ...string) (int, bool) {
+	for _, v := range vars {
+		if n, err := strconv.Atoi(strings.TrimSpace(os.Getenv(v))); err == nil {
+			return n, true
+		}
+	}
+	return 0, false
 }
 
 // Open connects to the job: backend "mpi" (ordered: the rank-order reduction of SumFloats), or "none"/"" for a

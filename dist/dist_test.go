@@ -83,3 +83,25 @@ func TestLoopback(t *testing.T) {
 		t.Fatal("a call in a closed job succeeded")
 	}
 }
+
+// TestLauncherEnvironment: the job's size and the local rank come from the first launcher variable that holds a
+// number; without one they are 0 and −1.
+func TestLauncherEnvironment(t *testing.T) {
+	for _, v := range []string{"OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS", "PMI_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
+		"SLURM_LOCALID", "MPI_LOCALRANKID"} {
+		t.Setenv(v, "")
+	}
+	if LaunchedSize() != 0 || LocalRank() != -1 {
+		t.Fatalf("no launcher: size %d, local rank %d", LaunchedSize(), LocalRank())
+	}
+	t.Setenv("SLURM_NTASKS", "8")
+	t.Setenv("SLURM_LOCALID", " 3")
+	if LaunchedSize() != 8 || LocalRank() != 3 {
+		t.Fatalf("Slurm: size %d, local rank %d", LaunchedSize(), LocalRank())
+	}
+	t.Setenv("OMPI_COMM_WORLD_SIZE", "4")
+	t.Setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1")
+	if LaunchedSize() != 4 || LocalRank() != 1 {
+		t.Fatalf("Open MPI first: size %d, local rank %d", LaunchedSize(), LocalRank())
+	}
+}

@@ -73,15 +73,25 @@ func (c Config) parallelReplicas() int {
 	return n
 }
 
+// CheckSplit refuses a global batch that does not split evenly over r data-parallel replicas; the CLI calls it
+// before any output, Run again on the real configuration.
+func CheckSplit(batch, r int) error {
+	if r > 1 && batch%r != 0 {
+		return fmt.Errorf("--batch %d does not split evenly over %d replicas", batch, r)
+	}
+	return nil
+}
+
 // checkParallel refuses what data-parallel training cannot split.
 func (c Config) checkParallel(imageElems int) error {
 	r := c.parallelReplicas()
 	if r == 1 {
 		return nil
 	}
+	if err := CheckSplit(c.Batch, r); err != nil {
+		return err
+	}
 	switch {
-	case c.Batch%r != 0:
-		return fmt.Errorf("--batch %d does not split evenly over %d replicas", c.Batch, r)
 	case (c.Batch/r*imageElems)%4 != 0:
 		return fmt.Errorf("a replica's %d images of %d values are not a whole number of RNG blocks of 4; "+
 			"choose a --batch whose share per replica is even", c.Batch/r, imageElems)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sqnet/sqnet/dist"
 	"github.com/sqnet/sqnet/kernels"
+	"github.com/sqnet/sqnet/train"
 	"github.com/sqnet/sqnet/vk"
 )
 
@@ -67,36 +68,9 @@ func (p *parallelFlags) check(g *globals, c *cobra.Command, batch int) error {
 	}
 	r := max(len(sels), 1)
 	if p.dist == "mpi" {
-		r *= max(worldSize(), 1)
+		r *= max(dist.LaunchedSize(), 1)
 	}
-	if r > 1 && batch%r != 0 {
-		return fmt.Errorf("--batch %d does not split evenly over %d replicas", batch, r)
-	}
-	return nil
-}
-
-// worldSize is the job's number of processes as the launcher's environment gives it (Open MPI, Slurm, PMI); 0 when
-// none says.
-func worldSize() int {
-	for _, v := range []string{"OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS", "PMI_SIZE"} {
-		var n int
-		if _, err := fmt.Sscan(os.Getenv(v), &n); err == nil && n > 0 {
-			return n
-		}
-	}
-	return 0
-}
-
-// localRank is this process's index among the job's processes on its node, from the launcher's environment
-// (Open MPI, Slurm, MPICH); −1 when none says.
-func localRank() int {
-	for _, v := range []string{"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"} {
-		var n int
-		if _, err := fmt.Sscan(os.Getenv(v), &n); err == nil && n >= 0 {
-			return n
-		}
-	}
-	return -1
+	return train.CheckSplit(batch, r)
 }
 
 // openDevices opens the devices of this process: --devices' list, or the one --device (or its default) picks.
@@ -107,7 +81,7 @@ func (p *parallelFlags) openDevices(g *globals) ([]*vk.Device, error) {
 	if len(sels) == 0 {
 		sel := g.device
 		if p.dist == "mpi" && sel == "" && os.Getenv(vk.DeviceEnv) == "" {
-			if r := localRank(); r >= 0 {
+			if r := dist.LocalRank(); r >= 0 {
 				if in, err := vk.NewInstance(vk.InstanceOptions{}); err == nil {
 					if devs, err := in.Devices(); err == nil {
 						if _, err := vk.Choose(devs, fmt.Sprintf("gpu:%d", r)); err == nil {
