@@ -34,7 +34,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	var asJSON, quick bool
 	kern := &cobra.Command{
 		Use:   "kernels",
-		Short: "GFLOP/s of GEMM 256³/512³/1024³ and the madry model's conv passes, next to gonum measured in the same run",
+		Short: "GFLOP/s of GEMM 256³/512³/1024³ and the madry model's conv passes, next to gonum (and numpy + OpenBLAS for GEMM) measured in the same run",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			opts := g.vkOptions()
@@ -58,13 +58,21 @@ func newBenchCmd(g *globals) *cobra.Command {
 				return printJSON(out, rep)
 			}
 			fmt.Fprintf(out, "device: %s (%s)\n", rep.Device, rep.Driver)
-			fmt.Fprintf(out, "%-26s %-34s %10s %9s %12s %7s\n", "kernel", "shape", "GFLOP/s", "ms", "gonum GFLOP/s", "ratio")
+			if rep.Peer != nil {
+				fmt.Fprintf(out, "GEMM peer (same run, same CPU): %s\n", rep.Peer.Name)
+			}
+			fmt.Fprintf(out, "%-26s %-34s %10s %9s %12s %7s %12s %7s\n", "kernel", "shape", "GFLOP/s", "ms", "gonum GFLOP/s",
+				"ratio", "numpy GFLOP/s", "ratio")
 			for _, r := range rep.Results {
-				ratio := ""
+				ratio, peer, peerRatio := "", "", ""
 				if r.BLASGFLOPS > 0 {
 					ratio = fmt.Sprintf("%.2f×", r.GFLOPS/r.BLASGFLOPS)
 				}
-				fmt.Fprintf(out, "%-26s %-34s %10.1f %9.2f %12.1f %7s\n", r.Name, r.Shape, r.GFLOPS, r.Ms, r.BLASGFLOPS, ratio)
+				if r.PeerGFLOPS > 0 {
+					peer, peerRatio = fmt.Sprintf("%.1f", r.PeerGFLOPS), fmt.Sprintf("%.2f×", r.GFLOPS/r.PeerGFLOPS)
+				}
+				fmt.Fprintf(out, "%-26s %-34s %10.1f %9.2f %12.1f %7s %12s %7s\n", r.Name, r.Shape, r.GFLOPS, r.Ms,
+					r.BLASGFLOPS, ratio, peer, peerRatio)
 			}
 			return nil
 		},

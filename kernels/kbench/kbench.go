@@ -4,6 +4,7 @@
 package kbench
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -24,6 +25,8 @@ type Options struct {
 	Batches []int
 	// NoBLAS skips the gonum baseline.
 	NoBLAS bool
+	// NoPeer skips the out-of-process peer of the GEMM rows (numpy's matmul, on OpenBLAS when installed).
+	NoPeer bool
 }
 
 // Result is one benchmark.
@@ -36,6 +39,8 @@ type Result struct {
 	// its im2col form: the same multiply-add count), 0 when skipped.
 	BLASGFLOPS float64 `json:"blas_gflops,omitempty"`
 	BLASMs     float64 `json:"blas_ms,omitempty"`
+	// PeerGFLOPS is the Report's Peer's GFLOP/s on the same square GEMM (GEMM rows only), 0 when not measured.
+	PeerGFLOPS float64 `json:"peer_gflops,omitempty"`
 	// GEMM is the m, n, k of the product (for a convolution, its GEMM equivalent).
 	GEMM [3]int `json:"gemm"`
 }
@@ -45,6 +50,8 @@ type Report struct {
 	Device  string   `json:"device"`
 	Driver  string   `json:"driver"`
 	Results []Result `json:"results"`
+	// Peer is what measured the GEMM rows' PeerGFLOPS (numpy + OpenBLAS), or why nothing did; nil with NoPeer.
+	Peer *Peer `json:"peer,omitempty"`
 }
 
 func (o Options) withDefaults() Options {
@@ -82,16 +89,36 @@ func Run(d *vk.Device, opts Options, progress func(string)) (Report, error) {
 			if r.BLASGFLOPS > 0 {
 				line += fmt.Sprintf("   gonum %6.2f GFLOP/s", r.BLASGFLOPS)
 			}
+			if r.PeerGFLOPS > 0 {
+				line += fmt.Sprintf("   numpy %6.2f GFLOP/s", r.PeerGFLOPS)
+			}
 			progress(line)
 		}
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
+	var gemms []Result
 	for _, s := range opts.GEMMSizes {
 		res, err := benchGEMM(l, rng, s, opts)
 		if err != nil {
 			return rep, err
 		}
-		say(res)
+		gemms = append(gemms, res)
+	}
+	if !opts.NoPeer {
+		// Right after sqnet's own GEMMs, on the same cores: the reference issue 17 measures GEMM against.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		p := NumpyGEMM(ctx, opts.GEMMSizes, opts.MinTime)
+		cancel()
+		rep.Peer = &p
+		for i := range gemms {
+			gemms[i].PeerGFLOPS = p.GFLOPS[gemms[i].GEMM[0]]
+		}
+		if progress != nil {
+			progress("GEMM peer: " + p.Name)
+		}
+	}
+	for _, r := range gemms {
+		say(r)
 	}
 	for _, b := range opts.Batches {
 		for i, cs := range MadryConvs(b) {

@@ -16,7 +16,7 @@ import (
 func TestRunSmall(t *testing.T) {
 	d := vktest.Open(t)
 	var lines []string
-	rep, err := Run(d, Options{MinTime: time.Millisecond, GEMMSizes: []int{33}, Batches: []int{2}},
+	rep, err := Run(d, Options{MinTime: time.Millisecond, GEMMSizes: []int{33}, Batches: []int{2}, NoPeer: true},
 		func(s string) { lines = append(lines, s) })
 	if err != nil {
 		t.Fatal(err)
