@@ -84,7 +84,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 }
 
 func newBenchAttackCmd(g *globals) *cobra.Command {
-	var images, steps, apgdIters, squareIters int
+	var images, steps, apgdIters, squareIters, rounds int
 	var asJSON, profile bool
 	c := &cobra.Command{
 		Use:   "attack",
@@ -94,12 +94,14 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 			"real MNIST test images, batches of up to 100, in one run on one device. PGD and APGD report images/s for\n" +
 			"the whole attack; Square reports forward queries/s at a full batch, the images/s of a point it never\n" +
 			"breaks (--square-iters + 1 queries each), and the share of its time spent outside the model's forward\n" +
-			"passes (its own kernels and the host between chunks).",
+			"passes (its own kernels and the host between chunks). PGD and APGD run --rounds times after an untimed\n" +
+			"warm-up batch (PGD's wall time, mostly pipeline compilation, is printed) and report the median round and\n" +
+			"the spread; Square's chunks are its rounds.",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if images < 1 || steps < 1 || apgdIters < 1 || squareIters < 1 {
-				return usageError{fmt.Errorf("--images %d, --steps %d, --apgd-iters %d and --square-iters %d must be ≥ 1",
-					images, steps, apgdIters, squareIters)}
+			if images < 1 || steps < 1 || apgdIters < 1 || squareIters < 1 || rounds < 1 {
+				return usageError{fmt.Errorf("--images %d, --steps %d, --apgd-iters %d, --square-iters %d and --rounds %d "+
+					"must be ≥ 1", images, steps, apgdIters, squareIters, rounds)}
 			}
 			set, err := data.Load("mnist", "", data.Test)
 			if err != nil {
@@ -115,15 +117,17 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 			defer d.Close()
 			lib := kernels.New(d)
 			type row struct {
-				Model          string   `json:"model"`
-				Attack         string   `json:"attack"`
-				Images         int      `json:"images"`
-				Steps          int      `json:"steps"`
-				Seconds        float64  `json:"seconds"`
-				ImagesPerSec   float64  `json:"images_per_second"`
-				Submits        int      `json:"submits"`
-				QueriesPerSec  float64  `json:"queries_per_second,omitempty"`
-				ElsewhereShare *float64 `json:"elsewhere_share,omitempty"`
+				Model          string    `json:"model"`
+				Attack         string    `json:"attack"`
+				Images         int       `json:"images"`
+				Steps          int       `json:"steps"`
+				Seconds        float64   `json:"seconds"`                  // the median round
+				RoundSeconds   []float64 `json:"round_seconds,omitempty"`  // every round (PGD, APGD)
+				WarmupSeconds  float64   `json:"warmup_seconds,omitempty"` // PGD's untimed first batch
+				ImagesPerSec   float64   `json:"images_per_second"`
+				Submits        int       `json:"submits"`
+				QueriesPerSec  float64   `json:"queries_per_second,omitempty"`
+				ElsewhereShare *float64  `json:"elsewhere_share,omitempty"`
 			}
 			var rows []row
 			for _, name := range []string{"small", "madry"} {
@@ -135,12 +139,21 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				// One warm-up batch compiles the pipelines; the timed run is the whole set.
+				// One warm-up batch compiles the pipelines; each timed round is the whole set.
+				start := time.Now()
 				if _, err := at.Run(set.Images, set.Labels, nil, min(set.N, cfg.Batch)); err != nil {
 					at.Close()
 					return err
 				}
-				res, err := at.Run(set.Images, set.Labels, nil, set.N)
+				pr := row{Model: name, Attack: fmt.Sprintf("pgd-%d", steps), Images: set.N, Steps: steps,
+					WarmupSeconds: time.Since(start).Seconds()}
+				var res *attack.Result
+				for range rounds {
+					if res, err = at.Run(set.Images, set.Labels, nil, set.N); err != nil {
+						break
+					}
+					pr.RoundSeconds = append(pr.RoundSeconds, res.Seconds)
+				}
 				if err == nil && profile {
 					err = printProfile(c.ErrOrStderr(), name, at, res.Seconds/float64(res.Submits))
 				}
@@ -148,37 +161,52 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				rows = append(rows, row{name, fmt.Sprintf("pgd-%d", steps), set.N, steps, res.Seconds,
-					float64(set.N) / res.Seconds, res.Submits, 0, nil})
+				pr.Seconds, pr.Submits = median(pr.RoundSeconds), res.Submits
+				pr.ImagesPerSec = float64(set.N) / pr.Seconds
+				rows = append(rows, pr)
 				ac := attack.NewAPGD("ce", 0.3, quant.Soft, 1, cfg.Batch)
 				ac.Iters = apgdIters
-				sp, err := attack.APGDSpeed(lib, ck, ac, set.Images, set.Labels, set.N)
-				if err != nil {
-					return err
+				ar := row{Model: name, Attack: ac.Name, Steps: apgdIters}
+				for range rounds {
+					sp, err := attack.APGDSpeed(lib, ck, ac, set.Images, set.Labels, set.N)
+					if err != nil {
+						return err
+					}
+					ar.RoundSeconds, ar.Images, ar.Submits = append(ar.RoundSeconds, sp.Seconds), sp.Images, sp.Submits
 				}
-				rows = append(rows, row{name, ac.Name, sp.Images, apgdIters, sp.Seconds, sp.ImagesPerSec, sp.Submits, 0, nil})
+				ar.Seconds = median(ar.RoundSeconds)
+				ar.ImagesPerSec = float64(ar.Images) / ar.Seconds
+				rows = append(rows, ar)
 				sq := attack.NewSquare(0.3, quant.Soft, 1, cfg.Batch)
 				sq.Iters = squareIters
-				sp, err = attack.SquareSpeed(lib, ck, sq, set.Images, set.Labels, 5)
+				sp, err := attack.SquareSpeed(lib, ck, sq, set.Images, set.Labels, 5)
 				if err != nil {
 					return err
 				}
-				rows = append(rows, row{name, "square", sp.Images, squareIters, sp.Seconds, sp.ImagesPerSec, sp.Submits,
-					sp.QueriesPerSec, &sp.ElsewhereShare})
+				rows = append(rows, row{Model: name, Attack: "square", Images: sp.Images, Steps: squareIters,
+					Seconds: sp.Seconds, ImagesPerSec: sp.ImagesPerSec, Submits: sp.Submits, QueriesPerSec: sp.QueriesPerSec,
+					ElsewhereShare: &sp.ElsewhereShare})
 			}
 			out := c.OutOrStdout()
 			if asJSON {
 				return printJSON(out, map[string]any{"device": d.Name(), "results": rows})
 			}
-			fmt.Fprintf(out, "device: %s\n%-6s %-8s %7s %6s %9s %9s %8s %10s %10s\n", d.Name(), "model", "attack", "images",
-				"steps", "seconds", "images/s", "submits", "queries/s", "elsewhere")
+			fmt.Fprintf(out, "device: %s; PGD and APGD: median of %d rounds (spread: fastest–slowest)\n", d.Name(), rounds)
+			fmt.Fprintf(out, "%-6s %-8s %7s %6s %9s %13s %9s %8s %9s %10s %10s\n", "model", "attack", "images",
+				"steps", "seconds", "spread", "images/s", "submits", "warm-up", "queries/s", "elsewhere")
 			for _, r := range rows {
-				q, e := "", ""
+				q, e, spread, warm := "", "", "", ""
 				if r.QueriesPerSec > 0 {
 					q, e = fmt.Sprintf("%.0f", r.QueriesPerSec), fmt.Sprintf("%.1f%%", 100*(*r.ElsewhereShare))
 				}
-				fmt.Fprintf(out, "%-6s %-8s %7d %6d %9.2f %9.2f %8d %10s %10s\n", r.Model, r.Attack, r.Images, r.Steps,
-					r.Seconds, r.ImagesPerSec, r.Submits, q, e)
+				if len(r.RoundSeconds) > 1 {
+					spread = fmt.Sprintf("%.2f–%.2f", slices.Min(r.RoundSeconds), slices.Max(r.RoundSeconds))
+				}
+				if r.WarmupSeconds > 0 {
+					warm = fmt.Sprintf("%.2f s", r.WarmupSeconds)
+				}
+				fmt.Fprintf(out, "%-6s %-8s %7d %6d %9.2f %13s %9.2f %8d %9s %10s %10s\n", r.Model, r.Attack, r.Images,
+					r.Steps, r.Seconds, spread, r.ImagesPerSec, r.Submits, warm, q, e)
 			}
 			return nil
 		},
@@ -187,6 +215,7 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 	c.Flags().IntVar(&steps, "steps", 40, "PGD steps")
 	c.Flags().IntVar(&apgdIters, "apgd-iters", 100, "APGD-CE iterations (AutoAttack: 100)")
 	c.Flags().IntVar(&squareIters, "square-iters", 5000, "Square iterations per image for its images/s (AutoAttack: 5000)")
+	c.Flags().IntVar(&rounds, "rounds", 3, "timed rounds of PGD and APGD (each reports its median round and the spread)")
 	c.Flags().BoolVar(&profile, "profile", false, "also print the device time of each kind of op (to stderr)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
@@ -396,18 +425,22 @@ func benchTrainImages(method string, images, batch int) int {
 func writeTrainBench(w io.Writer, dev, arch string, q quant.Config, batch, pgdSteps, rounds int, rows []trainBenchRow) {
 	fmt.Fprintf(w, "device: %s\n", dev)
 	fmt.Fprintf(w, "%s, batch %d, one epoch over the first N MNIST training images each (pgd-at: PGD-%d inside every "+
-		"step; noisy-sq: quantizer %s), median of %d rounds after an untimed warm-up (compilation; its wall time "+
-		"last); training time only, evaluation excluded\n", arch, batch, pgdSteps, q, rounds)
-	fmt.Fprintf(w, "%-9s %7s %9s %9s %9s  %-16s %9s  %s\n", "method", "images", "seconds", "images/s", "ms/image",
-		"cost per image", "warm-up", "memory: planned / kept")
+		"step; noisy-sq: quantizer %s), median of %d rounds (spread: fastest–slowest) after an untimed warm-up "+
+		"(compilation; its wall time last); training time only, evaluation excluded\n", arch, batch, pgdSteps, q, rounds)
+	fmt.Fprintf(w, "%-9s %7s %9s %13s %9s %9s  %-16s %9s  %s\n", "method", "images", "seconds", "spread", "images/s",
+		"ms/image", "cost per image", "warm-up", "memory: planned / kept")
 	for _, r := range rows {
 		cost := "—"
 		if r.CostVsNoisySQ > 0 {
 			cost = fmt.Sprintf("%.1f× noisy-sq", r.CostVsNoisySQ)
 		}
-		fmt.Fprintf(w, "%-9s %7d %9.2f %9.1f %9.3f  %-16s %7.2f s  %s / %s\n", r.Method, r.Images, r.Seconds,
-			r.ImagesPerSec, 1000*r.Seconds/float64(r.Images), cost, r.WarmupSeconds, vk.HumanBytes(r.PlannedBytes),
-			vk.HumanBytes(r.KeptBytes))
+		spread := "—"
+		if len(r.RoundSeconds) > 1 {
+			spread = fmt.Sprintf("%.2f–%.2f", slices.Min(r.RoundSeconds), slices.Max(r.RoundSeconds))
+		}
+		fmt.Fprintf(w, "%-9s %7d %9.2f %13s %9.1f %9.3f  %-16s %7.2f s  %s / %s\n", r.Method, r.Images, r.Seconds,
+			spread, r.ImagesPerSec, 1000*r.Seconds/float64(r.Images), cost, r.WarmupSeconds,
+			vk.HumanBytes(r.PlannedBytes), vk.HumanBytes(r.KeptBytes))
 	}
 }
 

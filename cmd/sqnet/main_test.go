@@ -746,20 +746,22 @@ func TestNoisySQEpochs(t *testing.T) {
 // share of its time outside them, and the profile names the ops that dominate an attack step.
 func TestBenchAttackCLI(t *testing.T) {
 	stdout, stderr, code := sqnet(t, nil, "bench", "attack", "--images", "4", "--steps", "2", "--apgd-iters", "5",
-		"--square-iters", "40", "--json", "--profile")
+		"--square-iters", "40", "--rounds", "2", "--json", "--profile")
 	if code != 0 {
 		t.Fatalf("bench attack: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	var doc struct {
 		Device  string `json:"device"`
 		Results []struct {
-			Model     string   `json:"model"`
-			Attack    string   `json:"attack"`
-			Images    int      `json:"images"`
-			Seconds   float64  `json:"seconds"`
-			Submits   int      `json:"submits"`
-			Queries   float64  `json:"queries_per_second"`
-			Elsewhere *float64 `json:"elsewhere_share"`
+			Model     string    `json:"model"`
+			Attack    string    `json:"attack"`
+			Images    int       `json:"images"`
+			Seconds   float64   `json:"seconds"`
+			Rounds    []float64 `json:"round_seconds"`
+			Warmup    float64   `json:"warmup_seconds"`
+			Submits   int       `json:"submits"`
+			Queries   float64   `json:"queries_per_second"`
+			Elsewhere *float64  `json:"elsewhere_share"`
 		} `json:"results"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || doc.Device == "" || len(doc.Results) != 6 {
@@ -779,7 +781,13 @@ func TestBenchAttackCLI(t *testing.T) {
 			if r.Images != 4 || r.Submits != 1 {
 				t.Errorf("%+v: want 4 images in one submit", r)
 			}
+			if len(r.Rounds) != 2 || r.Seconds != median(r.Rounds) || (attack != "apgd-ce") != (r.Warmup > 0) {
+				t.Errorf("%+v: want two rounds, their median, and a warm-up time for PGD", r)
+			}
 		}
+	}
+	if _, stderr, code := sqnet(t, nil, "bench", "attack", "--rounds", "0"); code != 2 || !strings.Contains(stderr, "--rounds 0") {
+		t.Errorf("bench attack --rounds 0: exit %d, stderr %q; want exit 2 naming --rounds", code, stderr)
 	}
 	for _, want := range []string{"profile of PGD on small", "profile of PGD on madry", "conv2d backward", "relu+maxpool",
 		"pgd step", "GFLOP/s", "GB/s", "outside the command buffer"} {
@@ -830,12 +838,13 @@ func TestBenchTrainCLI(t *testing.T) {
 	}
 	ratio := map[string]float64{}
 	for _, l := range lines[3:] {
-		var method, cost string
+		var method, spread, cost string
 		var images int
 		var secs, ips, ms, r float64
-		if _, err := fmt.Sscanf(l, "%s %d %f %f %f %f× %s", &method, &images, &secs, &ips, &ms, &r, &cost); err != nil ||
-			images != 100 || secs <= 0 || cost != "noisy-sq" {
-			t.Fatalf("row %q: %v (want method, 100 images, seconds, images/s, ms/image, N× noisy-sq)", l, err)
+		if _, err := fmt.Sscanf(l, "%s %d %f %s %f %f %f× %s", &method, &images, &secs, &spread, &ips, &ms, &r,
+			&cost); err != nil || images != 100 || secs <= 0 || spread != "—" || cost != "noisy-sq" {
+			t.Fatalf("row %q: %v (want method, 100 images, seconds, spread — of one round, images/s, ms/image, "+
+				"N× noisy-sq)", l, err)
 		}
 		ratio[method] = r
 	}
