@@ -53,9 +53,15 @@ func (l *Lib) maxPool(r *vk.Recorder, op string, x, y, idx vk.Range, b, c, h, w 
 	if err := disjoint(op, named{"x", x}, named{"y", y}, named{"idx", idx}); err != nil {
 		return err
 	}
+	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w), flags}
+	if w%4 == 0 && y.Off%8 == 0 && idx.Off%8 == 0 && l.texelFits(vk.Texel4, x) {
+		// Two windows an invocation from one 2×4 block (see maxpool.comp's VEC4). PGD-40 at batch 50 on lavapipe,
+		// both layers' relu+maxpool together (the 28-wide first layer takes this path): madry 2.2–2.7 → 3.7–4.5
+		// GB/s, small 2.0–2.8 → 2.9–3.8 (two alternations of `bench attack --profile`).
+		return l.dispatch1D(r, "maxpool_fwd4_t", out/2, push, []vk.Access{vk.Texel4, vk.Write, vk.Write}, x, y, idx)
+	}
 	shader, in := l.texel1Variant("maxpool_fwd", x)
 	access := []vk.Access{in, vk.Write, vk.Write}
-	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w), flags}
 	return l.dispatch1D(r, shader, out, push, access, x, y, idx)
 }
 
@@ -105,8 +111,13 @@ func (l *Lib) maxPoolBackward(r *vk.Recorder, op string, x, idx, dy, dx vk.Range
 	} else {
 		x = dy // bound but never read without the mask
 	}
-	shader, in := "maxpool_bwd", vk.Read
-	if h%2 == 0 && w%2 == 0 && dx.Off%8 == 0 {
+	shader, in, n := "maxpool_bwd", vk.Read, out
+	switch {
+	case h%2 == 0 && w%4 == 0 && dx.Off%16 == 0 && dy.Off%8 == 0 && idx.Off%8 == 0:
+		// Two windows an invocation, two vec4 stores (see maxpool.comp's VEC4): the same PGD-40 runs, madry
+		// 3.1–3.9 → 4.2–5.4 GB/s, small 2.5–3.6 → 3.2–5.2.
+		shader, n = "maxpool_bwd4", out/2
+	case h%2 == 0 && w%2 == 0 && dx.Off%8 == 0:
 		shader = "maxpool_bwd2" // two vec2 stores a window (see maxpool.comp's VEC2)
 	}
 	if flags != 0 {
@@ -114,7 +125,7 @@ func (l *Lib) maxPoolBackward(r *vk.Recorder, op string, x, idx, dy, dx vk.Range
 	}
 	access := []vk.Access{vk.Read, vk.Read, in, vk.Write}
 	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w), flags}
-	return l.dispatch1D(r, shader, out, push, access, idx, dy, x, dx)
+	return l.dispatch1D(r, shader, n, push, access, idx, dy, x, dx)
 }
 
 // MaxPool2x2Ref is the CPU reference of MaxPool2x2: it returns y and idx.

@@ -13,6 +13,7 @@ import (
 var poolShapes = [][4]int{
 	{1, 1, 2, 2}, {1, 3, 3, 3}, {1, 1, 17, 31}, {1, 17, 31, 17}, {1, 2, 64, 64}, {1, 1, 257, 257},
 	{2, 3, 64, 257}, {128, 3, 17, 17}, {131, 1, 28, 28}, {128, 2, 3, 2},
+	{3, 5, 7, 12}, {2, 3, 6, 4}, // widths a multiple of 4 (the VEC4 variants), odd and even heights
 }
 
 // Max pooling only selects and copies values, so forward, indices and backward are all exact (tolerance 0).

@@ -14,13 +14,24 @@
 // VEC2 (backward, planes of even height and width, dx 8-byte aligned) writes each window's two rows as two vec2
 // stores instead of four float stores: lavapipe stores a storage buffer one SIMD lane at a time, whatever the
 // width, so this halves the stores; the values are the same bits.
+// VEC4 (planes a multiple of 4 wide) gives each invocation two horizontally adjacent windows, a 2×4 input block:
+// forward, two vec4 texel fetches where eight float ones were, and y and idx stored as a vec2 and a uvec2;
+// backward (even height too), idx and dy read as a uvec2 and a vec2 and dx written as two vec4 rows. lavapipe
+// fetches a vec4 texel for about the price of a float one and stores a vector in one pass over the SIMD lanes.
+// The same values land in the same places: the results are the same bits.
 // sqnet:variant maxpool_fwd -DBACKWARD=0
 // sqnet:variant maxpool_bwd -DBACKWARD=1
 // sqnet:variant maxpool_fwd_t -DBACKWARD=0 -DTEX=1
 // sqnet:variant maxpool_bwd_t -DBACKWARD=1 -DTEX=1
 // sqnet:variant maxpool_bwd2 -DBACKWARD=1 -DVEC2=1
 // sqnet:variant maxpool_bwd2_t -DBACKWARD=1 -DVEC2=1 -DTEX=1
+// sqnet:variant maxpool_fwd4_t -DBACKWARD=0 -DVEC4=1 -DTEX=1
+// sqnet:variant maxpool_bwd4 -DBACKWARD=1 -DVEC4=1
+// sqnet:variant maxpool_bwd4_t -DBACKWARD=1 -DVEC4=1 -DTEX=1
 #include "common.glsl"
+#if !defined(VEC4)
+#define VEC4 0
+#endif
 SQNET_LOCAL_SIZE
 
 // Push constants (Go mirror: kernels.maxPoolPush).
@@ -32,7 +43,16 @@ layout(push_constant) uniform Push {
 } pc;
 
 // TEX reads x through a texel buffer (see SQNET_F32_IN).
-#if BACKWARD
+#if VEC4 && BACKWARD
+layout(std430, set = 0, binding = 0) readonly buffer I { uvec2 idx2[]; };
+layout(std430, set = 0, binding = 1) readonly buffer DY { vec2 dy2[]; };
+SQNET_F32_IN(2, X) // the forward's input; read with flag 1
+layout(std430, set = 0, binding = 3) writeonly buffer DX { vec4 dx4[]; };
+#elif VEC4
+SQNET_VEC4_TEX(0, X4)
+layout(std430, set = 0, binding = 1) writeonly buffer Y { vec2 y2[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer I { uvec2 idx2[]; };
+#elif BACKWARD
 layout(std430, set = 0, binding = 0) readonly buffer I { uint idx[]; };
 layout(std430, set = 0, binding = 1) readonly buffer DY { float dy[]; };
 SQNET_F32_IN(2, X) // the forward's input; read with flag 1
@@ -47,6 +67,65 @@ layout(std430, set = 0, binding = 1) writeonly buffer Y { float y[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer I { uint idx[]; };
 #endif
 
+#if VEC4
+// window returns the maximum of one window (its four values in row-major order, v[0] at flat index r0) and sets bi
+// to its flat index, with the rule of the scalar path below.
+float window(vec4 v, uint r0, uint w, out uint bi) {
+    float best = v[0];
+    bi = r0;
+    const uint cand[4] = uint[4](r0, r0 + 1, r0 + w, r0 + w + 1);
+    for (int k = 1; k < 4; k++) {
+        if (v[k] > best || isnan(v[k])) {
+            best = v[k];
+            bi = cand[k];
+        }
+    }
+    return best;
+}
+
+void main() {
+    // Invocation j: windows 2j and 2j + 1 of the output (ow is even, so both lie in one output row).
+    const uint j = sqnet_flat_id();
+    const uint oh = pc.h / 2, ow = pc.w / 2, oplane = oh * ow;
+    if (j >= pc.planes * oplane / 2) {
+        return;
+    }
+    const uint i0 = 2 * j;
+    const uint p = i0 / oplane;
+    const uint r = i0 - p * oplane;
+    const uint oy = r / ow;
+    const uint ox = r - oy * ow;
+    const uint base = p * pc.h * pc.w;
+    const uint r0 = 2 * oy * pc.w + 2 * ox; // the block's top-left flat index in its plane (a multiple of 4)
+#if BACKWARD
+    const uvec2 bi = idx2[j];
+    vec2 g = dy2[j];
+    if ((pc.flags & 1u) != 0) {
+        const uint last = pc.h * pc.w - 1u;
+        if (!(X(base + min(bi.x, last)) > 0.0)) {
+            g.x = 0.0;
+        }
+        if (!(X(base + min(bi.y, last)) > 0.0)) {
+            g.y = 0.0;
+        }
+    }
+    dx4[(base + r0) / 4] = vec4(bi.x == r0 ? g.x : 0.0, bi.x == r0 + 1 ? g.x : 0.0, bi.y == r0 + 2 ? g.y : 0.0,
+                                bi.y == r0 + 3 ? g.y : 0.0);
+    const uint r1 = r0 + pc.w;
+    dx4[(base + r1) / 4] = vec4(bi.x == r1 ? g.x : 0.0, bi.x == r1 + 1 ? g.x : 0.0, bi.y == r1 + 2 ? g.y : 0.0,
+                                bi.y == r1 + 3 ? g.y : 0.0);
+#else
+    const vec4 t0 = X4((base + r0) / 4), t1 = X4((base + r0 + pc.w) / 4);
+    uint b0, b1;
+    vec2 best = vec2(window(vec4(t0.xy, t1.xy), r0, pc.w, b0), window(vec4(t0.zw, t1.zw), r0 + 2, pc.w, b1));
+    if ((pc.flags & 1u) != 0) {
+        best = max(best, vec2(0.0));
+    }
+    y2[j] = best;
+    idx2[j] = uvec2(b0, b1);
+#endif
+}
+#else
 void main() {
     const uint i = sqnet_flat_id();
     const uint oh = pc.h / 2, ow = pc.w / 2, oplane = oh * ow;
@@ -107,3 +186,4 @@ void main() {
     idx[i] = bi;
 #endif
 }
+#endif
