@@ -61,8 +61,9 @@ func newBenchCmd(g *globals) *cobra.Command {
 			if rep.Peer != nil {
 				fmt.Fprintf(out, "GEMM peer (same run, same CPU): %s\n", rep.Peer.Name)
 			}
-			fmt.Fprintf(out, "%-26s %-34s %10s %9s %12s %7s %12s %7s\n", "kernel", "shape", "GFLOP/s", "ms", "gonum GFLOP/s",
-				"ratio", "numpy GFLOP/s", "ratio")
+			fmt.Fprintf(out, "fastest repeat after an untimed first run; slowest repeat and setup (recording, pipeline compilation, first run) beside it\n")
+			fmt.Fprintf(out, "%-26s %-34s %10s %9s %9s %9s %12s %7s %12s %7s\n", "kernel", "shape", "GFLOP/s", "ms",
+				"slowest", "setup ms", "gonum GFLOP/s", "ratio", "numpy GFLOP/s", "ratio")
 			for _, r := range rep.Results {
 				ratio, peer, peerRatio := "", "", ""
 				if r.BLASGFLOPS > 0 {
@@ -71,8 +72,8 @@ func newBenchCmd(g *globals) *cobra.Command {
 				if r.PeerGFLOPS > 0 {
 					peer, peerRatio = fmt.Sprintf("%.1f", r.PeerGFLOPS), fmt.Sprintf("%.2f×", r.GFLOPS/r.PeerGFLOPS)
 				}
-				fmt.Fprintf(out, "%-26s %-34s %10.1f %9.2f %12.1f %7s %12s %7s\n", r.Name, r.Shape, r.GFLOPS, r.Ms,
-					r.BLASGFLOPS, ratio, peer, peerRatio)
+				fmt.Fprintf(out, "%-26s %-34s %10.1f %9.2f %9.2f %9.1f %12.1f %7s %12s %7s\n", r.Name, r.Shape, r.GFLOPS,
+					r.Ms, r.SlowestMs, r.SetupMs, r.BLASGFLOPS, ratio, peer, peerRatio)
 			}
 			return nil
 		},

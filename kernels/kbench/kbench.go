@@ -35,6 +35,10 @@ type Result struct {
 	Shape  string  `json:"shape"`  // human-readable shape
 	GFLOPS float64 `json:"gflops"` // device GFLOP/s (fastest repeat)
 	Ms     float64 `json:"ms"`     // device milliseconds per run (fastest repeat)
+	// SlowestMs is the slowest timed repeat; SetupMs the one-time setup before the repeats: recording (which
+	// creates and compiles the pipelines, or loads them from the pipeline cache) and the untimed first run.
+	SlowestMs float64 `json:"slowest_ms"`
+	SetupMs   float64 `json:"setup_ms"`
 	// BLASGFLOPS is gonum blas32.Gemm's GFLOP/s on the same product (for a convolution pass, the GEMM of
 	// its im2col form: the same multiply-add count), 0 when skipped.
 	BLASGFLOPS float64 `json:"blas_gflops,omitempty"`
@@ -165,37 +169,56 @@ func random(rng *rand.Rand, n int) []float32 {
 	return v
 }
 
-// timeRecorded records once with fn and returns the fastest of the replays in seconds.
-func timeRecorded(d *vk.Device, minTime time.Duration, fn func(r *vk.Recorder) error) (float64, error) {
+// timing is one benchmark's measurement, in seconds: the fastest and the slowest timed repeat, and the one-time
+// setup before them (recording, which creates and compiles the pipelines, and the untimed first run).
+type timing struct{ best, slowest, setup float64 }
+
+// timeRecorded records once with fn and times the replays.
+func timeRecorded(d *vk.Device, minTime time.Duration, fn func(r *vk.Recorder) error) (timing, error) {
+	start := time.Now()
 	r, err := d.NewRecorder()
 	if err != nil {
-		return 0, err
+		return timing{}, err
 	}
 	defer r.Close()
 	if err := fn(r); err != nil {
-		return 0, err
+		return timing{}, err
 	}
-	return fastest(minTime, r.Run)
+	t, err := repeat(minTime, r.Run)
+	t.setup = time.Since(start).Seconds() - t.timed // recording and the first run
+	return t.timing, err
 }
 
-// fastest runs f once to warm up (pipeline compilation, first-touch), then repeatedly for at least minTime and
-// at least twice, returning the fastest run in seconds: the least disturbed by other load on the machine.
-func fastest(minTime time.Duration, f func() error) (float64, error) {
+// timed is a timing with the total of its timed repeats (so that the setup can be told apart from them).
+type timed struct {
+	timing
+	timed float64
+}
+
+// repeat runs f once to warm up (pipeline compilation, first touch), then repeatedly for at least minTime and at
+// least twice. The fastest run is the measurement — the least disturbed by other load on the machine — and the
+// slowest says how disturbed the others were.
+func repeat(minTime time.Duration, f func() error) (timed, error) {
+	var t timed
+	t0 := time.Now()
 	if err := f(); err != nil {
-		return 0, err
+		return t, err
 	}
-	best := 0.0
+	t.setup = time.Since(t0).Seconds()
 	start := time.Now()
 	for n := 0; n < 2 || time.Since(start) < minTime; n++ {
 		t0 := time.Now()
 		if err := f(); err != nil {
-			return 0, err
+			return t, err
 		}
-		if dt := time.Since(t0).Seconds(); best == 0 || dt < best {
-			best = dt
+		dt := time.Since(t0).Seconds()
+		t.timed += dt
+		if t.best == 0 || dt < t.best {
+			t.best = dt
 		}
+		t.slowest = max(t.slowest, dt)
 	}
-	return best, nil
+	return t, nil
 }
 
 func benchGEMM(l *kernels.Lib, rng *rand.Rand, s int, o Options) (Result, error) {
@@ -205,14 +228,14 @@ func benchGEMM(l *kernels.Lib, rng *rand.Rand, s int, o Options) (Result, error)
 		return Result{}, err
 	}
 	defer free()
-	sec, err := timeRecorded(d, o.MinTime, func(r *vk.Recorder) error {
+	tm, err := timeRecorded(d, o.MinTime, func(r *vk.Recorder) error {
 		return l.Gemm(r, bufs[0].All(), bufs[1].All(), bufs[2].All(), s, s, s, kernels.GemmOpts{})
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("gemm %d³: %w", s, err)
 	}
 	res := Result{Name: "gemm", Shape: fmt.Sprintf("%d×%d×%d", s, s, s), GEMM: [3]int{s, s, s}}
-	fill(&res, kernels.GemmFlops(s, s, s), sec)
+	fill(&res, kernels.GemmFlops(s, s, s), tm)
 	return res, blasBaseline(&res, rng, o)
 }
 
@@ -254,11 +277,11 @@ func benchConv(l *kernels.Lib, rng *rand.Rand, name string, cs kernels.ConvShape
 		defer free()
 		rec = func(r *vk.Recorder) error { return l.Conv2DBackwardFilter(r, x, y, w, cs, o) }
 	}
-	sec, err := timeRecorded(d, o.MinTime, rec)
+	tm, err := timeRecorded(d, o.MinTime, rec)
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", name, err)
 	}
-	fill(&res, cs.Flops(), sec)
+	fill(&res, cs.Flops(), tm)
 	return res, blasBaseline(&res, rng, o)
 }
 
@@ -274,9 +297,9 @@ func scratchOpts(d *vk.Device, n int) (kernels.ConvOpts, func(), error) {
 	return kernels.ConvOpts{Scratch: scratch.All()}, scratch.Free, nil
 }
 
-func fill(r *Result, flops, sec float64) {
-	r.Ms = sec * 1e3
-	r.GFLOPS = flops / sec / 1e9
+func fill(r *Result, flops float64, t timing) {
+	r.Ms, r.SlowestMs, r.SetupMs = t.best*1e3, t.slowest*1e3, t.setup*1e3
+	r.GFLOPS = flops / t.best / 1e9
 }
 
 // blasBaseline times gonum's blas32.Gemm on r's GEMM shape (plain layouts: the baseline is the arithmetic, not
@@ -287,10 +310,11 @@ func blasBaseline(r *Result, rng *rand.Rand, o Options) error {
 	}
 	m, n, k := r.GEMM[0], r.GEMM[1], r.GEMM[2]
 	a, b, c := random(rng, m*k), random(rng, k*n), make([]float32, m*n)
-	sec, err := fastest(o.MinTime, func() error { kernels.GemmBLAS(a, b, c, m, n, k, false, false); return nil })
+	t, err := repeat(o.MinTime, func() error { kernels.GemmBLAS(a, b, c, m, n, k, false, false); return nil })
 	if err != nil {
 		return err
 	}
+	sec := t.best
 	r.BLASMs = sec * 1e3
 	r.BLASGFLOPS = kernels.GemmFlops(m, n, k) / sec / 1e9
 	return nil

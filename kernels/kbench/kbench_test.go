@@ -28,7 +28,8 @@ func TestRunSmall(t *testing.T) {
 		t.Errorf("device %q, want %q", rep.Device, d.Name())
 	}
 	for _, r := range rep.Results {
-		if r.GFLOPS <= 0 || r.Ms <= 0 || r.BLASGFLOPS <= 0 || r.GEMM[0]*r.GEMM[1]*r.GEMM[2] == 0 {
+		if r.GFLOPS <= 0 || r.Ms <= 0 || r.SlowestMs < r.Ms || r.SetupMs <= 0 || r.BLASGFLOPS <= 0 ||
+			r.GEMM[0]*r.GEMM[1]*r.GEMM[2] == 0 {
 			t.Errorf("implausible result %+v", r)
 		}
 	}
