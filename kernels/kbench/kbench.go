@@ -173,7 +173,8 @@ func random(rng *rand.Rand, n int) []float32 {
 // setup before them (recording, which creates and compiles the pipelines, and the untimed first run).
 type timing struct{ best, slowest, setup float64 }
 
-// timeRecorded records once with fn and times the replays.
+// timeRecorded records once with fn and times the replays; the setup is the recording (which creates and
+// compiles the pipelines) plus repeat's untimed first run.
 func timeRecorded(d *vk.Device, minTime time.Duration, fn func(r *vk.Recorder) error) (timing, error) {
 	start := time.Now()
 	r, err := d.NewRecorder()
@@ -184,22 +185,17 @@ func timeRecorded(d *vk.Device, minTime time.Duration, fn func(r *vk.Recorder) e
 	if err := fn(r); err != nil {
 		return timing{}, err
 	}
+	recording := time.Since(start).Seconds()
 	t, err := repeat(minTime, r.Run)
-	t.setup = time.Since(start).Seconds() - t.timed // recording and the first run
-	return t.timing, err
+	t.setup += recording
+	return t, err
 }
 
-// timed is a timing with the total of its timed repeats (so that the setup can be told apart from them).
-type timed struct {
-	timing
-	timed float64
-}
-
-// repeat runs f once to warm up (pipeline compilation, first touch), then repeatedly for at least minTime and at
-// least twice. The fastest run is the measurement — the least disturbed by other load on the machine — and the
-// slowest says how disturbed the others were.
-func repeat(minTime time.Duration, f func() error) (timed, error) {
-	var t timed
+// repeat runs f once to warm up (pipeline compilation, first touch; its time is the setup), then repeatedly for
+// at least minTime and at least twice. The fastest run is the measurement — the least disturbed by other load on
+// the machine — and the slowest says how disturbed the others were.
+func repeat(minTime time.Duration, f func() error) (timing, error) {
+	var t timing
 	t0 := time.Now()
 	if err := f(); err != nil {
 		return t, err
@@ -212,7 +208,6 @@ func repeat(minTime time.Duration, f func() error) (timed, error) {
 			return t, err
 		}
 		dt := time.Since(t0).Seconds()
-		t.timed += dt
 		if t.best == 0 || dt < t.best {
 			t.best = dt
 		}
