@@ -196,12 +196,9 @@ func newBenchAttackCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(out, "%-6s %-8s %7s %6s %9s %13s %9s %8s %9s %10s %10s\n", "model", "attack", "images",
 				"steps", "seconds", "spread", "images/s", "submits", "warm-up", "queries/s", "elsewhere")
 			for _, r := range rows {
-				q, e, spread, warm := "", "", "", ""
+				q, e, spread, warm := "", "", spreadOf(r.RoundSeconds), ""
 				if r.QueriesPerSec > 0 {
 					q, e = fmt.Sprintf("%.0f", r.QueriesPerSec), fmt.Sprintf("%.1f%%", 100*(*r.ElsewhereShare))
-				}
-				if len(r.RoundSeconds) > 1 {
-					spread = fmt.Sprintf("%.2f–%.2f", slices.Min(r.RoundSeconds), slices.Max(r.RoundSeconds))
 				}
 				if r.WarmupSeconds > 0 {
 					warm = fmt.Sprintf("%.2f s", r.WarmupSeconds)
@@ -422,6 +419,14 @@ func benchTrainImages(method string, images, batch int) int {
 	return max(images/10, min(images, 2*batch))
 }
 
+// spreadOf formats rounds' fastest–slowest seconds, or "" for fewer than two rounds.
+func spreadOf(rounds []float64) string {
+	if len(rounds) < 2 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f–%.2f", slices.Min(rounds), slices.Max(rounds))
+}
+
 // writeTrainBench prints bench train's table.
 func writeTrainBench(w io.Writer, dev, arch string, q quant.Config, batch, pgdSteps, rounds int, rows []trainBenchRow) {
 	fmt.Fprintf(w, "device: %s\n", dev)
@@ -435,9 +440,9 @@ func writeTrainBench(w io.Writer, dev, arch string, q quant.Config, batch, pgdSt
 		if r.CostVsNoisySQ > 0 {
 			cost = fmt.Sprintf("%.1f× noisy-sq", r.CostVsNoisySQ)
 		}
-		spread := "—"
-		if len(r.RoundSeconds) > 1 {
-			spread = fmt.Sprintf("%.2f–%.2f", slices.Min(r.RoundSeconds), slices.Max(r.RoundSeconds))
+		spread := spreadOf(r.RoundSeconds)
+		if spread == "" {
+			spread = "—"
 		}
 		fmt.Fprintf(w, "%-9s %7d %9.2f %13s %9.1f %9.3f  %-16s %7.2f s  %s / %s\n", r.Method, r.Images, r.Seconds,
 			spread, r.ImagesPerSec, 1000*r.Seconds/float64(r.Images), cost, r.WarmupSeconds,
