@@ -67,9 +67,9 @@ layout(std430, set = 0, binding = 1) writeonly buffer Y { float y[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer I { uint idx[]; };
 #endif
 
-#if VEC4
+#if !BACKWARD
 // window returns the maximum of one window (its four values in row-major order, v[0] at flat index r0) and sets bi
-// to its flat index, with the rule of the scalar path below.
+// to its flat index: a strictly larger value or any NaN replaces the current maximum (PyTorch's rule).
 float window(vec4 v, uint r0, uint w, out uint bi) {
     float best = v[0];
     bi = r0;
@@ -82,7 +82,20 @@ float window(vec4 v, uint r0, uint w, out uint bi) {
     }
     return best;
 }
+#else
+// masked returns a window's gradient g, or 0 under flag 1 (ReLU fused) where x at its maximum bi (a flat index in
+// the plane at base) is not positive. ReLU's mask matters at the window's maximum only (the other three elements
+// get no gradient anyway): one read of x, not four (a texel read is a whole gather on lavapipe). The clamp keeps a
+// corrupt idx in bounds.
+float masked(float g, uint base, uint bi) {
+    if ((pc.flags & 1u) != 0 && !(X(base + min(bi, pc.h * pc.w - 1u)) > 0.0)) {
+        return 0.0;
+    }
+    return g;
+}
+#endif
 
+#if VEC4
 void main() {
     // Invocation j: windows 2j and 2j + 1 of the output (ow is even, so both lie in one output row).
     const uint j = sqnet_flat_id();
@@ -99,16 +112,8 @@ void main() {
     const uint r0 = 2 * oy * pc.w + 2 * ox; // the block's top-left flat index in its plane (a multiple of 4)
 #if BACKWARD
     const uvec2 bi = idx2[j];
-    vec2 g = dy2[j];
-    if ((pc.flags & 1u) != 0) {
-        const uint last = pc.h * pc.w - 1u;
-        if (!(X(base + min(bi.x, last)) > 0.0)) {
-            g.x = 0.0;
-        }
-        if (!(X(base + min(bi.y, last)) > 0.0)) {
-            g.y = 0.0;
-        }
-    }
+    const vec2 dyj = dy2[j];
+    const vec2 g = vec2(masked(dyj.x, base, bi.x), masked(dyj.y, base, bi.y));
     dx4[(base + r0) / 4] = vec4(bi.x == r0 ? g.x : 0.0, bi.x == r0 + 1 ? g.x : 0.0, bi.y == r0 + 2 ? g.y : 0.0,
                                 bi.y == r0 + 3 ? g.y : 0.0);
     const uint r1 = r0 + pc.w;
@@ -141,12 +146,7 @@ void main() {
     const uint cand[4] = uint[4](r0, r0 + 1, r0 + pc.w, r0 + pc.w + 1);
 #if BACKWARD
     const uint bi = idx[i];
-    float g = dy[i];
-    // ReLU's mask matters at the window's maximum only (the other three elements get no gradient anyway): one
-    // read of x, not four (a texel read is a whole gather on lavapipe). The clamp keeps a corrupt idx in bounds.
-    if ((pc.flags & 1u) != 0 && !(X(base + min(bi, pc.h * pc.w - 1u)) > 0.0)) {
-        g = 0.0;
-    }
+    const float g = masked(dy[i], base, bi);
 #if defined(VEC2) && VEC2
     // Even planes: no floored row or column, and base + r0 and base + r0 + w are even.
     dx2[(base + r0) / 2] = vec2(bi == cand[0] ? g : 0.0, bi == cand[1] ? g : 0.0);
@@ -170,15 +170,9 @@ void main() {
     }
 #endif
 #else
-    float best = X(base + r0);
-    uint bi = r0;
-    for (int k = 1; k < 4; k++) {
-        float v = X(base + cand[k]);
-        if (v > best || isnan(v)) {
-            best = v;
-            bi = cand[k];
-        }
-    }
+    uint bi;
+    const vec4 v = vec4(X(base + cand[0]), X(base + cand[1]), X(base + cand[2]), X(base + cand[3]));
+    float best = window(v, r0, pc.w, bi);
     if ((pc.flags & 1u) != 0) {
         best = max(best, 0.0);
     }
