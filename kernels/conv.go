@@ -164,8 +164,11 @@ func (l *Lib) Conv2D(r *vk.Recorder, x, w, y vk.Range, s ConvShape, o ConvOpts) 
 // it fetch four taps as one vec4 texel, for about the price of one float (lavapipe gathers vec4 texels with
 // vector loads): madry's conv2 forward and input gradient ran 23 → 36 GFLOP/s on lavapipe, conv1's forward
 // 12 → 15 (b50, one run). (Packing [KH][KW rounded up to 4] instead wasted 3 of 8 lanes on 5×5 kernels and held
-// a vec4 per row across the taps: slower than no packing.) GPUs keep reading w from a storage buffer. A first
-// layer with unit strides runs conv_direct on the same packed weights instead (see directOK): conv1 15 → 28.
+// a vec4 per row across the taps: slower than no packing.) The implicit GEMM now reads [Cout][Cin·KH·KW rounded
+// up to 4] (conv_wpack's FLAT layout; fewer floats than this returns), which gathers no zero taps: small's
+// 3×3 conv2 forward and input gradient 19–21 → 28–32 GFLOP/s, madry's conv2 33–39 → 37–48 (b50, four
+// alternations). GPUs keep reading w from a storage buffer. A first layer with unit strides runs conv_direct on
+// [Cout][Cin][KH·KW rounded up to 4] instead (see directOK): conv1 15 → 28.
 func (l *Lib) ConvFwdScratch(s ConvShape) int {
 	return l.packLen(s)
 }
@@ -253,14 +256,15 @@ func (l *Lib) packLen(s ConvShape) int {
 // packed variant reading it. It falls back to the unpacked kernel where the ranges cannot be texel views.
 func (l *Lib) convPacked(r *vk.Recorder, shader string, s ConvShape, flags uint32, t GemmTile, rows, cols int,
 	src, w, bias, dst, scratch vk.Range) error {
-	n := l.packLen(s)
+	layout, per := uint32(convPackFlat), s.Cin // per: the channels of a row's reduction
+	if shader == "conv_bwd_data" {
+		layout, per = convPackFlat|convPackData, s.Cout
+	}
+	// One row's whole reduction, rounded up to 4 at its end only (conv_wpack's FLAT layout): at most packLen(s).
+	n := rows * ((per*s.KH*s.KW + 3) / 4 * 4)
 	wp := vk.Range{Buf: scratch.Buf, Off: scratch.Off, Size: 4 * uint64(n)}
 	if !l.texelFits(vk.Texel4, wp) || !l.texelFits(vk.Texel1, src) {
 		return l.convDispatch(r, shader, s, flags, t, rows, cols, src, w, bias, dst)
-	}
-	var layout uint32
-	if shader == "conv_bwd_data" {
-		layout = convPackData
 	}
 	if err := l.dispatch1D(r, "conv_wpack", n, s.push(layout), []vk.Access{vk.Read, vk.Write}, w, wp); err != nil {
 		return err
@@ -268,8 +272,12 @@ func (l *Lib) convPacked(r *vk.Recorder, shader string, s ConvShape, flags uint3
 	return l.convRecord(r, shader+"_tp", s, flags, t, rows, cols, [2]vk.Access{vk.Texel1, vk.Texel4}, src, wp, bias, dst)
 }
 
-// convPackData is conv_wpack's flag for the input gradient's layout (rows ci, k = (co, kh, kw)).
-const convPackData = 8
+// convPackData and convPackFlat are conv_wpack's flags for the input gradient's rows (rows ci, k = (co, kh, kw))
+// and for conv.comp's layout (a row's reduction rounded up to 4 at its end only, not each channel's taps).
+const (
+	convPackData = 8
+	convPackFlat = 16
+)
 
 // Conv2DBackwardData records dx = ∂(Σ dy·y)/∂x, the input gradient of Conv2D (a transposed convolution), for
 // dy [B,Cout,OH,OW], w [Cout,Cin,KH,KW], dx [B,Cin,H,W]. Only Accumulate of o is used.

@@ -12,7 +12,7 @@
 // (FWD), bit 2 applies ReLU (FWD), bit 4 accumulates into the output instead of overwriting it.
 // UNIT (specialization constant 5) is 1 when both strides are 1, which spares DATA an integer division per
 // gathered element.
-// PACKW variants read the weights repacked by conv_wpack.comp ([rows][c][KH·KW rounded up to 4], rows co
+// PACKW variants read the weights repacked by conv_wpack.comp ([rows][(c, kh, kw) rounded up to 4], rows co
 // forward and ci for DATA) as vec4 texels: four taps of a row in one fetch instead of four (see kernels.Conv2D).
 // sqnet:variant conv_fwd -DDATA=0
 // sqnet:variant conv_bwd_data -DDATA=1
@@ -97,9 +97,9 @@ void main() {
     }
     uint ar[RM]; // weight offset of each (clamped) row
 #if PACKW
-    const uint KQ = (KK + 3u) / 4u; // vec4 texels per packed (row, c)
+    const uint KQ = (INC * KK + 3u) / 4u; // vec4 texels per packed row (the reduction unbroken, see conv_wpack)
     for (uint r = 0; r < RM; r++) {
-        ar[r] = min(row0 + r, ROWS - 1) * (INC * KQ);
+        ar[r] = min(row0 + r, ROWS - 1) * KQ;
     }
 #else
     for (uint r = 0; r < RM; r++) {
@@ -152,37 +152,40 @@ void main() {
     const int SH = int(pc.H), SW = int(pc.W);
 #endif
 #if PACKW
-    // Packed weights: taps k = (kh, kw) of (row, c) as ⌈KH·KW/4⌉ vec4 texels; each four taps' columns are gathered
-    // first (a tap past KH·KW reads 0), then every row multiplies them with one fetched vec4.
-    for (uint c = 0; c < INC; c++) {
-        uint kh = 0, kw = 0; // the position of tap 4·kq + q
-        for (uint kq = 0; kq < KQ; kq++) {
-            vec4 bq[4][CN];
-            for (uint q = 0; q < 4; q++) {
-                const bool tap = 4 * kq + q < KK;
-                for (uint j = 0; j < CN; j++) {
-                    for (uint qq = 0; qq < 4; qq++) {
-                        const uint i = 4 * j + qq;
-                        SQNET_CONV_Y(i, kh, rok, yy)
-                        SQNET_CONV_X(i, kw, rok, ok, xx)
-                        ok = ok && tap;
-                        float v = SRC(ok ? sb[i] + c * SRCC + uint(yy) * uint(SW) + uint(xx) : 0);
-                        bq[q][j][qq] = ok ? v : 0.0;
-                    }
-                }
-                if (++kw == pc.KW) {
-                    kw = 0;
-                    kh++;
+    // Packed weights: a row's taps k = (c, kh, kw) in order as ⌈INC·KH·KW/4⌉ vec4 texels; each four taps' columns are
+    // gathered first (a tap past the end reads 0), then every row multiplies them with one fetched vec4. The sums
+    // run in the order of the unpacked kernels, so packing changes no bits.
+    uint c = 0, kh = 0, kw = 0; // the position of tap 4·kq + q
+    for (uint kq = 0; kq < KQ; kq++) {
+        vec4 bq[4][CN];
+        for (uint q = 0; q < 4; q++) {
+            const bool tap = c < INC;
+            const uint co = min(c, INC - 1) * SRCC;
+            for (uint j = 0; j < CN; j++) {
+                for (uint qq = 0; qq < 4; qq++) {
+                    const uint i = 4 * j + qq;
+                    SQNET_CONV_Y(i, kh, rok, yy)
+                    SQNET_CONV_X(i, kw, rok, ok, xx)
+                    ok = ok && tap;
+                    float v = SRC(ok ? sb[i] + co + uint(yy) * uint(SW) + uint(xx) : 0);
+                    bq[q][j][qq] = ok ? v : 0.0;
                 }
             }
-            for (uint r = 0; r < RM; r++) {
-                const vec4 a = WGT4(ar[r] + c * KQ + kq);
-                for (uint j = 0; j < CN; j++) {
-                    acc[r][j] = fma(vec4(a.x), bq[0][j], acc[r][j]);
-                    acc[r][j] = fma(vec4(a.y), bq[1][j], acc[r][j]);
-                    acc[r][j] = fma(vec4(a.z), bq[2][j], acc[r][j]);
-                    acc[r][j] = fma(vec4(a.w), bq[3][j], acc[r][j]);
+            if (++kw == pc.KW) {
+                kw = 0;
+                if (++kh == pc.KH) {
+                    kh = 0;
+                    c++;
                 }
+            }
+        }
+        for (uint r = 0; r < RM; r++) {
+            const vec4 a = WGT4(ar[r] + kq);
+            for (uint j = 0; j < CN; j++) {
+                acc[r][j] = fma(vec4(a.x), bq[0][j], acc[r][j]);
+                acc[r][j] = fma(vec4(a.y), bq[1][j], acc[r][j]);
+                acc[r][j] = fma(vec4(a.z), bq[2][j], acc[r][j]);
+                acc[r][j] = fma(vec4(a.w), bq[3][j], acc[r][j]);
             }
         }
     }

@@ -4,12 +4,15 @@
 // a vec4 texel for about the price of a float one):
 //   FWD:  wp[co, ci, k] = w[co, ci, kh, kw]   (rows co, reduction (ci, kh, kw))
 //   DATA: wp[ci, co, k] = w[co, ci, kh, kw]   (rows ci, reduction (co, kh, kw))
-// with k = kh·KW + kw running to KK4 = KH·KW rounded up to 4, the extra taps 0. One invocation per wp element.
+// with k = kh·KW + kw running to KK4 = KH·KW rounded up to 4, the extra taps 0 (conv_direct's layout). With flags
+// bit 16 (FLAT, conv.comp's layout) a row's whole reduction (c, kh, kw) runs unbroken and only its end is rounded
+// up to 4: wp[row, c·KH·KW + k], so that a 3×3 kernel gathers no zero taps (a third of the fetches and
+// multiply-adds of the per-channel rounding, a ninth on 5×5). One invocation per wp element.
 // sqnet:variant conv_wpack
 #include "common.glsl"
 SQNET_LOCAL_SIZE
 
-// Push constants (Go mirror: kernels.convPush; flags bit 8 selects the DATA layout).
+// Push constants (Go mirror: kernels.convPush; flags bit 8 selects the DATA layout, bit 16 FLAT).
 layout(push_constant) uniform Push {
     uint B, Cin, H, W;
     uint Cout, KH, KW;
@@ -23,18 +26,42 @@ layout(std430, set = 0, binding = 1) writeonly buffer WP_ { float wp[]; };
 
 void main() {
     const uint i = sqnet_flat_id();
-    const uint KK = pc.KH * pc.KW, KK4 = (KK + 3u) & ~3u;
-    if (i >= pc.Cout * pc.Cin * KK4) {
-        return;
-    }
-    const uint k = i % KK4, rc = i / KK4;
-    uint co, ci;
-    if ((pc.flags & 8u) != 0) {
-        ci = rc / pc.Cout;
-        co = rc % pc.Cout;
+    const bool data = (pc.flags & 8u) != 0;
+    const uint KK = pc.KH * pc.KW;
+    uint k, rc, per; // tap, (row, c) and reduction channels per row
+    if ((pc.flags & 16u) != 0) {
+        per = data ? pc.Cout : pc.Cin;
+        const uint KR = per * KK, KR4 = (KR + 3u) & ~3u;
+        if (i >= (data ? pc.Cin : pc.Cout) * KR4) {
+            return;
+        }
+        const uint row = i / KR4, kr = i % KR4;
+        if (kr >= KR) {
+            wp[i] = 0.0;
+            return;
+        }
+        rc = row * per + kr / KK;
+        k = kr % KK;
     } else {
-        co = rc / pc.Cin;
-        ci = rc % pc.Cin;
+        const uint KK4 = (KK + 3u) & ~3u;
+        if (i >= pc.Cout * pc.Cin * KK4) {
+            return;
+        }
+        per = data ? pc.Cout : pc.Cin;
+        k = i % KK4;
+        rc = i / KK4;
+        if (k >= KK) {
+            wp[i] = 0.0;
+            return;
+        }
     }
-    wp[i] = k < KK ? w[(co * pc.Cin + ci) * KK + k] : 0.0;
+    uint co, ci;
+    if (data) {
+        ci = rc / per;
+        co = rc % per;
+    } else {
+        co = rc / per;
+        ci = rc % per;
+    }
+    wp[i] = w[(co * pc.Cin + ci) * KK + k];
 }
