@@ -15,8 +15,9 @@ func gemmTol(k int) tol { return tol{Abs: 1e-6 + 2e-6*float64(k), Rel: 1e-5} }
 
 type gemmCase struct{ m, n, k int }
 
-// gemmCases covers every edge size on each of M, N and K, odd remainders of the vec4 and register tiles, and a
-// batch of 128 rows.
+// gemmCases covers every edge size on each of M, N and K, odd remainders of the vec4 and register tiles, a
+// batch of 128 rows, and a product big enough for gemmTile's tall blocks with few rows (on CPU drivers, plain B:
+// one vec4 of columns an invocation, see Gemm).
 func gemmCases() []gemmCase {
 	var cs []gemmCase
 	for _, s := range edgeSizes {
@@ -25,7 +26,7 @@ func gemmCases() []gemmCase {
 	return append(cs, gemmCase{1, 257, 3}, gemmCase{257, 1, 17}, gemmCase{3, 31, 257}, gemmCase{17, 64, 1},
 		gemmCase{31, 3, 64}, gemmCase{64, 257, 31}, gemmCase{257, 17, 4}, gemmCase{128, 10, 257},
 		gemmCase{128, 256, 64}, gemmCase{33, 20, 12}, gemmCase{4, 8, 12}, gemmCase{12, 7, 5},
-		gemmCase{8, 5, 16}, gemmCase{20, 17, 9}, gemmCase{36, 12, 8})
+		gemmCase{8, 5, 16}, gemmCase{20, 17, 9}, gemmCase{36, 12, 8}, gemmCase{19, 301, 2950})
 }
 
 func TestGemm(t *testing.T) {
