@@ -6,7 +6,7 @@
 //   DATA: wp[ci, co, k] = w[co, ci, kh, kw]   (rows ci, reduction (co, kh, kw))
 // with k = kh·KW + kw running to KK4 = KH·KW rounded up to 4, the extra taps 0 (conv_direct's layout). With flags
 // bit 16 (FLAT, conv.comp's layout) a row's whole reduction (c, kh, kw) runs unbroken and only its end is rounded
-// up to 4: wp[row, c·KH·KW + k], so that a 3×3 kernel gathers no zero taps (a third of the fetches and
+// up to 4: wp[row, c·KH·KW + k], so that a 3×3 kernel gathers no zero taps (a quarter of the fetches and
 // multiply-adds of the per-channel rounding, a ninth on 5×5). One invocation per wp element.
 // sqnet:variant conv_wpack
 #include "common.glsl"
