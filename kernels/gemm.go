@@ -84,7 +84,7 @@ func (l *Lib) gemmTile(m, n, k int) GemmTile {
 // m, n, k ≥ 1. C must not alias A, B or the bias.
 func (l *Lib) Gemm(r *vk.Recorder, a, b, c vk.Range, m, n, k int, o GemmOpts) error {
 	t := l.gemmTile(m, n, k)
-	if !o.TransB && m <= 256 && t.CN == 4 && l.dev.Info().Type == vk.TypeCPU {
+	if !o.TransA && !o.TransB && m <= 256 && t.CN == 4 && l.dev.Info().Type == vk.TypeCPU {
 		// Few rows against a plain B streamed once per row block (a dense layer's input gradient dy·w): one vec4
 		// of columns an invocation and 16 invocations a workgroup keep each SIMD group's loads of a B row within
 		// two cache lines instead of eight: madry's fc1 input gradient (50×3136×1024) 40–42 → 46–51 GFLOP/s on

@@ -27,10 +27,9 @@ layout(std430, set = 0, binding = 1) writeonly buffer WP_ { float wp[]; };
 void main() {
     const uint i = sqnet_flat_id();
     const bool data = (pc.flags & 8u) != 0;
-    const uint KK = pc.KH * pc.KW;
-    uint k, rc, per; // tap, (row, c) and reduction channels per row
+    const uint KK = pc.KH * pc.KW, per = data ? pc.Cout : pc.Cin; // per: the channels of a row's reduction
+    uint k, rc; // the tap and the (row, c) of wp[i]
     if ((pc.flags & 16u) != 0) {
-        per = data ? pc.Cout : pc.Cin;
         const uint KR = per * KK, KR4 = (KR + 3u) & ~3u;
         if (i >= (data ? pc.Cin : pc.Cout) * KR4) {
             return;
@@ -47,7 +46,6 @@ void main() {
         if (i >= pc.Cout * pc.Cin * KK4) {
             return;
         }
-        per = data ? pc.Cout : pc.Cin;
         k = i % KK4;
         rc = i / KK4;
         if (k >= KK) {
