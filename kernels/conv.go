@@ -166,8 +166,8 @@ func (l *Lib) Conv2D(r *vk.Recorder, x, w, y vk.Range, s ConvShape, o ConvOpts) 
 // 12 → 15 (b50, one run). (Packing [KH][KW rounded up to 4] instead wasted 3 of 8 lanes on 5×5 kernels and held
 // a vec4 per row across the taps: slower than no packing.) The implicit GEMM now reads [Cout][Cin·KH·KW rounded
 // up to 4] (conv_wpack's FLAT layout; fewer floats than this returns), which gathers no zero taps: small's
-// 3×3 conv2 forward and input gradient 19–21 → 28–32 GFLOP/s, madry's conv2 33–39 → 37–48 (b50, four
-// alternations). GPUs keep reading w from a storage buffer. A first layer with unit strides runs conv_direct on
+// 3×3 conv2 forward 21–22 → 29–33 GFLOP/s, input gradient 18–19 → 28–31; madry's conv2 forward 38–39 → 36–47,
+// input gradient 33–38 → 38–48 (b50, four alternations). GPUs keep reading w from a storage buffer. A first layer with unit strides runs conv_direct on
 // [Cout][Cin][KH·KW rounded up to 4] instead (see directOK): conv1 15 → 28.
 func (l *Lib) ConvFwdScratch(s ConvShape) int {
 	return l.packLen(s)
