@@ -86,8 +86,8 @@ func (l *Lib) Gemm(r *vk.Recorder, a, b, c vk.Range, m, n, k int, o GemmOpts) er
 	t := l.gemmTile(m, n, k)
 	if !o.TransA && !o.TransB && m <= 256 && t.CN == 4 && l.dev.Info().Type == vk.TypeCPU {
 		// Few rows against a plain B streamed once per row block (a dense layer's input gradient dy·w): one vec4
-		// of columns an invocation and 16 invocations a workgroup keep each SIMD group's loads of a B row within
-		// two cache lines instead of eight: madry's fc1 input gradient (50×3136×1024) 40–42 → 46–51 GFLOP/s on
+		// of columns an invocation and 16 invocations a workgroup (a SIMD group's loads of a B row then touch two
+		// cache lines instead of eight, the likely reason) measured faster: madry's fc1 input gradient (50×3136×1024) 40–42 → 46–51 GFLOP/s on
 		// lavapipe, 100 and 200 rows 29–44 → 49–52; at 1024³ the 4-vec4 block stays ahead (56 against 52). In
 		// a PGD-40 step of madry (bench attack --profile, four alternations) linear backward 323–441 → 258–329 ms.
 		t.CN, t.LX = 1, min(16, l.dev.Info().Limits.MaxWorkgroupInvocations, l.dev.Info().Limits.MaxWorkgroupSize[0])

@@ -16,8 +16,8 @@ func gemmTol(k int) tol { return tol{Abs: 1e-6 + 2e-6*float64(k), Rel: 1e-5} }
 type gemmCase struct{ m, n, k int }
 
 // gemmCases covers every edge size on each of M, N and K, odd remainders of the vec4 and register tiles, a
-// batch of 128 rows, and a product big enough for gemmTile's tall blocks with few rows (on CPU drivers, plain A and B:
-// one vec4 of columns an invocation, see Gemm).
+// batch of 128 rows, and a product big enough for gemmTile's tall blocks with few rows (on CPU drivers, plain A
+// and B: one vec4 of columns an invocation, see Gemm).
 func gemmCases() []gemmCase {
 	var cs []gemmCase
 	for _, s := range edgeSizes {
