@@ -28,31 +28,18 @@ void main() {
     const uint i = sqnet_flat_id();
     const bool data = (pc.flags & 8u) != 0;
     const uint KK = pc.KH * pc.KW, per = data ? pc.Cout : pc.Cin; // per: the channels of a row's reduction
-    uint k, rc; // the tap and the (row, c) of wp[i]
-    if ((pc.flags & 16u) != 0) {
-        const uint KR = per * KK, KR4 = (KR + 3u) & ~3u;
-        if (i >= (data ? pc.Cin : pc.Cout) * KR4) {
-            return;
-        }
-        const uint row = i / KR4, kr = i % KR4;
-        if (kr >= KR) {
-            wp[i] = 0.0;
-            return;
-        }
-        rc = row * per + kr / KK;
-        k = kr % KK;
-    } else {
-        const uint KK4 = (KK + 3u) & ~3u;
-        if (i >= pc.Cout * pc.Cin * KK4) {
-            return;
-        }
-        k = i % KK4;
-        rc = i / KK4;
-        if (k >= KK) {
-            wp[i] = 0.0;
-            return;
-        }
+    // A packed row runs over chans channels' taps, rounded up to 4 at its end: all per of them (FLAT) or one (the
+    // per-channel layout, whose rows are the (row, c) pairs).
+    const uint chans = (pc.flags & 16u) != 0 ? per : 1u, KR = chans * KK, KR4 = (KR + 3u) & ~3u;
+    if (i >= pc.Cout * pc.Cin / chans * KR4) {
+        return;
     }
+    const uint kr = i % KR4;
+    if (kr >= KR) {
+        wp[i] = 0.0;
+        return;
+    }
+    const uint rc = i / KR4 * chans + kr / KK, k = kr % KK; // (row, c) and the tap of wp[i]
     uint co, ci;
     if (data) {
         ci = rc / per;
