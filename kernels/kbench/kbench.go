@@ -1,6 +1,7 @@
-// Package kbench runs the kernel benchmark suite (GEMM and the madry MNIST convolutions) on a Vulkan device and
-// returns structured results, with gonum's blas32.Gemm measured in the same run on the same shapes as the
-// in-process CPU baseline. `sqnet bench kernels` prints its Report.
+// Package kbench runs the kernel benchmark suite (GEMM, the madry MNIST convolutions, and the device's
+// register-only multiply-add ceiling) on a Vulkan device and returns structured results, with gonum's blas32.Gemm
+// measured in the same run on the same shapes as the in-process CPU baseline. `sqnet bench kernels` prints its
+// Report.
 package kbench
 
 import (
@@ -27,6 +28,9 @@ type Options struct {
 	NoBLAS bool
 	// NoPeer skips the out-of-process peer of the GEMM rows (numpy's matmul, on OpenBLAS when installed).
 	NoPeer bool
+	// PeakInvocations and PeakIters size the register-only multiply-add runs (defaults 1<<20 invocations of 256
+	// steps: 12.9 GFLOP, enough to fill a large GPU and ~0.1 s on lavapipe).
+	PeakInvocations, PeakIters int
 }
 
 // Result is one benchmark.
@@ -43,9 +47,11 @@ type Result struct {
 	// its im2col form: the same multiply-add count), 0 when skipped.
 	BLASGFLOPS float64 `json:"blas_gflops,omitempty"`
 	BLASMs     float64 `json:"blas_ms,omitempty"`
-	// PeerGFLOPS is the Report's Peer's GFLOP/s on the same square GEMM (GEMM rows only), 0 when not measured.
+	// PeerGFLOPS is the Report's Peer's GFLOP/s on the same square GEMM (GEMM rows), or its fastest GEMM
+	// (peak rows: how the device's ceiling compares with what the peer reaches on the same cores); 0 when not
+	// measured.
 	PeerGFLOPS float64 `json:"peer_gflops,omitempty"`
-	// GEMM is the m, n, k of the product (for a convolution, its GEMM equivalent).
+	// GEMM is the m, n, k of the product (for a convolution, its GEMM equivalent); zero for the peak rows.
 	GEMM [3]int `json:"gemm"`
 }
 
@@ -67,6 +73,12 @@ func (o Options) withDefaults() Options {
 	}
 	if len(o.Batches) == 0 {
 		o.Batches = []int{50, 128}
+	}
+	if o.PeakInvocations <= 0 {
+		o.PeakInvocations = 1 << 20
+	}
+	if o.PeakIters <= 0 {
+		o.PeakIters = 256
 	}
 	return o
 }
@@ -108,6 +120,14 @@ func Run(d *vk.Device, opts Options, progress func(string)) (Report, error) {
 		}
 		gemms = append(gemms, res)
 	}
+	var peaks []Result
+	for _, fused := range []bool{false, true} {
+		res, err := benchPeak(l, rng, fused, opts)
+		if err != nil {
+			return rep, err
+		}
+		peaks = append(peaks, res)
+	}
 	if !opts.NoPeer {
 		// Right after sqnet's own GEMMs, on the same cores: the reference issue 17 measures GEMM against.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -117,11 +137,16 @@ func Run(d *vk.Device, opts Options, progress func(string)) (Report, error) {
 		for i := range gemms {
 			gemms[i].PeerGFLOPS = p.GFLOPS[gemms[i].GEMM[0]]
 		}
+		for _, g := range p.GFLOPS {
+			for i := range peaks {
+				peaks[i].PeerGFLOPS = max(peaks[i].PeerGFLOPS, g)
+			}
+		}
 		if progress != nil {
 			progress("GEMM peer: " + p.Name)
 		}
 	}
-	for _, r := range gemms {
+	for _, r := range append(gemms, peaks...) {
 		say(r)
 	}
 	for _, b := range opts.Batches {
@@ -232,6 +257,30 @@ func benchGEMM(l *kernels.Lib, rng *rand.Rand, s int, o Options) (Result, error)
 	res := Result{Name: "gemm", Shape: fmt.Sprintf("%d×%d×%d", s, s, s), GEMM: [3]int{s, s, s}}
 	fill(&res, kernels.GemmFlops(s, s, s), tm)
 	return res, blasBaseline(&res, rng, o)
+}
+
+// benchPeak times the register-only multiply-add loop (kernels.Peak), written as a*b + c or with fma().
+func benchPeak(l *kernels.Lib, rng *rand.Rand, fused bool, o Options) (Result, error) {
+	d := l.Device()
+	n, iters := o.PeakInvocations, o.PeakIters
+	bufs, free, err := buffers(d, rng, n, n)
+	if err != nil {
+		return Result{}, err
+	}
+	defer free()
+	name, form := "peak/mad", "a*b + c"
+	if fused {
+		name, form = "peak/fma", "fma()"
+	}
+	tm, err := timeRecorded(d, o.MinTime, func(r *vk.Recorder) error {
+		return l.Peak(r, bufs[0].All(), bufs[1].All(), n, iters, 0.75, fused)
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", name, err)
+	}
+	res := Result{Name: name, Shape: form + ", operands in registers"}
+	fill(&res, kernels.PeakFlops(n, iters), tm)
+	return res, nil
 }
 
 func benchConv(l *kernels.Lib, rng *rand.Rand, name string, cs kernels.ConvShape, o Options) (Result, error) {
