@@ -21,8 +21,9 @@ func PeakFlops(n, iters int) float64 { return float64(n) * float64(iters) * peak
 
 // Peak records the register-only multiply-add benchmark over n invocations: invocation i runs iters steps of
 // independent recurrences s ← s·b + x[i] held in registers and writes their sum to y[i]. Its GFLOP/s (PeakFlops
-// over the device time) is the device's arithmetic ceiling for fp32 multiply-adds as its compiler emits them: no
-// kernel that also loads its operands runs faster. fused writes the step with fma(), else as a*b + c; drivers
+// over the device time) measures the device's arithmetic ceiling for fp32 multiply-adds as its compiler emits
+// them — the fastest of the loop shapes tried on lavapipe, so a bound found, not proven: a kernel that also loads
+// its operands is not expected to beat it. fused writes the step with fma(), else as a*b + c; drivers
 // compile the two differently (lavapipe splits fma() into a multiply and an add). |b| must be below 1.
 func (l *Lib) Peak(r *vk.Recorder, x, y vk.Range, n, iters int, b float32, fused bool) error {
 	const op = "peak"

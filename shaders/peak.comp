@@ -1,6 +1,7 @@
 #version 450
 // peak: the device's fp32 multiply-add rate with every operand in registers — no memory traffic inside the loop —
-// the ceiling that the GEMM-shaped kernels (and any peer they are compared with) are read against. Invocation i
+// the ceiling (the fastest loop shape found, see below) that the GEMM-shaped kernels and any peer they are compared
+// with are read against. Invocation i
 // runs ITERS steps of CHAINS independent vec4 recurrences s ← s·b + a (a = x[i], b = pc.b; |b| < 1 keeps them
 // bounded) and stores the sum of the chains' components to y[i]: 8·CHAINS flops a step (a multiply and an add per
 // component). MAD writes the step as a*b + c, the other variant as fma(): drivers may compile the two differently

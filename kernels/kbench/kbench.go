@@ -29,7 +29,7 @@ type Options struct {
 	// NoPeer skips the out-of-process peer of the GEMM rows (numpy's matmul, on OpenBLAS when installed).
 	NoPeer bool
 	// PeakInvocations and PeakIters size the register-only multiply-add runs (defaults 1<<20 invocations of 256
-	// steps: 12.9 GFLOP, enough to fill a large GPU and ~0.1 s on lavapipe).
+	// steps: 12.9 GFLOP, enough to fill a large GPU; 0.1–0.2 s on lavapipe).
 	PeakInvocations, PeakIters int
 }
 
