@@ -62,7 +62,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(out, "GEMM peer (same run, same CPU): %s\n", rep.Peer.Name)
 			}
 			fmt.Fprintf(out, "fastest repeat after an untimed first run; slowest repeat and setup (recording, pipeline compilation, first run) beside it\n")
-			fmt.Fprintf(out, "peak/*: multiply-adds with every operand in registers, the device's ceiling for the kernels here; numpy column: its fastest GEMM\n")
+			fmt.Fprintf(out, "peak/*: multiply-adds with every operand in registers, the device's ceiling (found, not proven) for the kernels here; numpy column: its fastest GEMM\n")
 			fmt.Fprintf(out, "%-26s %-34s %10s %9s %9s %9s %12s %7s %12s %7s\n", "kernel", "shape", "GFLOP/s", "ms",
 				"slowest", "setup ms", "gonum GFLOP/s", "ratio", "numpy GFLOP/s", "ratio")
 			for _, r := range rep.Results {

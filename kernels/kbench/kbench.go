@@ -137,10 +137,12 @@ func Run(d *vk.Device, opts Options, progress func(string)) (Report, error) {
 		for i := range gemms {
 			gemms[i].PeerGFLOPS = p.GFLOPS[gemms[i].GEMM[0]]
 		}
+		fastest := 0.0
 		for _, g := range p.GFLOPS {
-			for i := range peaks {
-				peaks[i].PeerGFLOPS = max(peaks[i].PeerGFLOPS, g)
-			}
+			fastest = max(fastest, g)
+		}
+		for i := range peaks {
+			peaks[i].PeerGFLOPS = fastest
 		}
 		if progress != nil {
 			progress("GEMM peer: " + p.Name)
