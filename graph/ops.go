@@ -56,26 +56,22 @@ func (g *Graph) maxPool(x *Tensor, relu bool) *Tensor {
 	}
 	b, c, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	y := g.tensor(x.Name+suffix, []int{b, c, h / 2, w / 2}, Temp, F32)
-	idx := g.tensor(x.Name+".argmax", []int{b, c, h / 2, w / 2}, Temp, U32)
-	g.Add(&Op{Name: name, In: []*Tensor{x}, Out: []*Tensor{y, idx},
+	g.Add(&Op{Name: name, In: []*Tensor{x}, Out: []*Tensor{y},
 		Run: func(r *vk.Recorder, at Binder) error {
 			if relu {
-				return g.lib.ReLUMaxPool2x2(r, at(x), at(y), at(idx), b, c, h, w)
+				return g.lib.ReLUMaxPool2x2(r, at(x), at(y), b, c, h, w)
 			}
-			return g.lib.MaxPool2x2(r, at(x), at(y), at(idx), b, c, h, w)
+			return g.lib.MaxPool2x2(r, at(x), at(y), b, c, h, w)
 		},
 		Grad: func(d []*Tensor) ([]*Tensor, error) {
+			// The backward finds each window's maximum in x again (no argmax tensor is kept from the forward).
 			dx := g.tensor(x.Name+".grad", x.Shape, Temp, F32)
-			in := []*Tensor{idx, d[0]}
-			if relu {
-				in = append(in, x) // its sign is ReLU's gradient
-			}
-			g.Add(&Op{Name: name + " backward", In: in, Out: []*Tensor{dx},
+			g.Add(&Op{Name: name + " backward", In: []*Tensor{x, d[0]}, Out: []*Tensor{dx},
 				Run: func(r *vk.Recorder, at Binder) error {
 					if relu {
-						return g.lib.ReLUMaxPool2x2Backward(r, at(x), at(idx), at(d[0]), at(dx), b, c, h, w)
+						return g.lib.ReLUMaxPool2x2Backward(r, at(x), at(d[0]), at(dx), b, c, h, w)
 					}
-					return g.lib.MaxPool2x2Backward(r, at(idx), at(d[0]), at(dx), b, c, h, w)
+					return g.lib.MaxPool2x2Backward(r, at(x), at(d[0]), at(dx), b, c, h, w)
 				}})
 			return []*Tensor{dx}, nil
 		}})

@@ -23,20 +23,20 @@ func checkPool(op string, b, c, h, w int) error {
 }
 
 // MaxPool2x2 records 2×2, stride-2 max pooling of x [b, c, h, w] into y [b, c, h/2, w/2] (odd h or w floored, as
-// PyTorch's default) and idx [b, c, h/2, w/2] (uint32): the flat index iy·w + ix of each maximum inside its input
-// plane, PyTorch's return_indices convention. Ties go to the first maximum in row-major window order; NaN
-// propagates.
-func (l *Lib) MaxPool2x2(r *vk.Recorder, x, y, idx vk.Range, b, c, h, w int) error {
-	return l.maxPool(r, "maxpool 2x2", x, y, idx, b, c, h, w, 0)
+// PyTorch's default). Ties go to the first maximum in row-major window order; NaN propagates. No argmax indices
+// are stored: MaxPool2x2Backward finds each window's maximum in x again, by the same rule, so x must be unchanged
+// in between.
+func (l *Lib) MaxPool2x2(r *vk.Recorder, x, y vk.Range, b, c, h, w int) error {
+	return l.maxPool(r, "maxpool 2x2", x, y, b, c, h, w, 0)
 }
 
 // ReLUMaxPool2x2 records y = maxpool(relu(x)) in one pass (ReLU commutes with the window maximum, so it is applied
-// to y), with the argmax indices of x as MaxPool2x2 gives them; ReLUMaxPool2x2Backward is its gradient.
-func (l *Lib) ReLUMaxPool2x2(r *vk.Recorder, x, y, idx vk.Range, b, c, h, w int) error {
-	return l.maxPool(r, "relu+maxpool 2x2", x, y, idx, b, c, h, w, 1)
+// to y); ReLUMaxPool2x2Backward is its gradient.
+func (l *Lib) ReLUMaxPool2x2(r *vk.Recorder, x, y vk.Range, b, c, h, w int) error {
+	return l.maxPool(r, "relu+maxpool 2x2", x, y, b, c, h, w, 1)
 }
 
-func (l *Lib) maxPool(r *vk.Recorder, op string, x, y, idx vk.Range, b, c, h, w int, flags uint32) error {
+func (l *Lib) maxPool(r *vk.Recorder, op string, x, y vk.Range, b, c, h, w int, flags uint32) error {
 	if err := checkPool(op, b, c, h, w); err != nil {
 		return err
 	}
@@ -47,85 +47,64 @@ func (l *Lib) maxPool(r *vk.Recorder, op string, x, y, idx vk.Range, b, c, h, w 
 	if err := need(op, "y", y, out); err != nil {
 		return err
 	}
-	if err := needU32(op, "idx", idx, out); err != nil {
-		return err
-	}
-	if err := disjoint(op, named{"x", x}, named{"y", y}, named{"idx", idx}); err != nil {
+	if err := disjoint(op, named{"x", x}, named{"y", y}); err != nil {
 		return err
 	}
 	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w), flags}
-	if w%4 == 0 && y.Off%8 == 0 && idx.Off%8 == 0 && l.texelFits(vk.Texel4, x) {
-		// Two windows an invocation from one 2×4 block (see maxpool.comp's VEC4). PGD-40 at batch 50 on lavapipe,
-		// both layers' relu+maxpool together (the 28-wide first layer takes this path): madry 2.2–2.7 → 3.7–4.5
-		// GB/s, small 2.0–2.8 → 2.9–3.8 (two alternations of `bench attack --profile`).
-		return l.dispatch1D(r, "maxpool_fwd4_t", out/2, push, []vk.Access{vk.Texel4, vk.Write, vk.Write}, x, y, idx)
+	if out%4 == 0 && y.Off%16 == 0 {
+		// Four outputs an invocation, one vec4 store (see maxpool.comp's OUT4); with w a multiple of 4, read as
+		// 2×4 blocks of vec4 texels (VEC4). With the argmax indices no longer stored, the relu+maxpool forwards
+		// of a PGD-40 run on lavapipe (`bench attack --profile`, two alternations) took small 79–97 → 36–41 ms,
+		// madry 142–144 → 77–87 ms; the backwards, which find the maxima again instead of loading indices,
+		// small 100–119 → 81–90 ms, madry 181–184 → 174–188 ms.
+		if w%4 == 0 && l.texelFits(vk.Texel4, x) {
+			return l.dispatch1D(r, "maxpool_fwd4v_t", out/4, push, []vk.Access{vk.Texel4, vk.Write}, x, y)
+		}
+		shader, in := l.texel1Variant("maxpool_fwd4", x)
+		return l.dispatch1D(r, shader, out/4, push, []vk.Access{in, vk.Write}, x, y)
 	}
 	shader, in := l.texel1Variant("maxpool_fwd", x)
-	access := []vk.Access{in, vk.Write, vk.Write}
-	return l.dispatch1D(r, shader, out, push, access, x, y, idx)
+	return l.dispatch1D(r, shader, out, push, []vk.Access{in, vk.Write}, x, y)
 }
 
-// MaxPool2x2Backward records dx [b, c, h, w] from dy [b, c, h/2, w/2] and the forward's idx: each dy value goes to
-// its window's maximum, every other dx element (including the floored last row/column) is zero. Every dx element
-// is written exactly once, so dx needs no clearing.
-func (l *Lib) MaxPool2x2Backward(r *vk.Recorder, idx, dy, dx vk.Range, b, c, h, w int) error {
-	return l.maxPoolBackward(r, "maxpool 2x2 backward", vk.Range{}, idx, dy, dx, b, c, h, w)
+// MaxPool2x2Backward records dx [b, c, h, w] from dy [b, c, h/2, w/2] and the forward's input x: each dy value
+// goes to its window's maximum in x (found as MaxPool2x2 finds it), every other dx element (including the floored
+// last row/column) is zero. Every dx element is written exactly once, so dx needs no clearing.
+func (l *Lib) MaxPool2x2Backward(r *vk.Recorder, x, dy, dx vk.Range, b, c, h, w int) error {
+	return l.maxPoolBackward(r, "maxpool 2x2 backward", x, dy, dx, b, c, h, w, 0)
 }
 
 // ReLUMaxPool2x2Backward records the gradient of ReLUMaxPool2x2 with respect to its input x: MaxPool2x2Backward's
-// dx, zero wherever x ≤ 0 (ReLU's gradient), in one pass.
-func (l *Lib) ReLUMaxPool2x2Backward(r *vk.Recorder, x, idx, dy, dx vk.Range, b, c, h, w int) error {
-	if x.Buf == nil {
-		return fmt.Errorf("relu+maxpool 2x2 backward: x is nil")
-	}
-	return l.maxPoolBackward(r, "relu+maxpool 2x2 backward", x, idx, dy, dx, b, c, h, w)
+// dx, zero in the windows whose maximum is ≤ 0 (ReLU's gradient), in one pass.
+func (l *Lib) ReLUMaxPool2x2Backward(r *vk.Recorder, x, dy, dx vk.Range, b, c, h, w int) error {
+	return l.maxPoolBackward(r, "relu+maxpool 2x2 backward", x, dy, dx, b, c, h, w, 1)
 }
 
-// maxPoolBackward records maxpool_bwd; a nil x means no ReLU mask.
-func (l *Lib) maxPoolBackward(r *vk.Recorder, op string, x, idx, dy, dx vk.Range, b, c, h, w int) error {
+func (l *Lib) maxPoolBackward(r *vk.Recorder, op string, x, dy, dx vk.Range, b, c, h, w int, flags uint32) error {
 	if err := checkPool(op, b, c, h, w); err != nil {
 		return err
 	}
-	out := b * c * (h / 2) * (w / 2)
-	if err := needU32(op, "idx", idx, out); err != nil {
+	n, out := b*c*h*w, b*c*(h/2)*(w/2)
+	if err := needEach(op, sized{"x", x, n}, sized{"dy", dy, out}, sized{"dx", dx, n}); err != nil {
 		return err
 	}
-	if err := need(op, "dy", dy, out); err != nil {
+	if err := disjoint(op, named{"x", x}, named{"dx", dx}); err != nil {
 		return err
 	}
-	if err := need(op, "dx", dx, b*c*h*w); err != nil {
+	if err := disjoint(op, named{"dy", dy}, named{"dx", dx}); err != nil {
 		return err
 	}
-	if err := disjoint(op, named{"idx", idx}, named{"dy", dy}, named{"dx", dx}); err != nil {
-		return err
+	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w), flags}
+	if h%2 == 0 && w%4 == 0 && dx.Off%16 == 0 && l.texelFits(vk.Texel4, x) && l.texelFits(vk.Texel1, dy) {
+		// Two windows an invocation: x read as two vec4 texels, dx written as two vec4 rows (maxpool.comp's VEC4).
+		return l.dispatch1D(r, "maxpool_bwd4v_t", out/2, push, []vk.Access{vk.Texel4, vk.Texel1, vk.Write}, x, dy, dx)
 	}
-	flags := uint32(0)
-	if x.Buf != nil {
-		if err := need(op, "x", x, b*c*h*w); err != nil {
-			return err
-		}
-		if err := disjoint(op, named{"x", x}, named{"dx", dx}); err != nil {
-			return err
-		}
-		flags = 1
-	} else {
-		x = dy // bound but never read without the mask
-	}
-	shader, in, n := "maxpool_bwd", vk.Read, out
-	switch {
-	case h%2 == 0 && w%4 == 0 && dx.Off%16 == 0 && dy.Off%8 == 0 && idx.Off%8 == 0:
-		// Two windows an invocation, two vec4 stores (see maxpool.comp's VEC4): the same PGD-40 runs, madry
-		// 3.1–3.9 → 4.2–5.4 GB/s, small 2.5–3.6 → 3.2–5.2.
-		shader, n = "maxpool_bwd4", out/2
-	case h%2 == 0 && w%2 == 0 && dx.Off%8 == 0:
+	shader := "maxpool_bwd"
+	if h%2 == 0 && w%2 == 0 && dx.Off%8 == 0 {
 		shader = "maxpool_bwd2" // two vec2 stores a window (see maxpool.comp's VEC2)
 	}
-	if flags != 0 {
-		shader, in = l.texel1Variant(shader, x)
-	}
-	access := []vk.Access{vk.Read, vk.Read, in, vk.Write}
-	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w), flags}
-	return l.dispatch1D(r, shader, n, push, access, idx, dy, x, dx)
+	shader, in := l.texel1Variant(shader, x, dy)
+	return l.dispatch1D(r, shader, out, push, []vk.Access{in, in, vk.Write}, x, dy, dx)
 }
 
 // MaxPool2x2Ref is the CPU reference of MaxPool2x2: it returns y and idx.

@@ -231,7 +231,7 @@ func TestElemDeterministic(t *testing.T) {
 	for i := range outs {
 		sum, rows, loss, dz := zeros(t, l, 1), zeros(t, l, b), zeros(t, l, b), zeros(t, l, b*k)
 		cw, dcw := zeros(t, l, b), zeros(t, l, b*k)
-		pool, idx, dpool := zeros(t, l, 2*7*7), zeros(t, l, 2*7*7), zeros(t, l, 2*15*15)
+		pool, dpool := zeros(t, l, 2*7*7), zeros(t, l, 2*15*15)
 		run(t, l, func(rec *vk.Recorder) error {
 			for _, err := range []error{
 				l.Sum(rec, bx.All(), sum.All(), scratch.All(), n),
@@ -240,8 +240,8 @@ func TestElemDeterministic(t *testing.T) {
 				l.SoftmaxXentBackward(rec, z, by.All(), vk.Range{}, dz.All(), b, k, 1/float32(b)),
 				l.CWLoss(rec, z, by.All(), cw.All(), b, k, float32(math.Inf(1))),
 				l.CWLossBackward(rec, z, by.All(), vk.Range{}, dcw.All(), b, k, float32(math.Inf(1)), 1),
-				l.MaxPool2x2(rec, bx.Range(0, 2*15*15*4), pool.All(), idx.All(), 2, 1, 15, 15),
-				l.MaxPool2x2Backward(rec, idx.All(), bx.Range(4096, 2*7*7*4), dpool.All(), 2, 1, 15, 15),
+				l.MaxPool2x2(rec, bx.Range(0, 2*15*15*4), pool.All(), 2, 1, 15, 15),
+				l.MaxPool2x2Backward(rec, bx.Range(0, 2*15*15*4), bx.Range(4096, 2*7*7*4), dpool.All(), 2, 1, 15, 15),
 			} {
 				if err != nil {
 					return err
@@ -252,7 +252,7 @@ func TestElemDeterministic(t *testing.T) {
 		for _, o := range []struct {
 			buf *vk.Buffer
 			n   int
-		}{{sum, 1}, {rows, b}, {loss, b}, {dz, b * k}, {cw, b}, {dcw, b * k}, {pool, 2 * 7 * 7}, {idx, 2 * 7 * 7},
+		}{{sum, 1}, {rows, b}, {loss, b}, {dz, b * k}, {cw, b}, {dcw, b * k}, {pool, 2 * 7 * 7},
 			{dpool, 2 * 15 * 15}} {
 			outs[i] = append(outs[i], download(t, o.buf, o.n)...)
 		}

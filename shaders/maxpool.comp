@@ -1,34 +1,41 @@
 #version 450
 // maxpool: 2×2 max pooling with stride 2 over NCHW planes. Odd H or W are floored (the last row or column is not
-// pooled), as PyTorch's default. Forward, one invocation per output element:
-//   y[p, oy, ox]   = max of x[p, 2oy..2oy+1, 2ox..2ox+1]            (then max(·, 0) with flag 1: ReLU fused)
-//   idx[p, oy, ox] = h·W + w of that max: its flat index inside the input plane (PyTorch's return_indices)
+// pooled), as PyTorch's default. Forward:
+//   y[p, oy, ox] = max of x[p, 2oy..2oy+1, 2ox..2ox+1]            (then max(·, 0) with flag 1: ReLU fused)
 // Ties go to the first max in row-major window order; a NaN wins (the last NaN if several), as in PyTorch.
 // ReLU then pooling equals pooling then ReLU (max commutes with max(·, 0)), so flag 1 computes pool(relu(x)) in one
 // pass, and its backward below routes the gradient to the window's maximum only where that maximum was positive.
-// Backward, one invocation per window, which writes its four dx elements (and, on the last window of a row or
-// column of an odd-sized plane, the floored ones), so every dx element is written exactly once without atomics
-// (stride-2 windows do not overlap) and the index arithmetic is per window, not per element:
-//   dx[p, h, w] = dy[p, h/2, w/2] if that window exists and its idx is h·W + w (and, flag 1, x[p, h, w] > 0), else 0
-// (flag 1 reads x at the window's maximum only: the mask changes nothing elsewhere).
-// VEC2 (backward, planes of even height and width, dx 8-byte aligned) writes each window's two rows as two vec2
-// stores instead of four float stores: lavapipe stores a storage buffer one SIMD lane at a time, whatever the
-// width, so this halves the stores; the values are the same bits.
-// VEC4 (planes a multiple of 4 wide) gives each invocation two horizontally adjacent windows, a 2×4 input block:
-// forward, two vec4 texel fetches where eight float ones were, and y and idx stored as a vec2 and a uvec2;
-// backward (even height too), idx and dy read as a uvec2 and a vec2 and dx written as two vec4 rows. lavapipe
-// fetches a vec4 texel for about the price of a float one and stores a vector in one pass over the SIMD lanes.
-// The same values land in the same places: the results are the same bits.
+// Backward, one invocation per window (or two), which finds the window's maximum in x again by the same rule and
+// writes its four dx elements (and, on the last window of a row or column of an odd-sized plane, the floored ones),
+// so every dx element is written exactly once without atomics (stride-2 windows do not overlap):
+//   dx[p, h, w] = dy[p, h/2, w/2] if (h, w) is its window's maximum (and, flag 1, that maximum is > 0), else 0
+// The forward stores no argmax indices for the backward (PyTorch's return_indices): on lavapipe every storage-buffer
+// store or load is a loop over the SIMD lanes, one lane at a time, whatever its width, while a texel fetch is one
+// gather. Storing an index per output and loading it back cost two such loops per window; reading x's window again
+// costs gathers (see kernels.MaxPool2x2 for the measured difference).
+// OUT4 (forward, output count a multiple of 4): four consecutive outputs an invocation, stored as one vec4.
+// VEC2 (backward, planes of even height and width): each window's two dx rows as two vec2 stores.
+// VEC4 (planes a multiple of 4 wide, read through an R32G32B32A32 texel buffer): a 2×4 input block — two
+// horizontally adjacent windows — read as two vec4 texels; backward (even height too) writes it as two vec4 rows.
+// Every variant puts the same values in the same places: the results are the same bits.
 // sqnet:variant maxpool_fwd -DBACKWARD=0
-// sqnet:variant maxpool_bwd -DBACKWARD=1
 // sqnet:variant maxpool_fwd_t -DBACKWARD=0 -DTEX=1
+// sqnet:variant maxpool_fwd4 -DBACKWARD=0 -DOUT4=1
+// sqnet:variant maxpool_fwd4_t -DBACKWARD=0 -DOUT4=1 -DTEX=1
+// sqnet:variant maxpool_fwd4v_t -DBACKWARD=0 -DOUT4=1 -DVEC4=1 -DTEX=1
+// sqnet:variant maxpool_bwd -DBACKWARD=1
 // sqnet:variant maxpool_bwd_t -DBACKWARD=1 -DTEX=1
 // sqnet:variant maxpool_bwd2 -DBACKWARD=1 -DVEC2=1
 // sqnet:variant maxpool_bwd2_t -DBACKWARD=1 -DVEC2=1 -DTEX=1
-// sqnet:variant maxpool_fwd4_t -DBACKWARD=0 -DVEC4=1 -DTEX=1
-// sqnet:variant maxpool_bwd4 -DBACKWARD=1 -DVEC4=1
-// sqnet:variant maxpool_bwd4_t -DBACKWARD=1 -DVEC4=1 -DTEX=1
+// sqnet:variant maxpool_bwd4v_t -DBACKWARD=1 -DVEC4=1 -DTEX=1
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : require
+#if !defined(OUT4)
+#define OUT4 0
+#endif
+#if !defined(VEC2)
+#define VEC2 0
+#endif
 #if !defined(VEC4)
 #define VEC4 0
 #endif
@@ -39,42 +46,37 @@ layout(push_constant) uniform Push {
     uint planes; // B·C
     uint h;      // input height (≥ 2)
     uint w;      // input width (≥ 2)
-    uint flags;  // 1: ReLU fused (forward: ReLU after the max; backward: mask by x > 0)
+    uint flags;  // 1: ReLU fused (forward: ReLU after the max; backward: no gradient where the max is ≤ 0)
 } pc;
 
-// TEX reads x through a texel buffer (see SQNET_F32_IN).
-#if VEC4 && BACKWARD
-layout(std430, set = 0, binding = 0) readonly buffer I { uvec2 idx2[]; };
-layout(std430, set = 0, binding = 1) readonly buffer DY { vec2 dy2[]; };
-SQNET_F32_IN(2, X) // the forward's input; read with flag 1
-layout(std430, set = 0, binding = 3) writeonly buffer DX { vec4 dx4[]; };
-#elif VEC4
+// TEX reads x (and dy) through texel buffers (see SQNET_F32_IN).
+#if VEC4
 SQNET_VEC4_TEX(0, X4)
-layout(std430, set = 0, binding = 1) writeonly buffer Y { vec2 y2[]; };
-layout(std430, set = 0, binding = 2) writeonly buffer I { uvec2 idx2[]; };
-#elif BACKWARD
-layout(std430, set = 0, binding = 0) readonly buffer I { uint idx[]; };
-layout(std430, set = 0, binding = 1) readonly buffer DY { float dy[]; };
-SQNET_F32_IN(2, X) // the forward's input; read with flag 1
-#if defined(VEC2) && VEC2
-layout(std430, set = 0, binding = 3) writeonly buffer DX { vec2 dx2[]; };
-#else
-layout(std430, set = 0, binding = 3) writeonly buffer DX { float dx[]; };
-#endif
 #else
 SQNET_F32_IN(0, X)
+#endif
+#if BACKWARD
+SQNET_F32_IN(1, DY)
+#if VEC4
+layout(std430, set = 0, binding = 2) writeonly buffer DX { vec4 dx4[]; };
+#elif VEC2
+layout(std430, set = 0, binding = 2) writeonly buffer DX { vec2 dx2[]; };
+#else
+layout(std430, set = 0, binding = 2) writeonly buffer DX { float dx[]; };
+#endif
+#elif OUT4
+layout(std430, set = 0, binding = 1) writeonly buffer Y { vec4 y4[]; };
+#else
 layout(std430, set = 0, binding = 1) writeonly buffer Y { float y[]; };
-layout(std430, set = 0, binding = 2) writeonly buffer I { uint idx[]; };
 #endif
 
-#if !BACKWARD
 // window returns the maximum of one window (its four values in row-major order, v[0] at flat index r0) and sets bi
 // to its flat index: a strictly larger value or any NaN replaces the current maximum (PyTorch's rule).
-float window(vec4 v, uint r0, uint w, out uint bi) {
+float window(vec4 v, uint r0, out uint bi) {
     float best = v[0];
     bi = r0;
-    const uint cand[4] = uint[4](r0, r0 + 1, r0 + w, r0 + w + 1);
-    for (int k = 1; k < 4; k++) {
+    const uint cand[4] = uint[4](r0, r0 + 1, r0 + pc.w, r0 + pc.w + 1);
+    [[unroll]] for (int k = 1; k < 4; k++) {
         if (v[k] > best || isnan(v[k])) {
             best = v[k];
             bi = cand[k];
@@ -82,22 +84,66 @@ float window(vec4 v, uint r0, uint w, out uint bi) {
     }
     return best;
 }
+
+#if VEC4
+// pool2 returns the maxima of the two windows of the 2×4 block whose top-left element is r0 (a multiple of 4) in
+// the plane at base, and sets bi to their flat indices.
+vec2 pool2(uint base, uint r0, out uvec2 bi) {
+    const vec4 t0 = X4((base + r0) / 4), t1 = X4((base + r0 + pc.w) / 4);
+    return vec2(window(vec4(t0.xy, t1.xy), r0, bi.x), window(vec4(t0.zw, t1.zw), r0 + 2, bi.y));
+}
 #else
-// masked returns a window's gradient g, or 0 under flag 1 (ReLU fused) where x at its maximum bi (a flat index in
-// the plane at base) is not positive. ReLU's mask matters at the window's maximum only (the other three elements
-// get no gradient anyway): one read of x, not four (a texel read is a whole gather on lavapipe). The clamp keeps a
-// corrupt idx in bounds.
-float masked(float g, uint base, uint bi) {
-    if ((pc.flags & 1u) != 0 && !(X(base + min(bi, pc.h * pc.w - 1u)) > 0.0)) {
-        return 0.0;
-    }
-    return g;
+// pool1 returns the maximum of the window whose top-left element is r0 in the plane at base, and sets bi.
+float pool1(uint base, uint r0, out uint bi) {
+    return window(vec4(X(base + r0), X(base + r0 + 1), X(base + r0 + pc.w), X(base + r0 + pc.w + 1)), r0, bi);
 }
 #endif
 
-#if VEC4
+#if !BACKWARD && OUT4
 void main() {
-    // Invocation j: windows 2j and 2j + 1 of the output (ow is even, so both lie in one output row).
+    // Invocation j: outputs 4j .. 4j + 3 (the host checks that the output count is a multiple of 4).
+    const uint j = sqnet_flat_id();
+    const uint oh = pc.h / 2, ow = pc.w / 2, oplane = oh * ow;
+    if (j >= pc.planes * oplane / 4) {
+        return;
+    }
+    uint p = 4 * j / oplane;
+    const uint r = 4 * j - p * oplane;
+    uint oy = r / ow;
+    uint ox = r - oy * ow;
+    vec4 best;
+#if VEC4
+    // ow is even (w is a multiple of 4) and 4j is, so each pair of outputs is one 2×4 block of one row.
+    [[unroll]] for (uint k = 0; k < 4; k += 2) {
+        uvec2 bi;
+        const vec2 m = pool2(p * pc.h * pc.w, 2 * oy * pc.w + 2 * ox, bi);
+        best[k] = m.x;
+        best[k + 1] = m.y;
+        ox += 2;
+#else
+    [[unroll]] for (uint k = 0; k < 4; k++) {
+        uint bi;
+        best[k] = pool1(p * pc.h * pc.w, 2 * oy * pc.w + 2 * ox, bi);
+        ox++;
+#endif
+        // The next output: the next column, else the next row's first, else the next plane's.
+        if (ox == ow) {
+            ox = 0;
+            oy++;
+            if (oy == oh) {
+                oy = 0;
+                p++;
+            }
+        }
+    }
+    if ((pc.flags & 1u) != 0) {
+        best = max(best, vec4(0.0));
+    }
+    y4[j] = best;
+}
+#elif VEC4 // backward
+void main() {
+    // Invocation j: windows 2j and 2j + 1 (ow is even, so both lie in one output row).
     const uint j = sqnet_flat_id();
     const uint oh = pc.h / 2, ow = pc.w / 2, oplane = oh * ow;
     if (j >= pc.planes * oplane / 2) {
@@ -110,27 +156,19 @@ void main() {
     const uint ox = r - oy * ow;
     const uint base = p * pc.h * pc.w;
     const uint r0 = 2 * oy * pc.w + 2 * ox; // the block's top-left flat index in its plane (a multiple of 4)
-#if BACKWARD
-    const uvec2 bi = idx2[j];
-    const vec2 dyj = dy2[j];
-    const vec2 g = vec2(masked(dyj.x, base, bi.x), masked(dyj.y, base, bi.y));
+    uvec2 bi;
+    const vec2 m = pool2(base, r0, bi);
+    vec2 g = vec2(DY(i0), DY(i0 + 1));
+    if ((pc.flags & 1u) != 0) {
+        g = vec2(m.x > 0.0 ? g.x : 0.0, m.y > 0.0 ? g.y : 0.0);
+    }
     dx4[(base + r0) / 4] = vec4(bi.x == r0 ? g.x : 0.0, bi.x == r0 + 1 ? g.x : 0.0, bi.y == r0 + 2 ? g.y : 0.0,
                                 bi.y == r0 + 3 ? g.y : 0.0);
     const uint r1 = r0 + pc.w;
     dx4[(base + r1) / 4] = vec4(bi.x == r1 ? g.x : 0.0, bi.x == r1 + 1 ? g.x : 0.0, bi.y == r1 + 2 ? g.y : 0.0,
                                 bi.y == r1 + 3 ? g.y : 0.0);
-#else
-    const vec4 t0 = X4((base + r0) / 4), t1 = X4((base + r0 + pc.w) / 4);
-    uint b0, b1;
-    vec2 best = vec2(window(vec4(t0.xy, t1.xy), r0, pc.w, b0), window(vec4(t0.zw, t1.zw), r0 + 2, pc.w, b1));
-    if ((pc.flags & 1u) != 0) {
-        best = max(best, vec2(0.0));
-    }
-    y2[j] = best;
-    idx2[j] = uvec2(b0, b1);
-#endif
 }
-#else
+#else // one window an invocation: the forward's plain path, every backward path but VEC4
 void main() {
     const uint i = sqnet_flat_id();
     const uint oh = pc.h / 2, ow = pc.w / 2, oplane = oh * ow;
@@ -143,11 +181,13 @@ void main() {
     const uint ox = r - oy * ow;
     const uint base = p * pc.h * pc.w;
     const uint r0 = 2 * oy * pc.w + 2 * ox;
-    const uint cand[4] = uint[4](r0, r0 + 1, r0 + pc.w, r0 + pc.w + 1);
+    uint bi;
+    float m = pool1(base, r0, bi);
 #if BACKWARD
-    const uint bi = idx[i];
-    const float g = masked(dy[i], base, bi);
-#if defined(VEC2) && VEC2
+    // (A NaN maximum fails m > 0, as ReLU's gradient at x = NaN is 0.)
+    const float g = (pc.flags & 1u) != 0 && !(m > 0.0) ? 0.0 : DY(i);
+    const uint cand[4] = uint[4](r0, r0 + 1, r0 + pc.w, r0 + pc.w + 1);
+#if VEC2
     // Even planes: no floored row or column, and base + r0 and base + r0 + w are even.
     dx2[(base + r0) / 2] = vec2(bi == cand[0] ? g : 0.0, bi == cand[1] ? g : 0.0);
     dx2[(base + r0 + pc.w) / 2] = vec2(bi == cand[2] ? g : 0.0, bi == cand[3] ? g : 0.0);
@@ -170,14 +210,10 @@ void main() {
     }
 #endif
 #else
-    uint bi;
-    const vec4 v = vec4(X(base + cand[0]), X(base + cand[1]), X(base + cand[2]), X(base + cand[3]));
-    float best = window(v, r0, pc.w, bi);
     if ((pc.flags & 1u) != 0) {
-        best = max(best, 0.0);
+        m = max(m, 0.0);
     }
-    y[i] = best;
-    idx[i] = bi;
+    y[i] = m;
 #endif
 }
 #endif
