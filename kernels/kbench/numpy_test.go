@@ -29,3 +29,26 @@ func TestNumpyGEMM(t *testing.T) {
 	}
 	t.Logf("%s: %v", p.Name, p.GFLOPS)
 }
+
+// TestBetterOpenBLASCore: OpenBLAS's fallback kernels on a CPU with AVX-512 or AVX2 give way to the CPU's best;
+// any kernel set OpenBLAS recognised stands.
+func TestBetterOpenBLASCore(t *testing.T) {
+	avx512 := strings.Fields("fpu sse2 avx avx2 fma avx512f avx512dq avx512cd avx512bw avx512vl")
+	for _, c := range []struct {
+		core  string
+		flags []string
+		want  string
+	}{
+		{"Prescott", avx512, "SkylakeX"},
+		{"Prescott", strings.Fields("sse2 avx avx2 fma avx512f"), "Haswell"}, // AVX-512 F alone is not SkylakeX
+		{"Prescott", strings.Fields("sse2 sse3 avx"), ""},
+		{"Prescott", nil, ""},
+		{"Zen", avx512, ""},
+		{"Haswell", avx512, ""},
+		{"", avx512, ""},
+	} {
+		if got := BetterOpenBLASCore(c.core, c.flags); got != c.want {
+			t.Errorf("BetterOpenBLASCore(%q, %v) = %q, want %q", c.core, c.flags, got, c.want)
+		}
+	}
+}
