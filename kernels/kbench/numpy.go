@@ -65,12 +65,13 @@ type Peer struct {
 var numpyPythons = []string{"/usr/bin/python3", "python3"}
 
 // pinnedBLASEnv are variables that pin OpenBLAS to a kernel or cache size that may not be this CPU's (some CI
-// images set them); the peer runs without them so that OpenBLAS picks its own, as a user's numpy would.
+// images set them); the peer runs without them so that OpenBLAS picks its own, as a user's numpy would (and pins
+// a better one only where OpenBLAS fell back to Prescott's: BetterOpenBLASCore).
 var pinnedBLASEnv = []string{"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
 
 // OpenBLASFallback is the kernel set OpenBLAS (DYNAMIC_ARCH) runs on an x86-64 CPU it cannot identify: Prescott's
 // SSE3 kernels. 0.3.21 (Debian 12) takes a 2026 Xeon (family 6, model 207) for one, and its sgemm 1024³ runs at
-// ~60 GFLOP/s there against ~230 with the SkylakeX kernels the CPU can run.
+// 33–60 GFLOP/s there against 296–316 with the SkylakeX kernels the CPU can run.
 const OpenBLASFallback = "Prescott"
 
 // BetterOpenBLASCore returns the OpenBLAS kernel set to pin (OPENBLAS_CORETYPE) when OpenBLAS chose core for this
