@@ -16,6 +16,12 @@ func openBenchLib(b *testing.B) *Lib { return New(vktest.OpenBench(b)) }
 
 // benchRecorded records once with fn, then replays the command buffer b.N times and reports GFLOP/s.
 func benchRecorded(b *testing.B, l *Lib, flops float64, fn func(r *vk.Recorder) error) {
+	benchReplay(b, l, fn)
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// benchReplay records once with fn, submits the command buffer once untimed, then replays it b.N times.
+func benchReplay(b *testing.B, l *Lib, fn func(r *vk.Recorder) error) {
 	r, err := l.dev.NewRecorder()
 	if err != nil {
 		b.Fatal(err)
@@ -33,7 +39,6 @@ func benchRecorded(b *testing.B, l *Lib, flops float64, fn func(r *vk.Recorder) 
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 // BenchmarkGemm measures square products, plain and with B transposed (the dense layer's forward product).

@@ -3,6 +3,8 @@ package kernels
 import (
 	"fmt"
 	"testing"
+
+	"github.com/sqnet/sqnet/vk"
 )
 
 // poolReps is how many dispatches BenchmarkMaxPool records into one command buffer: one pooling pass is 0.1–1 ms,
@@ -23,30 +25,20 @@ func BenchmarkMaxPool(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/b%d/%s", s.name, batch, pass), func(b *testing.B) {
 				l := openBenchLib(b)
 				x, y, dx := benchBuf(b, l, in), benchBuf(b, l, out), benchBuf(b, l, in)
-				r, err := l.dev.NewRecorder()
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(r.Close)
-				for range poolReps {
-					if pass == "forward" {
-						err = l.ReLUMaxPool2x2(r, x.All(), y.All(), batch, s.c, s.h, s.w)
-					} else {
-						err = l.ReLUMaxPool2x2Backward(r, x.All(), y.All(), dx.All(), batch, s.c, s.h, s.w)
+				benchReplay(b, l, func(r *vk.Recorder) error {
+					for range poolReps {
+						var err error
+						if pass == "forward" {
+							err = l.ReLUMaxPool2x2(r, x.All(), y.All(), batch, s.c, s.h, s.w)
+						} else {
+							err = l.ReLUMaxPool2x2Backward(r, x.All(), y.All(), dx.All(), batch, s.c, s.h, s.w)
+						}
+						if err != nil {
+							return err
+						}
 					}
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := r.Run(); err != nil { // warm-up
-					b.Fatal(err)
-				}
-				b.ResetTimer()
-				for b.Loop() {
-					if err := r.Run(); err != nil {
-						b.Fatal(err)
-					}
-				}
+					return nil
+				})
 				bytes := 4 * float64(in+out)
 				if pass == "backward" {
 					bytes = 4 * float64(2*in+out)
