@@ -1,5 +1,9 @@
 // common.glsl: what every sqnet compute shader shares.
 #extension GL_GOOGLE_include_directive : require
+// Texel buffers are declared as textureBuffer and read with texelFetch without a sampler: a samplerBuffer is an
+// OpTypeSampledImage of Dim Buffer, which SPIR-V 1.6 forbids and Mesa 25 warns about on every pipeline (a
+// validation message, which fails the suite); the descriptor (a uniform texel buffer) and the fetch are the same.
+#extension GL_EXT_samplerless_texture_functions : require
 
 // Workgroup size comes from specialization constants 0, 1, 2 so the host picks it per device (vk.PipelineSpec.Local),
 // never baked into the SPIR-V.
@@ -17,11 +21,11 @@ uint sqnet_flat_id() {
 // SQNET_VEC4_TEX(b, NAME) declares binding b as an R32G32B32A32_SFLOAT uniform texel buffer (vk.Texel4) and a
 // function NAME(i) returning vec4 texel i of it (packed or four-wide operands of the TEX variants).
 #define SQNET_VEC4_TEX(b, NAME) \
-    layout(set = 0, binding = b) uniform samplerBuffer NAME##_t; \
+    layout(set = 0, binding = b) uniform textureBuffer NAME##_t; \
     vec4 NAME(uint i) { return texelFetch(NAME##_t, int(i)); }
 #if defined(TEX) && TEX
 #define SQNET_F32_IN(b, NAME) \
-    layout(set = 0, binding = b) uniform samplerBuffer NAME##_t; \
+    layout(set = 0, binding = b) uniform textureBuffer NAME##_t; \
     float NAME(uint i) { return texelFetch(NAME##_t, int(i)).x; }
 #else
 #define SQNET_F32_IN(b, NAME) \

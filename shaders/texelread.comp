@@ -9,8 +9,8 @@ layout(push_constant) uniform Push {
     uint n;
 } pc;
 
-layout(set = 0, binding = 0) uniform samplerBuffer t4;
-layout(set = 0, binding = 1) uniform samplerBuffer t1;
+layout(set = 0, binding = 0) uniform textureBuffer t4;
+layout(set = 0, binding = 1) uniform textureBuffer t1;
 layout(std430, set = 0, binding = 2) writeonly buffer Out { float o[]; };
 
 void main() {
