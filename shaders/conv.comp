@@ -21,6 +21,7 @@
 // sqnet:variant conv_fwd_tp -DDATA=0 -DTEX=1 -DPACKW=1
 // sqnet:variant conv_bwd_data_tp -DDATA=1 -DTEX=1 -DPACKW=1
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : require // register-block loops unrolled: see gemm.comp
 SQNET_LOCAL_SIZE
 
 layout(constant_id = 3) const uint RM = 16; // rows of the product per invocation
@@ -72,8 +73,8 @@ layout(push_constant) uniform Push {
     bool ok = (rk) && xx >= 0 && xx < SW;
 #endif
 #define SQNET_CONV_GATHER(kw, bv) \
-    for (uint j = 0; j < CN; j++) { \
-        for (uint q = 0; q < 4; q++) { \
+    [[unroll]] for (uint j = 0; j < CN; j++) { \
+        [[unroll]] for (uint q = 0; q < 4; q++) { \
             const uint i = 4 * j + q; \
             SQNET_CONV_X(i, kw, rok[i], ok, xx) \
             float v = SRC(ok ? ro[i] + uint(xx) : 0); \
@@ -98,11 +99,11 @@ void main() {
     uint ar[RM]; // weight offset of each (clamped) row
 #if PACKW
     const uint KQ = (INC * KK + 3u) / 4u; // vec4 texels per packed row (the reduction unbroken, see conv_wpack)
-    for (uint r = 0; r < RM; r++) {
+    [[unroll]] for (uint r = 0; r < RM; r++) {
         ar[r] = min(row0 + r, ROWS - 1) * KQ;
     }
 #else
-    for (uint r = 0; r < RM; r++) {
+    [[unroll]] for (uint r = 0; r < RM; r++) {
         ar[r] = min(row0 + r, ROWS - 1) * ROWST;
     }
 #endif
@@ -119,7 +120,7 @@ void main() {
 #endif
     const uint n0 = min(col0, COLS - 1);
     uint b = n0 / SP, y = (n0 % SP) / XW, xq = n0 % XW;
-    for (uint i = 0; i < 4 * CN; i++) {
+    [[unroll]] for (uint i = 0; i < 4 * CN; i++) {
 #if DATA
         py[i] = int(y) + int(pc.ph);
         px[i] = int(xq) + int(pc.pw);
@@ -141,8 +142,8 @@ void main() {
         }
     }
     vec4 acc[RM][CN];
-    for (uint r = 0; r < RM; r++) {
-        for (uint j = 0; j < CN; j++) {
+    [[unroll]] for (uint r = 0; r < RM; r++) {
+        [[unroll]] for (uint j = 0; j < CN; j++) {
             acc[r][j] = vec4(0);
         }
     }
@@ -158,11 +159,11 @@ void main() {
     uint c = 0, kh = 0, kw = 0; // the position of tap 4·kq + q
     for (uint kq = 0; kq < KQ; kq++) {
         vec4 bq[4][CN];
-        for (uint q = 0; q < 4; q++) {
+        [[unroll]] for (uint q = 0; q < 4; q++) {
             const bool tap = c < INC;
             const uint co = min(c, INC - 1) * SRCC;
-            for (uint j = 0; j < CN; j++) {
-                for (uint qq = 0; qq < 4; qq++) {
+            [[unroll]] for (uint j = 0; j < CN; j++) {
+                [[unroll]] for (uint qq = 0; qq < 4; qq++) {
                     const uint i = 4 * j + qq;
                     SQNET_CONV_Y(i, kh, rok, yy)
                     SQNET_CONV_X(i, kw, rok, ok, xx)
@@ -179,9 +180,9 @@ void main() {
                 }
             }
         }
-        for (uint r = 0; r < RM; r++) {
+        [[unroll]] for (uint r = 0; r < RM; r++) {
             const vec4 a = WGT4(ar[r] + kq);
-            for (uint j = 0; j < CN; j++) {
+            [[unroll]] for (uint j = 0; j < CN; j++) {
                 acc[r][j] = fma(vec4(a.x), bq[0][j], acc[r][j]);
                 acc[r][j] = fma(vec4(a.y), bq[1][j], acc[r][j]);
                 acc[r][j] = fma(vec4(a.z), bq[2][j], acc[r][j]);
@@ -195,7 +196,7 @@ void main() {
             // Row of src each column reads for this (c, kh), and whether it exists.
             uint ro[4 * CN];
             bool rok[4 * CN];
-            for (uint i = 0; i < 4 * CN; i++) {
+            [[unroll]] for (uint i = 0; i < 4 * CN; i++) {
                 SQNET_CONV_Y(i, kh, rk, y)
                 rok[i] = rk;
                 ro[i] = sb[i] + c * SRCC + uint(y) * uint(SW);
@@ -204,9 +205,9 @@ void main() {
                 vec4 bv[CN];
                 SQNET_CONV_GATHER(kw, bv);
                 const uint wo = c * INCST + kh * pc.KW + kw;
-                for (uint r = 0; r < RM; r++) {
+                [[unroll]] for (uint r = 0; r < RM; r++) {
                     const float a = WGT(ar[r] + wo);
-                    for (uint j = 0; j < CN; j++) {
+                    [[unroll]] for (uint j = 0; j < CN; j++) {
                         acc[r][j] = fma(vec4(a), bv[j], acc[r][j]);
                     }
                 }
@@ -215,13 +216,13 @@ void main() {
     }
 #endif
     const uint flags = pc.flags;
-    for (uint r = 0; r < RM; r++) {
+    [[unroll]] for (uint r = 0; r < RM; r++) {
         const uint row = row0 + r;
         if (row >= ROWS) {
             break;
         }
-        for (uint j = 0; j < CN; j++) {
-            for (uint q = 0; q < 4; q++) {
+        [[unroll]] for (uint j = 0; j < CN; j++) {
+            [[unroll]] for (uint q = 0; q < 4; q++) {
                 const uint n = col0 + 4 * j + q;
                 if (n < COLS) {
                     const uint o = ob[4 * j + q] + row * SP;

@@ -9,6 +9,7 @@
 // sqnet:variant conv_bwd_filter
 // sqnet:variant conv_bwd_filter_t -DTEX=1
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : require // register-block loops unrolled: see gemm.comp
 SQNET_LOCAL_SIZE
 
 layout(constant_id = 3) const uint RM = 8; // output channels per workgroup
@@ -35,20 +36,20 @@ void main() {
     // No early return: every invocation must reach the barriers. The host sizes the grid so row0 and col0 are
     // in range; rows and columns past the end are clamped on load and skipped on store.
     uint dyo[RM];
-    for (uint r = 0; r < RM; r++) {
+    [[unroll]] for (uint r = 0; r < RM; r++) {
         dyo[r] = min(row0 + r, ROWS - 1) * OP;
     }
     uint xo[4 * CN];
     int hoff[4 * CN], woff[4 * CN];
-    for (uint i = 0; i < 4 * CN; i++) {
+    [[unroll]] for (uint i = 0; i < 4 * CN; i++) {
         const uint c = min(col0 + i, COLS - 1), ci = c / KK, kh = (c % KK) / pc.KW, kw = c % pc.KW;
         xo[i] = ci * HW;
         hoff[i] = int(kh * pc.dh) - int(pc.ph);
         woff[i] = int(kw * pc.dw) - int(pc.pw);
     }
     vec4 acc[RM][CN];
-    for (uint r = 0; r < RM; r++) {
-        for (uint j = 0; j < CN; j++) {
+    [[unroll]] for (uint r = 0; r < RM; r++) {
+        [[unroll]] for (uint j = 0; j < CN; j++) {
             acc[r][j] = vec4(0);
         }
     }
@@ -59,8 +60,8 @@ void main() {
         const uint dyb = b * ROWS * OP + oh * pc.OW + ow, xb = b * pc.Cin * HW;
         const int iy = int(oh * pc.sh), ix = int(ow * pc.sw);
         vec4 bv[CN];
-        for (uint j = 0; j < CN; j++) {
-            for (uint q = 0; q < 4; q++) {
+        [[unroll]] for (uint j = 0; j < CN; j++) {
+            [[unroll]] for (uint q = 0; q < 4; q++) {
                 const uint i = 4 * j + q;
                 const int yy = iy + hoff[i], xx = ix + woff[i];
                 const bool ok = yy >= 0 && yy < int(pc.H) && xx >= 0 && xx < int(pc.W);
@@ -68,9 +69,9 @@ void main() {
                 bv[j][q] = ok ? v : 0.0;
             }
         }
-        for (uint r = 0; r < RM; r++) {
+        [[unroll]] for (uint r = 0; r < RM; r++) {
             const float a = DY(dyb + dyo[r]);
-            for (uint j = 0; j < CN; j++) {
+            [[unroll]] for (uint j = 0; j < CN; j++) {
                 acc[r][j] = fma(vec4(a), bv[j], acc[r][j]);
             }
         }
@@ -83,8 +84,8 @@ void main() {
         }
     }
     // Fixed-order reduction over the lanes, one accumulator vector at a time.
-    for (uint r = 0; r < RM; r++) {
-        for (uint j = 0; j < CN; j++) {
+    [[unroll]] for (uint r = 0; r < RM; r++) {
+        [[unroll]] for (uint j = 0; j < CN; j++) {
             part[lane] = acc[r][j];
             barrier();
             if (lane == 0) {
@@ -93,7 +94,7 @@ void main() {
                     s += part[l];
                 }
                 const uint row = row0 + r;
-                for (uint q = 0; q < 4; q++) {
+                [[unroll]] for (uint q = 0; q < 4; q++) {
                     const uint c = col0 + 4 * j + q;
                     if (row < ROWS && c < COLS) {
                         const uint o = row * COLS + c;

@@ -16,6 +16,7 @@
 // the reduction rather than columns: with 16 columns per invocation a layer like small's conv2 (32 × 144 weights)
 // has only 9 column blocks, which as SIMD lanes left most of them idle.
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : require // register-block loops unrolled: see gemm.comp
 SQNET_LOCAL_SIZE
 
 layout(constant_id = 3) const uint RM = 16; // output channels per invocation
@@ -44,20 +45,20 @@ void main() {
         return;
     }
     uint ar[RM];
-    for (uint r = 0; r < RM; r++) {
+    [[unroll]] for (uint r = 0; r < RM; r++) {
         ar[r] = min(row0 + r, ROWS - 1) * OP;
     }
     uint xo[4 * CN];
     int hoff[4 * CN], woff[4 * CN];
-    for (uint i = 0; i < 4 * CN; i++) {
+    [[unroll]] for (uint i = 0; i < 4 * CN; i++) {
         const uint c = min(col0 + i, COLS - 1), ci = c / KK, kh = (c % KK) / pc.KW, kw = c % pc.KW;
         xo[i] = ci * HW;
         hoff[i] = int(kh * pc.dh) - int(pc.ph);
         woff[i] = int(kw * pc.dw) - int(pc.pw);
     }
     vec4 acc[RM][CN];
-    for (uint r = 0; r < RM; r++) {
-        for (uint j = 0; j < CN; j++) {
+    [[unroll]] for (uint r = 0; r < RM; r++) {
+        [[unroll]] for (uint j = 0; j < CN; j++) {
             acc[r][j] = vec4(0);
         }
     }
@@ -80,10 +81,10 @@ void main() {
     for (uint qd = q0; qd < q1; qd++) {
         const uint xb = b * pc.Cin * HW, dyb = b * ROWS * OP;
         vec4 bq[4][CN];
-        for (uint q = 0; q < 4; q++) {
+        [[unroll]] for (uint q = 0; q < 4; q++) {
             const int iy = int(oh * pc.sh), ix = int(ow * pc.sw);
-            for (uint j = 0; j < CN; j++) {
-                for (uint qq = 0; qq < 4; qq++) {
+            [[unroll]] for (uint j = 0; j < CN; j++) {
+                [[unroll]] for (uint qq = 0; qq < 4; qq++) {
                     const uint i = 4 * j + qq;
                     const int yy = iy + hoff[i], xx = ix + woff[i];
                     const bool ok = yy >= 0 && yy < int(pc.H) && xx >= 0 && xx < int(pc.W);
@@ -96,9 +97,9 @@ void main() {
                 oh++;
             }
         }
-        for (uint r = 0; r < RM; r++) {
+        [[unroll]] for (uint r = 0; r < RM; r++) {
             const vec4 a = DYV((dyb + ar[r] + p) / 4);
-            for (uint j = 0; j < CN; j++) {
+            [[unroll]] for (uint j = 0; j < CN; j++) {
                 acc[r][j] = fma(vec4(a.x), bq[0][j], acc[r][j]);
                 acc[r][j] = fma(vec4(a.y), bq[1][j], acc[r][j]);
                 acc[r][j] = fma(vec4(a.z), bq[2][j], acc[r][j]);
@@ -119,10 +120,10 @@ void main() {
         uint oh = 0, ow = 0; // the pixel p + q, stepped
         for (uint p = 0; p < OP; p += 4) {
             vec4 bq[4][CN]; // bq[q][j]: x under columns 4j..4j+3 at output pixel p + q
-            for (uint q = 0; q < 4; q++) {
+            [[unroll]] for (uint q = 0; q < 4; q++) {
                 const int iy = int(oh * pc.sh), ix = int(ow * pc.sw);
-                for (uint j = 0; j < CN; j++) {
-                    for (uint qq = 0; qq < 4; qq++) {
+                [[unroll]] for (uint j = 0; j < CN; j++) {
+                    [[unroll]] for (uint qq = 0; qq < 4; qq++) {
                         const uint i = 4 * j + qq;
                         const int yy = iy + hoff[i], xx = ix + woff[i];
                         const bool ok = yy >= 0 && yy < int(pc.H) && xx >= 0 && xx < int(pc.W);
@@ -135,9 +136,9 @@ void main() {
                     oh++;
                 }
             }
-            for (uint r = 0; r < RM; r++) {
+            [[unroll]] for (uint r = 0; r < RM; r++) {
                 const vec4 a = DYV((dyb + ar[r] + p) / 4);
-                for (uint j = 0; j < CN; j++) {
+                [[unroll]] for (uint j = 0; j < CN; j++) {
                     acc[r][j] = fma(vec4(a.x), bq[0][j], acc[r][j]);
                     acc[r][j] = fma(vec4(a.y), bq[1][j], acc[r][j]);
                     acc[r][j] = fma(vec4(a.z), bq[2][j], acc[r][j]);
@@ -152,7 +153,7 @@ void main() {
         for (uint oh = 0; oh < pc.OH; oh++) {
             uint ro[4 * CN];
             bool rok[4 * CN];
-            for (uint i = 0; i < 4 * CN; i++) {
+            [[unroll]] for (uint i = 0; i < 4 * CN; i++) {
                 const int yy = int(oh * pc.sh) + hoff[i];
                 rok[i] = yy >= 0 && yy < int(pc.H);
                 ro[i] = xb + xo[i] + uint(max(yy, 0)) * pc.W;
@@ -160,8 +161,8 @@ void main() {
             for (uint ow = 0; ow < pc.OW; ow++) {
                 const int ix = int(ow * pc.sw);
                 vec4 bv[CN];
-                for (uint j = 0; j < CN; j++) {
-                    for (uint q = 0; q < 4; q++) {
+                [[unroll]] for (uint j = 0; j < CN; j++) {
+                    [[unroll]] for (uint q = 0; q < 4; q++) {
                         const uint i = 4 * j + q;
                         const int xx = ix + woff[i];
                         const bool ok = rok[i] && xx >= 0 && xx < int(pc.W);
@@ -170,9 +171,9 @@ void main() {
                     }
                 }
                 const uint d = dyb + oh * pc.OW + ow;
-                for (uint r = 0; r < RM; r++) {
+                [[unroll]] for (uint r = 0; r < RM; r++) {
                     const float a = DY(d + ar[r]);
-                    for (uint j = 0; j < CN; j++) {
+                    [[unroll]] for (uint j = 0; j < CN; j++) {
                         acc[r][j] = fma(vec4(a), bv[j], acc[r][j]);
                     }
                 }
@@ -180,13 +181,13 @@ void main() {
         }
     }
 #endif
-    for (uint r = 0; r < RM; r++) {
+    [[unroll]] for (uint r = 0; r < RM; r++) {
         const uint row = row0 + r;
         if (row >= ROWS) {
             break;
         }
-        for (uint j = 0; j < CN; j++) {
-            for (uint q = 0; q < 4; q++) {
+        [[unroll]] for (uint j = 0; j < CN; j++) {
+            [[unroll]] for (uint q = 0; q < 4; q++) {
                 const uint c = col0 + 4 * j + q;
                 if (c < COLS) {
                     const uint o = z * ROWS * COLS + row * COLS + c;

@@ -17,6 +17,13 @@
 // gathers texels with vector instructions but loads storage buffers lane by lane (1024³: 58 against 36 GFLOP/s).
 //
 // Every output element is a fixed-order sum, so the same inputs give the same bits.
+//
+// The loops over a block's rows and columns (bounds RM and CN, specialization constants) are marked [[unroll]]:
+// the accumulators stay in registers only when every index into acc[][] is a constant. Mesa 22.3's lavapipe
+// unrolled them unasked; Mesa 25.0's (Debian 13, LLVM 19) left the 32-row loops rolled, so acc[][] lived in
+// memory: GEMM 1024³ with 32×16 blocks ran at 7.8 GFLOP/s there, 22 with the hint (Mesa 22.3 in the same
+// minutes: 24 either way). Unrolling reorders no arithmetic. conv.comp, conv_filter_gemm.comp and
+// conv_bwd_filter.comp do the same.
 // sqnet:variant gemm_a0bn -DAMODE=0 -DBT=0 -DVEC4=0
 // sqnet:variant gemm_a0bn4 -DAMODE=0 -DBT=0 -DVEC4=1
 // sqnet:variant gemm_a0bt -DAMODE=0 -DBT=1 -DVEC4=0
@@ -36,6 +43,7 @@
 // sqnet:variant gemm_a2bn4t -DAMODE=2 -DBT=0 -DVEC4=1 -DTEX=1
 // sqnet:variant gemm_a2bt4t -DAMODE=2 -DBT=1 -DVEC4=1 -DTEX=1
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : require
 SQNET_LOCAL_SIZE
 
 layout(constant_id = 3) const uint RM = 16; // rows of C per invocation
@@ -89,13 +97,13 @@ void main() {
     }
     // Clamped A row offsets: rows past M repeat row M-1 and are never stored.
     uint ar[RM];
-    for (uint r = 0; r < RM; r++) {
+    [[unroll]] for (uint r = 0; r < RM; r++) {
         ar[r] = min(row0 + r, M - 1) * pc.sam;
     }
     const uint sak = pc.sak;
     vec4 acc[RM][CN];
-    for (uint r = 0; r < RM; r++) {
-        for (uint j = 0; j < CN; j++) {
+    [[unroll]] for (uint r = 0; r < RM; r++) {
+        [[unroll]] for (uint j = 0; j < CN; j++) {
             acc[r][j] = vec4(0);
         }
     }
@@ -103,13 +111,13 @@ void main() {
     // B stored K×N with N % 4 == 0: one vec4 load per 4 columns.
     const uint nv = N / 4;
     uint cb[CN];
-    for (uint j = 0; j < CN; j++) {
+    [[unroll]] for (uint j = 0; j < CN; j++) {
         cb[j] = min(col0 / 4 + j, nv - 1) + bz / 4;
     }
 #else
     // Clamped B column indices, then the offset of column i's element k.
     uint cc[4 * CN];
-    for (uint i = 0; i < 4 * CN; i++) {
+    [[unroll]] for (uint i = 0; i < 4 * CN; i++) {
 #if BT
         cc[i] = min(col0 + i, N - 1) * K + bz;
 #else
@@ -121,21 +129,21 @@ void main() {
     for (uint k = 0; k < K4; k += 4) {
         vec4 bv[4][CN]; // bv[kk][j] = op(B)[k+kk][col0+4j .. col0+4j+3]
 #if BT == 0 && VEC4
-        for (uint kk = 0; kk < 4; kk++) {
-            for (uint j = 0; j < CN; j++) {
+        [[unroll]] for (uint kk = 0; kk < 4; kk++) {
+            [[unroll]] for (uint j = 0; j < CN; j++) {
                 bv[kk][j] = B4((k + kk) * nv + cb[j]);
             }
         }
 #elif BT == 0
-        for (uint kk = 0; kk < 4; kk++) {
-            for (uint j = 0; j < CN; j++) {
+        [[unroll]] for (uint kk = 0; kk < 4; kk++) {
+            [[unroll]] for (uint j = 0; j < CN; j++) {
                 uint o = (k + kk) * N;
                 bv[kk][j] = vec4(b[o + cc[4 * j]], b[o + cc[4 * j + 1]], b[o + cc[4 * j + 2]], b[o + cc[4 * j + 3]]);
             }
         }
 #elif VEC4
         // Four columns × four k as four vec4 loads along k, transposed in registers.
-        for (uint j = 0; j < CN; j++) {
+        [[unroll]] for (uint j = 0; j < CN; j++) {
             vec4 t0 = B4((cc[4 * j] + k) / 4), t1 = B4((cc[4 * j + 1] + k) / 4);
             vec4 t2 = B4((cc[4 * j + 2] + k) / 4), t3 = B4((cc[4 * j + 3] + k) / 4);
             bv[0][j] = vec4(t0.x, t1.x, t2.x, t3.x);
@@ -144,8 +152,8 @@ void main() {
             bv[3][j] = vec4(t0.w, t1.w, t2.w, t3.w);
         }
 #else
-        for (uint kk = 0; kk < 4; kk++) {
-            for (uint j = 0; j < CN; j++) {
+        [[unroll]] for (uint kk = 0; kk < 4; kk++) {
+            [[unroll]] for (uint j = 0; j < CN; j++) {
                 uint o = k + kk;
                 bv[kk][j] = vec4(b[cc[4 * j] + o], b[cc[4 * j + 1] + o], b[cc[4 * j + 2] + o], b[cc[4 * j + 3] + o]);
             }
@@ -154,13 +162,13 @@ void main() {
         // av[r] = op(A)[row r][k .. k+3]
         vec4 av[RM];
 #if AMODE == 1
-        for (uint r = 0; r < RM; r++) {
+        [[unroll]] for (uint r = 0; r < RM; r++) {
             av[r] = A4((ar[r] + k) / 4);
         }
 #elif AMODE == 2
         // A stored K×M with M % 4 == 0 and RM % 4 == 0: one vec4 holds four rows at one k.
         // A group past M is clamped to the last group (rows never stored).
-        for (uint g = 0; g < RM; g += 4) {
+        [[unroll]] for (uint g = 0; g < RM; g += 4) {
             const uint gs = (min(row0 + g, M - 4) + k * M) / 4, mv = M / 4;
             vec4 t0 = A4(gs), t1 = A4(gs + mv), t2 = A4(gs + 2 * mv), t3 = A4(gs + 3 * mv);
             av[g] = vec4(t0.x, t1.x, t2.x, t3.x);
@@ -169,13 +177,13 @@ void main() {
             av[g + 3] = vec4(t0.w, t1.w, t2.w, t3.w);
         }
 #else
-        for (uint r = 0; r < RM; r++) {
+        [[unroll]] for (uint r = 0; r < RM; r++) {
             uint o = ar[r] + k * sak;
             av[r] = vec4(A1(o), A1(o + sak), A1(o + 2 * sak), A1(o + 3 * sak));
         }
 #endif
-        for (uint r = 0; r < RM; r++) {
-            for (uint j = 0; j < CN; j++) {
+        [[unroll]] for (uint r = 0; r < RM; r++) {
+            [[unroll]] for (uint j = 0; j < CN; j++) {
                 vec4 s = acc[r][j];
                 s = fma(vec4(av[r].x), bv[0][j], s);
                 s = fma(vec4(av[r].y), bv[1][j], s);
@@ -189,7 +197,7 @@ void main() {
     // Tail: the last K % 4 values of k (none for the BT VEC4 variant, which needs K % 4 == 0).
     for (uint k = K4; k < K; k++) {
         vec4 bv[CN];
-        for (uint j = 0; j < CN; j++) {
+        [[unroll]] for (uint j = 0; j < CN; j++) {
 #if BT == 0 && VEC4
             bv[j] = B4(k * nv + cb[j]);
 #elif BT == 0
@@ -198,27 +206,27 @@ void main() {
             bv[j] = vec4(b[cc[4 * j] + k], b[cc[4 * j + 1] + k], b[cc[4 * j + 2] + k], b[cc[4 * j + 3] + k]);
 #endif
         }
-        for (uint r = 0; r < RM; r++) {
+        [[unroll]] for (uint r = 0; r < RM; r++) {
 #if AMODE == 0
             float av = A1(ar[r] + k * sak);
 #else
             const uint ai = ar[r] + k * sak;
             float av = A4(ai / 4)[ai % 4];
 #endif
-            for (uint j = 0; j < CN; j++) {
+            [[unroll]] for (uint j = 0; j < CN; j++) {
                 acc[r][j] = fma(vec4(av), bv[j], acc[r][j]);
             }
         }
     }
 #endif
     const uint flags = pc.flags;
-    for (uint r = 0; r < RM; r++) {
+    [[unroll]] for (uint r = 0; r < RM; r++) {
         const uint row = row0 + r;
         if (row >= M) {
             break;
         }
-        for (uint j = 0; j < CN; j++) {
-            for (uint q = 0; q < 4; q++) {
+        [[unroll]] for (uint j = 0; j < CN; j++) {
+            [[unroll]] for (uint q = 0; q < 4; q++) {
                 const uint col = col0 + 4 * j + q;
                 if (col < N) {
                     float v = acc[r][j][q];
