@@ -61,14 +61,11 @@ layout(push_constant) uniform Push {
 // B read as an R32G32B32A32_SFLOAT uniform texel buffer (needs VEC4), A as R32G32B32A32_SFLOAT (AMODE 1, 2) or
 // R32_SFLOAT (AMODE 0) texels.
 #if AMODE == 0
-layout(set = 0, binding = 0) uniform textureBuffer a1t;
-#define A1(i) texelFetch(a1t, int(i)).x
+SQNET_F32_IN(0, A1)
 #else
-layout(set = 0, binding = 0) uniform textureBuffer a4t;
-#define A4(i) texelFetch(a4t, int(i))
+SQNET_VEC4_TEX(0, A4)
 #endif
-layout(set = 0, binding = 1) uniform textureBuffer b4t;
-#define B4(i) texelFetch(b4t, int(i))
+SQNET_VEC4_TEX(1, B4)
 #else
 #if AMODE == 0
 layout(std430, set = 0, binding = 0) readonly buffer A_ { float a[]; };
