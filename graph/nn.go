@@ -76,55 +76,98 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 			}
 			return g.lib.Conv2D(r, at(x), at(w), at(y), s, o)
 		},
-		Grad: func(d []*Tensor) ([]*Tensor, error) {
-			dy := d[0]
-			dx, dw := g.gradOf(x), g.gradOf(w)
-			var db *Tensor
+		Grad: func(d []*Tensor) ([]*Tensor, error) { return g.conv2DBackward(x, w, b, s, mac, d[0]), nil }})
+	return y
+}
+
+// conv2DBackward adds the backward of the convolution s of x with w (+ b), whose forward does mac flops, given its
+// output's gradient dy, and returns the gradients of x, w and b (those that need one; b's only with a bias).
+func (g *Graph) conv2DBackward(x, w, b *Tensor, s kernels.ConvShape, mac float64, dy *Tensor) []*Tensor {
+	dx, dw := g.gradOf(x), g.gradOf(w)
+	var db *Tensor
+	if b != nil {
+		db = g.gradOf(b)
+	}
+	// The input gradient reads packed weights from a scratch tensor on CPU drivers (an attack's first
+	// layer through conv_direct), or, with few input channels and strides, runs in two passes through one
+	// (kernels.ConvDataScratch).
+	var cols, wcols *Tensor
+	if n := g.lib.ConvDataScratch(s); dx != nil && n > 0 {
+		cols = g.tensor(x.Name+".grad.cols", []int{n}, Temp, F32)
+	}
+	// So does the weight gradient of a layer with few weights (a first layer).
+	if n := g.lib.ConvFilterScratch(s); dw != nil && n > 0 {
+		wcols = g.tensor(w.Name+".grad.cols", []int{n}, Temp, F32)
+	}
+	g.Add(&Op{Name: "conv2d backward", In: []*Tensor{dy, w, x}, Out: NonNil(dx, dw, db, cols, wcols),
+		Flops: mac * float64(len(NonNil(dx, dw))),
+		Run: func(r *vk.Recorder, at Binder) error {
+			// The input image needs no gradient in training: skip the (slow, one-channel) data pass.
+			if dx != nil {
+				var o kernels.ConvOpts
+				if cols != nil {
+					o.Scratch = at(cols)
+				}
+				if err := g.lib.Conv2DBackwardData(r, at(dy), at(w), at(dx), s, o); err != nil {
+					return err
+				}
+			}
+			if dw != nil {
+				var o kernels.ConvOpts
+				if wcols != nil {
+					o.Scratch = at(wcols)
+				}
+				if err := g.lib.Conv2DBackwardFilter(r, at(x), at(dy), at(dw), s, o); err != nil {
+					return err
+				}
+			}
+			if db == nil {
+				return nil
+			}
+			return g.lib.BiasGrad(r, at(dy), at(db), s.B, s.Cout, s.OH()*s.OW(), false)
+		}})
+	if b == nil {
+		return []*Tensor{dx, dw}
+	}
+	return []*Tensor{dx, dw, db}
+}
+
+// Conv2DReLUMaxPool returns ReLUMaxPool2x2(Conv2D(x, w, b, stride, pad)), a model's conv → ReLU → pool. Where the
+// device computes the three in one pass (kernels.Lib.ConvPoolOK: a first layer on a CPU driver) it does, keeping
+// per-window codes for the backward instead of the convolution's output, the largest activation of an MNIST
+// network; elsewhere it adds the two ops. The values are the same bits either way.
+func (g *Graph) Conv2DReLUMaxPool(x, w, b *Tensor, stride, pad int) *Tensor {
+	if len(x.Shape) != 4 || len(w.Shape) != 4 || w.Shape[1] != x.Shape[1] || stride < 1 || pad < 0 {
+		return g.ReLUMaxPool2x2(g.Conv2D(x, w, b, stride, pad)) // (which reports what is wrong)
+	}
+	s := kernels.ConvShape{B: x.Shape[0], Cin: x.Shape[1], H: x.Shape[2], W: x.Shape[3], Cout: w.Shape[0],
+		KH: w.Shape[2], KW: w.Shape[3], StrideH: stride, StrideW: stride, PadH: pad, PadW: pad}
+	n := g.lib.ConvFwdScratch(s)
+	if (b != nil && (len(b.Shape) != 1 || b.Shape[0] != w.Shape[0])) || s.OH() < 2 || s.OW() < 2 || n == 0 ||
+		!g.lib.ConvPoolOK(s) {
+		return g.ReLUMaxPool2x2(g.Conv2D(x, w, b, stride, pad))
+	}
+	oh, ow := s.OH(), s.OW()
+	y := g.tensor(w.Name+".out.relu.pool", []int{s.B, s.Cout, oh / 2, ow / 2}, Temp, F32)
+	codes := g.tensor(w.Name+".out.pool.codes", []int{kernels.PoolCodesLen(s.B, s.Cout, oh, ow)}, Temp, F32)
+	wp := g.tensor(w.Name+".packed", []int{n}, Temp, F32)
+	mac := 2 * float64(s.B) * float64(s.Cout) * float64(oh*ow) * float64(s.Cin*s.KH*s.KW)
+	g.Add(&Op{Name: "conv2d+relu+maxpool", In: NonNil(x, w, b), Out: []*Tensor{y, codes, wp}, Flops: mac,
+		Run: func(r *vk.Recorder, at Binder) error {
+			o := kernels.ConvOpts{Scratch: at(wp)}
 			if b != nil {
-				db = g.gradOf(b)
+				o.Bias = at(b)
 			}
-			// The input gradient reads packed weights from a scratch tensor on CPU drivers (an attack's first
-			// layer through conv_direct), or, with few input channels and strides, runs in two passes through one
-			// (kernels.ConvDataScratch).
-			var cols, wcols *Tensor
-			if n := g.lib.ConvDataScratch(s); dx != nil && n > 0 {
-				cols = g.tensor(x.Name+".grad.cols", []int{n}, Temp, F32)
-			}
-			// So does the weight gradient of a layer with few weights (a first layer).
-			if n := g.lib.ConvFilterScratch(s); dw != nil && n > 0 {
-				wcols = g.tensor(w.Name+".grad.cols", []int{n}, Temp, F32)
-			}
-			g.Add(&Op{Name: "conv2d backward", In: []*Tensor{dy, w, x}, Out: NonNil(dx, dw, db, cols, wcols),
-				Flops: mac * float64(len(NonNil(dx, dw))),
+			return g.lib.Conv2DReLUMaxPool(r, at(x), at(w), at(y), at(codes), s, o)
+		},
+		Grad: func(d []*Tensor) ([]*Tensor, error) {
+			// The convolution's output gradient, unpooled from the codes; then the convolution's backward.
+			dconv := g.tensor(w.Name+".out.grad", []int{s.B, s.Cout, oh, ow}, Temp, F32)
+			g.Add(&Op{Name: "relu+maxpool backward", In: []*Tensor{codes, d[0]}, Out: []*Tensor{dconv},
 				Run: func(r *vk.Recorder, at Binder) error {
-					// The input image needs no gradient in training: skip the (slow, one-channel) data pass.
-					if dx != nil {
-						var o kernels.ConvOpts
-						if cols != nil {
-							o.Scratch = at(cols)
-						}
-						if err := g.lib.Conv2DBackwardData(r, at(dy), at(w), at(dx), s, o); err != nil {
-							return err
-						}
-					}
-					if dw != nil {
-						var o kernels.ConvOpts
-						if wcols != nil {
-							o.Scratch = at(wcols)
-						}
-						if err := g.lib.Conv2DBackwardFilter(r, at(x), at(dy), at(dw), s, o); err != nil {
-							return err
-						}
-					}
-					if db == nil {
-						return nil
-					}
-					return g.lib.BiasGrad(r, at(dy), at(db), s.B, s.Cout, s.OH()*s.OW(), false)
+					return g.lib.ReLUMaxPool2x2Unpool(r, at(codes), at(d[0]), at(dconv), s.B, s.Cout, oh, ow)
 				}})
-			if b == nil {
-				return []*Tensor{dx, dw}, nil
-			}
-			return []*Tensor{dx, dw, db}, nil
+			return g.conv2DBackward(x, w, b, s, mac, dconv), nil
 		}})
 	return y
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/sqnet/sqnet/kernels"
 )
 
 // mlpLoss64 is the CPU reference of x → linear → relu → linear → mean cross-entropy, in float64.
@@ -226,5 +228,130 @@ func TestResidualBatchNormGradients(t *testing.T) {
 					wantM, wantV)
 			}
 		}
+	}
+}
+
+// TestConv2DReLUMaxPool builds conv → ReLU → pool → reshape → cross-entropy once with Conv2DReLUMaxPool and once
+// with Conv2D then ReLUMaxPool2x2, differentiates each with respect to the input alone (an attack) and to every
+// tensor (training), and checks that the two give the same loss and gradients bit for bit, that the fused op is
+// the one that ran where the device has it (a CPU driver), and the fused graph's gradients against central
+// differences of a float64 CPU forward pass.
+func TestConv2DReLUMaxPool(t *testing.T) {
+	const bs, cin, h, w, cout, k = 2, 1, 6, 8, 3, 3
+	xv, wv, bv := randn(21, bs*cin*h*w), randn(22, cout*cin*k*k), randn(23, cout)
+	ls := []uint32{4, 17}
+	build := func(fused bool, all bool) (*Graph, *Program, []*Tensor, *Tensor) {
+		g := openGraph(t)
+		x := g.Input("x", F32, bs, cin, h, w)
+		labels := g.Input("labels", U32, bs)
+		wt, b := g.Param("conv.weight", cout, cin, k, k), g.Param("conv.bias", cout)
+		var y *Tensor
+		if fused {
+			y = g.Conv2DReLUMaxPool(x, wt, b, 1, 1)
+		} else {
+			y = g.ReLUMaxPool2x2(g.Conv2D(x, wt, b, 1, 1))
+		}
+		loss := g.SoftmaxCrossEntropy(g.Reshape(y, bs, -1), labels)
+		g.Keep(loss)
+		wrt := []*Tensor{x}
+		if all {
+			wrt = []*Tensor{x, wt, b}
+		}
+		if err := g.Backward(loss, 1.0/bs, wrt...); err != nil {
+			t.Fatal(err)
+		}
+		p, err := g.Compile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		for tt, v := range map[*Tensor][]float32{x: xv, wt: wv, b: bv} {
+			if err := Write(p, tt, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := Write(p, labels, ls); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Run(); err != nil {
+			t.Fatal(err)
+		}
+		return g, p, wrt, loss
+	}
+	read := func(p *Program, tt *Tensor) []float32 {
+		v := make([]float32, tt.Elems())
+		if err := Read(p, tt, v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, all := range []bool{false, true} {
+		gf, pf, wf, lf := build(true, all)
+		_, pu, wu, lu := build(false, all)
+		ranFused := false
+		for _, op := range gf.ops {
+			ranFused = ranFused || op.Name == "conv2d+relu+maxpool"
+		}
+		if want := gf.Lib().ConvPoolOK(kernels.ConvShape{B: bs, Cin: cin, H: h, W: w, Cout: cout, KH: k, KW: k,
+			PadH: 1, PadW: 1}); ranFused != want {
+			t.Fatalf("the fused op ran: %v, want %v (ConvPoolOK)", ranFused, want)
+		}
+		pairs := [][2][]float32{{read(pf, lf), read(pu, lu)}}
+		for i := range wf {
+			pairs = append(pairs, [2][]float32{read(pf, wf[i].Grad), read(pu, wu[i].Grad)})
+		}
+		for i, pr := range pairs {
+			for j := range pr[0] {
+				if math.Float32bits(pr[0][j]) != math.Float32bits(pr[1][j]) {
+					t.Fatalf("all=%v, output %d (loss, then gradients), element %d: fused %v, two ops %v", all, i, j,
+						pr[0][j], pr[1][j])
+				}
+			}
+		}
+		if !all {
+			continue
+		}
+		checkGradients(t, "conv+relu+pool: ", pf, wf, [][]float64{widen(xv), widen(wv), widen(bv)},
+			func(a [][]float64) float64 {
+				x, wt, b := a[0], a[1], a[2]
+				oh, ow := h/2, w/2
+				total := 0.0
+				for n := range bs {
+					z := make([]float64, 0, cout*oh*ow)
+					for co := range cout {
+						for py := range oh {
+							for px := range ow {
+								best := math.Inf(-1)
+								for dy := range 2 {
+									for dx := range 2 {
+										oy, ox := 2*py+dy, 2*px+dx
+										s := b[co]
+										for kh := range k {
+											for kw := range k {
+												iy, ix := oy-1+kh, ox-1+kw
+												if iy >= 0 && iy < h && ix >= 0 && ix < w {
+													s += wt[co*k*k+kh*k+kw] * x[(n*h+iy)*w+ix]
+												}
+											}
+										}
+										best = math.Max(best, s)
+									}
+								}
+								z = append(z, math.Max(best, 0))
+							}
+						}
+					}
+					m := math.Inf(-1)
+					for _, v := range z {
+						m = math.Max(m, v)
+					}
+					se := 0.0
+					for _, v := range z {
+						se += math.Exp(v - m)
+					}
+					total += m + math.Log(se) - z[ls[n]]
+				}
+				return total / bs
+			})
 	}
 }

@@ -49,3 +49,55 @@ func BenchmarkMaxPool(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConvPool compares the first layers' conv → ReLU → pool as one pass (Conv2DReLUMaxPool) with the two
+// passes it replaces (Conv2D through conv_direct, then ReLUMaxPool2x2), and its backward as far as the
+// convolution's output gradient (ReLUMaxPool2x2Unpool from the codes against ReLUMaxPool2x2Backward reading x),
+// on small's (16 channels, 3×3) and madry's (32, 5×5) first convolutions at batch 50, in ms a pass. Both record
+// poolReps passes into one command buffer; on devices without the fused pass the benchmark is skipped.
+func BenchmarkConvPool(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		s    ConvShape
+	}{
+		{"small1", ConvShape{B: 50, Cin: 1, H: 28, W: 28, Cout: 16, KH: 3, KW: 3, PadH: 1, PadW: 1}},
+		{"madry1", ConvShape{B: 50, Cin: 1, H: 28, W: 28, Cout: 32, KH: 5, KW: 5, PadH: 2, PadW: 2}},
+	} {
+		for _, pass := range []string{"fused", "two-pass", "unpool", "relu+maxpool-backward"} {
+			b.Run(fmt.Sprintf("%s/b%d/%s", c.name, c.s.B, pass), func(b *testing.B) {
+				l := openBenchLib(b)
+				s := c.s
+				if !l.ConvPoolOK(s) {
+					b.Skip("no fused conv+ReLU+pool pass on this device")
+				}
+				out := s.OutLen()
+				x, w, bias := benchBuf(b, l, s.InLen()), benchBuf(b, l, s.WLen()), benchBuf(b, l, s.Cout)
+				conv, y, dx := benchBuf(b, l, out), benchBuf(b, l, out/4), benchBuf(b, l, out)
+				codes := benchBuf(b, l, PoolCodesLen(s.B, s.Cout, s.OH(), s.OW()))
+				o := ConvOpts{Bias: bias.All(), Scratch: benchBuf(b, l, l.ConvFwdScratch(s)).All()}
+				benchReplay(b, l, func(r *vk.Recorder) error {
+					for range poolReps {
+						var err error
+						switch pass {
+						case "fused":
+							err = l.Conv2DReLUMaxPool(r, x.All(), w.All(), y.All(), codes.All(), s, o)
+						case "two-pass":
+							if err = l.Conv2D(r, x.All(), w.All(), conv.All(), s, o); err == nil {
+								err = l.ReLUMaxPool2x2(r, conv.All(), y.All(), s.B, s.Cout, s.OH(), s.OW())
+							}
+						case "unpool":
+							err = l.ReLUMaxPool2x2Unpool(r, codes.All(), y.All(), dx.All(), s.B, s.Cout, s.OH(), s.OW())
+						default:
+							err = l.ReLUMaxPool2x2Backward(r, conv.All(), y.All(), dx.All(), s.B, s.Cout, s.OH(), s.OW())
+						}
+						if err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				b.ReportMetric(b.Elapsed().Seconds()/float64(b.N*poolReps)*1e3, "ms/pass")
+			})
+		}
+	}
+}

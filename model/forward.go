@@ -64,6 +64,13 @@ func (n *Net) layers(g *graph.Graph, h *graph.Tensor, ls []Layer) *graph.Tensor 
 			if !l.NoBias {
 				b = n.Params[l.Name+".bias"]
 			}
+			if i+2 < len(ls) && ls[i+1].Kind == "relu" && ls[i+2].Kind == "pool" {
+				// conv → ReLU → pool as one op: one pass where the device has one (a first layer on a CPU
+				// driver), without the convolution's output in memory; the same values.
+				h = g.Conv2DReLUMaxPool(h, n.Params[l.Name+".weight"], b, max(l.Stride, 1), l.Pad)
+				i += 2
+				continue
+			}
 			h = g.Conv2D(h, n.Params[l.Name+".weight"], b, max(l.Stride, 1), l.Pad)
 		case "bn":
 			h = g.BatchNorm2D(h, n.Params[l.Name+".weight"], n.Params[l.Name+".bias"], n.Params[l.Name+".running_mean"],

@@ -32,6 +32,20 @@
 // sqnet:variant conv_direct_data -DDATA=1 -DVEC4=0
 // sqnet:variant conv_direct_fwd4 -DDATA=0 -DVEC4=1
 // sqnet:variant conv_direct_data4 -DDATA=1 -DVEC4=1
+// sqnet:variant conv_direct_pool4 -DDATA=0 -DVEC4=1 -DPOOL=1
+//
+// POOL (forward, VEC4, an even output height; the host sets P = 8): the convolution followed by ReLU and 2×2 max
+// pooling, as Conv2D then ReLUMaxPool2x2 compute them, without storing the convolution's output. An invocation owns
+// P pixels of two output rows 2py, 2py+1 (its window KH + 1 rows), pools their P/2 windows of each output channel
+// (bias added first; the first maximum in row-major window order, a NaN wins — maxpool.comp's rule), stores the
+// P/2 pooled values (ReLU applied) as vec2s and one float of codes for the backward: per window k (0..3)
+// 8^k·(argmax position in the window (0..3) + 4 if the maximum is > 0), a small integer stored exactly as a float
+// and read back through a float texel (kernels.ReLUMaxPool2x2Unpool). On lavapipe a store costs a pass over the
+// SIMD lanes whatever its width, and the first layer's output is the largest tensor of an MNIST network; storing
+// a quarter of it and a code per four windows instead of all of it, and no pooling pass, is what this saves.
+#if !defined(POOL)
+#define POOL 0
+#endif
 #define TEX 1 // the source is read as texels
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : require
@@ -53,7 +67,11 @@ layout(push_constant) uniform Push {
     uint flags;
 } pc;
 
-#if VEC4
+#if POOL
+SQNET_VEC4_TEX(0, SRC4) // x
+layout(std430, set = 0, binding = 3) writeonly buffer Out_ { vec2 pooled2[]; }; // the pooled output
+layout(std430, set = 0, binding = 4) writeonly buffer Codes_ { float codes[]; }; // the windows' codes
+#elif VEC4
 SQNET_VEC4_TEX(0, SRC4) // FWD x, DATA dy
 layout(std430, set = 0, binding = 3) buffer Out_ { vec4 dst4[]; }; // FWD y, DATA dx
 #else
@@ -65,11 +83,15 @@ layout(std430, set = 0, binding = 2) readonly buffer Bias_ { float bias[]; };
 
 const uint PW = P + KW - 1; // window width
 const uint KK = KH * KW, KQ = (KK + 3) / 4;
+#if POOL
+const uint WR = KH + 1; // the window's rows (a named constant: glslang gives each spec-constant expression its own
+#define WROWS WR        // array type, so parameters sized by `KH + 1` would match no argument)
+#endif
 
 #include "conv_window.glsl"
 
-// accumulate adds output channel o's taps over input channel i's window win to acc.
-void accumulate(uint o, uint i, float win[KH][PW], inout float acc[P]) {
+// accumulate adds output channel o's taps over input channel i's window win, from its row d on, to acc.
+void accumulate(uint o, uint i, float win[WROWS][PW], uint d, inout float acc[P]) {
     [[unroll]] for (uint q = 0; q < KQ; q++) {
         const vec4 a4 = WGT4((o * NI + i) * KQ + q);
         [[unroll]] for (uint e = 0; e < 4; e++) {
@@ -81,13 +103,14 @@ void accumulate(uint o, uint i, float win[KH][PW], inout float acc[P]) {
                 const uint r = k / KW, t0 = k % KW;
 #endif
                 [[unroll]] for (uint p = 0; p < P; p++) {
-                    acc[p] = fma(a4[e], win[r][t0 + p], acc[p]);
+                    acc[p] = fma(a4[e], win[d + r][t0 + p], acc[p]);
                 }
             }
         }
     }
 }
 
+#if !POOL
 // store writes output channel o's P sums (those inside the row: valid of them) with the flags' bias, ReLU and
 // accumulation.
 void store(uint o, float acc[P], int valid, uint DH, uint DW) {
@@ -111,7 +134,89 @@ void store(uint o, float acc[P], int valid, uint DH, uint DW) {
     }
 #endif
 }
+#endif
 
+#if POOL
+// pool4 returns the maximum of a window's four values (row-major) and sets k to its position: a strictly larger
+// value or any NaN replaces the current maximum (maxpool.comp's window()).
+float pool4(vec4 v, out uint k) {
+    float best = v[0];
+    k = 0;
+    [[unroll]] for (uint j = 1; j < 4; j++) {
+        if (v[j] > best || isnan(v[j])) {
+            best = v[j];
+            k = j;
+        }
+    }
+    return best;
+}
+
+void main() {
+    SH = pc.H;
+    SW = pc.W;
+    const uint DH = pc.OH, DW = pc.OW, QH = DH / 2, QW = DW / 2; // the convolution's and the pooled planes
+    const uint CPR = (QW + 3) / 4;                                 // code floats per pooled row
+    const int offy = -int(pc.ph), offx = -int(pc.pw);
+    const uint chunks = (DW + P - 1) / P;
+    const uint total = pc.B * QH * chunks, n0 = sqnet_flat_id(), n = min(n0, total - 1);
+    const uint row = n / chunks; // b·QH + py
+    b = row / QH;
+    const uint py = row % QH;
+    oy = 2 * py;
+    ox0 = (n % chunks) * P;
+    y0 = int(oy) + offy;
+    x0 = int(ox0) + offx;
+    [[unroll]] for (uint t = 0; t < PW; t++) {
+        colok[t] = x0 + int(t) >= 0 && x0 + int(t) < int(SW);
+    }
+    // Pooled values of this chunk to store (DW is a multiple of 4, ox0 of 8: an even count).
+    const int valid = n0 < total ? (int(DW) - int(ox0)) / 2 : 0;
+    const uint flags = pc.flags;
+    float win[NI][WROWS][PW];
+    [[unroll]] for (uint i = 0; i < NI; i++) {
+        loadWindow(i, win[i]);
+    }
+    [[dont_unroll]] for (uint o = 0; o < NO; o++) {
+        float a0[P], a1[P]; // output rows 2py and 2py + 1
+        [[unroll]] for (uint p = 0; p < P; p++) {
+            a0[p] = 0.0;
+            a1[p] = 0.0;
+        }
+        [[unroll]] for (uint i = 0; i < NI; i++) {
+            accumulate(o, i, win[i], 0, a0);
+            accumulate(o, i, win[i], 1, a1);
+        }
+        if ((flags & 1u) != 0) { // the bias, added as conv_direct_fwd's epilogue adds it
+            [[unroll]] for (uint p = 0; p < P; p++) {
+                a0[p] += bias[o];
+                a1[p] += bias[o];
+            }
+        }
+        const uint qb = ((b * NO + o) * QH + py) * QW + ox0 / 2; // the first pooled output (even)
+        uint code = 0;
+        [[unroll]] for (uint q = 0; q < P / 4; q++) { // two windows a vec2
+            vec2 m;
+            [[unroll]] for (uint e = 0; e < 2; e++) {
+                const uint j = 2 * q + e; // the window's index in the chunk
+                uint k;
+                const float best = pool4(vec4(a0[2 * j], a0[2 * j + 1], a1[2 * j], a1[2 * j + 1]), k);
+                m[e] = best;
+                if (int(j) < valid) { // (windows past the row's end leave their bits 0)
+                    code += (k + (best > 0.0 ? 4u : 0u)) << (3u * (j % 4u));
+                }
+            }
+            // ReLU after the maximum, written as maxpool.comp writes it (a vector max: the same result for NaN).
+            m = max(m, vec2(0.0));
+            if (int(2 * q) < valid) {
+                pooled2[qb / 2 + q] = m;
+            }
+        }
+        if (valid > 0) {
+            codes[((b * NO + o) * QH + py) * CPR + ox0 / 8] = float(code);
+        }
+    }
+}
+#else
 void main() {
 #if DATA
     SH = pc.OH;
@@ -147,7 +252,7 @@ void main() {
         float win[KH][PW];
         loadWindow(i, win);
         [[unroll]] for (uint o = 0; o < NO; o++) {
-            accumulate(o, i, win, acc[o]);
+            accumulate(o, i, win, 0, acc[o]);
         }
     }
     [[unroll]] for (uint o = 0; o < NO; o++) {
@@ -164,9 +269,10 @@ void main() {
             acc[p] = 0.0;
         }
         [[unroll]] for (uint i = 0; i < NI; i++) {
-            accumulate(o, i, win[i], acc);
+            accumulate(o, i, win[i], 0, acc);
         }
         store(o, acc, valid, DH, DW);
     }
 #endif
 }
+#endif

@@ -28,6 +28,13 @@
 // sqnet:variant maxpool_bwd2 -DBACKWARD=1 -DVEC2=1
 // sqnet:variant maxpool_bwd2_t -DBACKWARD=1 -DVEC2=1 -DTEX=1
 // sqnet:variant maxpool_bwd4v_t -DBACKWARD=1 -DVEC4=1 -DTEX=1
+// sqnet:variant maxpool_unpool4_t -DBACKWARD=1 -DUNPOOL=1 -DTEX=1
+//
+// UNPOOL (planes of even height and a width a multiple of 4): the backward of a ReLU + pooling that ran fused
+// into the convolution before it (conv_direct.comp's POOL), which kept no input x but a float of codes per four
+// windows of a pooled row (8^k·(argmax position + 4 if the maximum was > 0) for its windows k = 0..3). An invocation
+// reads one code float and writes those four windows' dx rows as vec4s (two windows a vec4): the same values,
+// in the same places, as the VEC4 backward reading x.
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : require
 #if !defined(OUT4)
@@ -38,6 +45,9 @@
 #endif
 #if !defined(VEC4)
 #define VEC4 0
+#endif
+#if !defined(UNPOOL)
+#define UNPOOL 0
 #endif
 SQNET_LOCAL_SIZE
 
@@ -50,14 +60,16 @@ layout(push_constant) uniform Push {
 } pc;
 
 // TEX reads x (and dy) through texel buffers (see SQNET_F32_IN).
-#if VEC4
+#if UNPOOL
+SQNET_F32_IN(0, CODES)
+#elif VEC4
 SQNET_VEC4_TEX(0, X4)
 #else
 SQNET_F32_IN(0, X)
 #endif
 #if BACKWARD
 SQNET_F32_IN(1, DY)
-#if VEC4
+#if VEC4 || UNPOOL
 layout(std430, set = 0, binding = 2) writeonly buffer DX { vec4 dx4[]; };
 #elif VEC2
 layout(std430, set = 0, binding = 2) writeonly buffer DX { vec2 dx2[]; };
@@ -85,7 +97,8 @@ float window(vec4 v, uint r0, out uint bi) {
     return best;
 }
 
-#if VEC4
+#if UNPOOL
+#elif VEC4
 // pool2 returns the maxima of the two windows of the 2×4 block whose top-left element is r0 (a multiple of 4) in
 // the plane at base, and sets bi to their flat indices.
 vec2 pool2(uint base, uint r0, out uvec2 bi) {
@@ -99,7 +112,34 @@ float pool1(uint base, uint r0, out uint bi) {
 }
 #endif
 
-#if !BACKWARD && OUT4
+#if UNPOOL
+void main() {
+    // Invocation j: code float j, the windows c0 .. c0 + 3 of pooled row `row` (fewer at the row's end; the pooled
+    // width is even, so windows come in pairs).
+    const uint j = sqnet_flat_id();
+    const uint oh = pc.h / 2, ow = pc.w / 2, cpr = (ow + 3) / 4;
+    if (j >= pc.planes * oh * cpr) {
+        return;
+    }
+    const uint row = j / cpr; // plane · oh + pooled row
+    const uint c0 = (j - row * cpr) * 4;
+    const uint code = uint(CODES(j));
+    const uint p = row / oh, oy = row - p * oh;
+    const uint dxb = (p * pc.h + 2 * oy) * pc.w + 2 * c0; // a multiple of 4
+    [[unroll]] for (uint q = 0; q < 2; q++) {
+        if (c0 + 2 * q < ow) {
+            const uint k0 = (code >> (6 * q)) & 7u, k1 = (code >> (6 * q + 3)) & 7u;
+            const uint i0 = row * ow + c0 + 2 * q;
+            const float g0 = (k0 & 4u) != 0 ? DY(i0) : 0.0, g1 = (k1 & 4u) != 0 ? DY(i0 + 1) : 0.0;
+            const uint a0 = k0 & 3u, a1 = k1 & 3u;
+            [[unroll]] for (uint r = 0; r < 2; r++) {
+                dx4[(dxb + r * pc.w) / 4 + q] = vec4(a0 == 2 * r ? g0 : 0.0, a0 == 2 * r + 1 ? g0 : 0.0,
+                                                     a1 == 2 * r ? g1 : 0.0, a1 == 2 * r + 1 ? g1 : 0.0);
+            }
+        }
+    }
+}
+#elif !BACKWARD && OUT4
 void main() {
     // Invocation j: outputs 4j .. 4j + 3 (the host checks that the output count is a multiple of 4).
     const uint j = sqnet_flat_id();
