@@ -149,7 +149,7 @@ func (g *Graph) Conv2DReLUMaxPool(x, w, b *Tensor, stride, pad int) *Tensor {
 	}
 	oh, ow := s.OH(), s.OW()
 	y := g.tensor(w.Name+".out.relu.pool", []int{s.B, s.Cout, oh / 2, ow / 2}, Temp, F32)
-	codes := g.tensor(w.Name+".out.pool.codes", []int{kernels.PoolCodesLen(s.B, s.Cout, oh, ow)}, Temp, F32)
+	codes := g.tensor(w.Name+".out.pool.codes", []int{g.lib.PoolCodesLen(s)}, Temp, F32)
 	wp := g.tensor(w.Name+".packed", []int{n}, Temp, F32)
 	mac := 2 * float64(s.B) * float64(s.Cout) * float64(oh*ow) * float64(s.Cin*s.KH*s.KW)
 	g.Add(&Op{Name: "conv2d+relu+maxpool", In: NonNil(x, w, b), Out: []*Tensor{y, codes, wp}, Flops: mac,
@@ -165,7 +165,7 @@ func (g *Graph) Conv2DReLUMaxPool(x, w, b *Tensor, stride, pad int) *Tensor {
 			dconv := g.tensor(w.Name+".out.grad", []int{s.B, s.Cout, oh, ow}, Temp, F32)
 			g.Add(&Op{Name: "relu+maxpool backward", In: []*Tensor{codes, d[0]}, Out: []*Tensor{dconv},
 				Run: func(r *vk.Recorder, at Binder) error {
-					return g.lib.ReLUMaxPool2x2Unpool(r, at(codes), at(d[0]), at(dconv), s.B, s.Cout, oh, ow)
+					return g.lib.Conv2DReLUMaxPoolBackward(r, at(codes), at(d[0]), at(dconv), s)
 				}})
 			return g.conv2DBackward(x, w, b, s, mac, dconv), nil
 		}})

@@ -11,28 +11,48 @@ import (
 const directPixelsPool = 8
 
 // ConvPoolOK reports whether Conv2DReLUMaxPool computes s followed by ReLU and 2×2 max pooling on this device: a
-// first convolution that conv_direct serves (see directOK), with an even output height, output and input rows a
-// multiple of 4 wide (vec4 reads and stores), and texel views that any range placed at a 16-byte boundary satisfies.
+// CPU driver whose convolutions read packed weights (see ConvFwdScratch), an even output height and width, and
+// texel views that any range placed at a 16-byte boundary satisfies. A first layer that conv_direct serves (see
+// directOK) with rows a multiple of 4 wide runs conv_direct's POOL variant, any other convolution conv.comp's.
 // Elsewhere a model runs Conv2D and ReLUMaxPool2x2 as two ops.
 func (l *Lib) ConvPoolOK(s ConvShape) bool {
-	if !l.directOK(s) {
+	if s.check("conv") != nil || l.packLen(s) == 0 || l.dev.Info().Type != vk.TypeCPU {
 		return false
 	}
 	s = s.withDefaults()
 	t := l.dev.Info().Texel
-	return s.OH()%2 == 0 && s.OW()%4 == 0 && s.W%4 == 0 && t.Float1 && t.Float4 && t.OffsetAlignment <= 16 &&
-		uint64(s.InLen()/4) <= t.MaxElements && uint64(PoolCodesLen(s.B, s.Cout, s.OH(), s.OW())) <= t.MaxElements &&
-		uint64(s.OutLen()/4) <= t.MaxElements
+	return s.OH()%2 == 0 && s.OW()%2 == 0 && t.Float1 && t.Float4 && t.OffsetAlignment <= 16 &&
+		uint64(s.OutLen()/4) <= t.MaxElements // (the codes are fewer than the pooled outputs)
 }
 
-// PoolCodesLen is the floats of the codes that Conv2DReLUMaxPool keeps for the backward of pooling a [b, c, h, w]
-// convolution output: one per four windows of a pooled row.
-func PoolCodesLen(b, c, h, w int) int { return b * c * (h / 2) * ((w/2 + 3) / 4) }
+// poolDirect reports whether Conv2DReLUMaxPool runs s through conv_direct's POOL variant (vec4 reads and stores).
+func (l *Lib) poolDirect(s ConvShape) bool {
+	s = s.withDefaults()
+	return l.directOK(s) && s.OW()%4 == 0 && s.W%4 == 0
+}
+
+// PoolCodesLen is the floats of the codes that Conv2DReLUMaxPool keeps for s's backward: one per four windows —
+// of a pooled row through conv_direct (PoolCodesRowsLen), of a channel's windows in (image, pooled row, pooled
+// column) order through conv.comp (PoolCodesFlatLen).
+func (l *Lib) PoolCodesLen(s ConvShape) int {
+	s = s.withDefaults()
+	if l.poolDirect(s) {
+		return PoolCodesRowsLen(s.B, s.Cout, s.OH(), s.OW())
+	}
+	return PoolCodesFlatLen(s.B, s.Cout, s.OH(), s.OW())
+}
+
+// PoolCodesRowsLen is the floats of conv_direct's POOL codes for a [b, c, h, w] convolution output: one per four
+// windows of a pooled row, at [image][channel][pooled row][chunk].
+func PoolCodesRowsLen(b, c, h, w int) int { return b * c * (h / 2) * ((w/2 + 3) / 4) }
+
+// PoolCodesFlatLen is the floats of conv.comp's POOL codes for a [b, c, h, w] convolution output: one per group of
+// four windows of a channel in (image, pooled row, pooled column) order, at [channel][group].
+func PoolCodesFlatLen(b, c, h, w int) int { return c * ((b*(h/2)*(w/2) + 3) / 4) }
 
 // Conv2DReLUMaxPool records y = maxpool2x2(relu(conv(x, w) + bias)) for x [B,Cin,H,W] and w [Cout,Cin,KH,KW] into
-// y [B,Cout,OH/2,OW/2] in one pass, without the convolution's output, and codes (PoolCodesLen floats): which element
-// of each window was its maximum and whether it was positive, all that ReLUMaxPool2x2Unpool needs for the
-// backward. The values are those of Conv2D then ReLUMaxPool2x2, to the bit. Only where ConvPoolOK(s); o.Scratch
+// y [B,Cout,OH/2,OW/2] in one pass, without the convolution's output, and codes (PoolCodesLen(s) floats): which
+// element of each window was its maximum and whether it was positive, all that Conv2DReLUMaxPoolBackward needs. The values are those of Conv2D then ReLUMaxPool2x2, to the bit. Only where ConvPoolOK(s); o.Scratch
 // must hold ConvFwdScratch(s) floats (the packed weights), o.ReLU and o.Accumulate must be off.
 func (l *Lib) Conv2DReLUMaxPool(r *vk.Recorder, x, w, y, codes vk.Range, s ConvShape, o ConvOpts) error {
 	const op = "conv2d+relu+maxpool"
@@ -46,7 +66,7 @@ func (l *Lib) Conv2DReLUMaxPool(r *vk.Recorder, x, w, y, codes vk.Range, s ConvS
 		return fmt.Errorf("%s: ReLU comes after the pooling and the output cannot accumulate", op)
 	}
 	s = s.withDefaults()
-	nc := PoolCodesLen(s.B, s.Cout, s.OH(), s.OW())
+	nc := l.PoolCodesLen(s)
 	if err := needEach(op, sized{"x", x, s.InLen()}, sized{"w", w, s.WLen()}, sized{"y", y, s.OutLen() / 4},
 		sized{"codes", codes, nc}); err != nil {
 		return err
@@ -63,11 +83,13 @@ func (l *Lib) Conv2DReLUMaxPool(r *vk.Recorder, x, w, y, codes vk.Range, s ConvS
 		named{"bias", o.Bias}); err != nil {
 		return err
 	}
-	if err := disjoint(op, named{"y", y}, named{"codes", codes}); err != nil {
-		return err
+	for _, in := range []named{{"x", x}, {"w", w}, {"bias", o.Bias}} {
+		if err := disjoint(op, named{"y", y}, named{"codes", codes}, in); err != nil {
+			return err
+		}
 	}
-	if err := disjoint(op, named{"x", x}, named{"y", y}, named{"w", w}, named{"codes", codes}); err != nil {
-		return err
+	if !l.poolDirect(s) {
+		return l.convPool(r, x, w, bias, y, codes, s, o)
 	}
 	wp := vk.Range{Buf: o.Scratch.Buf, Off: o.Scratch.Off, Size: 4 * uint64(n)}
 	if !l.texelFits(vk.Texel4, x, wp) || y.Off%8 != 0 {
@@ -91,49 +113,104 @@ func (l *Lib) Conv2DReLUMaxPool(r *vk.Recorder, x, w, y, codes vk.Range, s ConvS
 	return r.Dispatch(pipe, l.groups1D(inv), p, x, wp, bias, y, codes)
 }
 
-// ReLUMaxPool2x2Unpool records dx [b, c, h, w], the gradient of a fused ReLU + 2×2 max pooling (Conv2DReLUMaxPool's)
-// with respect to the convolution's output, from dy [b, c, h/2, w/2] and the forward's codes: each dy value goes to
-// its window's maximum where that maximum was positive, every other element is zero — ReLUMaxPool2x2Backward's dx,
-// without x. h must be even and w a multiple of 4 (the shapes Conv2DReLUMaxPool pools).
-func (l *Lib) ReLUMaxPool2x2Unpool(r *vk.Recorder, codes, dy, dx vk.Range, b, c, h, w int) error {
-	const op = "relu+maxpool 2x2 unpool"
-	if err := checkPool(op, b, c, h, w); err != nil {
+// convPool records conv.comp's POOL variant (conv_fwd_tp_pool) for Conv2DReLUMaxPool: the implicit GEMM over
+// the columns of four consecutive windows an invocation (CN = 4), the rows blocked as the plain forward's, on
+// weights packed as its (conv_wpack's FLAT layout).
+func (l *Lib) convPool(r *vk.Recorder, x, w, bias, y, codes vk.Range, s ConvShape, o ConvOpts) error {
+	const op = "conv2d+relu+maxpool"
+	n := s.Cout * ((s.Cin*s.KH*s.KW + 3) / 4 * 4)
+	wp := vk.Range{Buf: o.Scratch.Buf, Off: o.Scratch.Off, Size: 4 * uint64(n)}
+	if !l.texelFits(vk.Texel4, wp) || !l.texelFits(vk.Texel1, x) {
+		return fmt.Errorf("%s: x or the scratch cannot be a texel view (offsets %d, %d)", op, x.Off, o.Scratch.Off)
+	}
+	if err := l.dispatch1D(r, "conv_wpack", n, s.push(convPackFlat), []vk.Access{vk.Read, vk.Write}, w, wp); err != nil {
 		return err
 	}
-	if h%2 != 0 || w%4 != 0 {
-		return fmt.Errorf("%s: a %d×%d plane: want an even height and a width a multiple of 4", op, h, w)
+	cols := 16 * ((s.B*(s.OH()/2)*(s.OW()/2) + 3) / 4)
+	t := l.convTile(s.Cout, s.B*s.OH()*s.OW(), s.Cin*s.KH*s.KW)
+	t.CN = 4 // an invocation's columns: one chunk of four windows (conv.comp's POOL)
+	s = s.withDefaults()
+	unit := uint32(0)
+	if s.StrideH == 1 && s.StrideW == 1 {
+		unit = 1
 	}
-	n, out, nc := b*c*h*w, b*c*(h/2)*(w/2), PoolCodesLen(b, c, h, w)
-	if err := needEach(op, sized{"codes", codes, nc}, sized{"dy", dy, out}, sized{"dx", dx, n}); err != nil {
+	gx := (uint64(cols) + 16*uint64(t.LX) - 1) / (16 * uint64(t.LX))
+	gy := (uint64(s.Cout) + uint64(t.RM) - 1) / uint64(t.RM)
+	lim := l.dev.Info().Limits
+	if gx > uint64(lim.MaxWorkgroupCount[0]) || gy > uint64(lim.MaxWorkgroupCount[1]) {
+		return fmt.Errorf("%s: %d×%d outputs need %d×%d workgroups, more than the device's %v", op, s.Cout, cols,
+			gx, gy, lim.MaxWorkgroupCount)
+	}
+	p := s.push(o.flags())
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: "conv_fwd_tp_pool",
+		Bindings: []vk.Access{vk.Texel1, vk.Texel4, vk.Read, vk.Write, vk.Write}, PushSize: pushSize(p),
+		Local: [3]uint32{t.LX, 1, 1},
+		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN), vk.SpecU32(5, unit)}})
+	if err != nil {
 		return err
 	}
-	if err := disjoint(op, named{"codes", codes}, named{"dy", dy}, named{"dx", dx}); err != nil {
+	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), 1}, p, x, wp, bias, y, codes)
+}
+
+// unpoolFlatPush mirrors maxpool.comp's push constants in its UNPOOL FLAT variant.
+type unpoolFlatPush struct{ B, C, H, W uint32 }
+
+// Conv2DReLUMaxPoolBackward records dconv [B,Cout,OH,OW], the gradient of Conv2DReLUMaxPool(s) with respect to
+// its convolution's output, from dy [B,Cout,OH/2,OW/2] and the forward's codes: each dy value goes to its window's
+// maximum where that maximum was positive, every other element is zero — ReLUMaxPool2x2Backward's dx, without
+// the convolution's output. The convolution's own backward (Conv2DBackwardData, Conv2DBackwardFilter) takes it
+// from there.
+func (l *Lib) Conv2DReLUMaxPoolBackward(r *vk.Recorder, codes, dy, dconv vk.Range, s ConvShape) error {
+	const op = "conv2d+relu+maxpool backward"
+	if err := s.check(op); err != nil {
 		return err
 	}
-	if !l.texelFits(vk.Texel1, codes, dy) || dx.Off%16 != 0 {
-		return fmt.Errorf("%s: codes or dy cannot be a texel view, or dx is not 16-byte aligned", op)
+	if !l.ConvPoolOK(s) {
+		return fmt.Errorf("%s: %+v is not a shape the fused pass computes on this device (see ConvPoolOK)", op, s)
 	}
-	push := maxPoolPush{uint32(b * c), uint32(h), uint32(w), 1}
-	return l.dispatch1D(r, "maxpool_unpool4_t", nc, push, []vk.Access{vk.Texel1, vk.Texel1, vk.Write}, codes, dy, dx)
+	s = s.withDefaults()
+	b, c, h, w := s.B, s.Cout, s.OH(), s.OW()
+	n, nc := s.OutLen(), l.PoolCodesLen(s)
+	if err := needEach(op, sized{"codes", codes, nc}, sized{"dy", dy, n / 4}, sized{"dconv", dconv, n}); err != nil {
+		return err
+	}
+	if err := disjoint(op, named{"codes", codes}, named{"dy", dy}, named{"dconv", dconv}); err != nil {
+		return err
+	}
+	shader, align := "maxpool_unpool4_t", uint64(16) // conv_direct's codes, two windows' rows a vec4
+	var push any = maxPoolPush{uint32(b * c), uint32(h), uint32(w), 1}
+	if !l.poolDirect(s) {
+		shader, align = "maxpool_unpool_flat_t", 8 // conv.comp's codes, one window's rows a vec2
+		push = unpoolFlatPush{uint32(b), uint32(c), uint32(h), uint32(w)}
+	}
+	if !l.texelFits(vk.Texel1, codes, dy) || dconv.Off%align != 0 {
+		return fmt.Errorf("%s: codes or dy cannot be a texel view, or dconv is not %d-byte aligned", op, align)
+	}
+	return l.dispatch1D(r, shader, nc, push, []vk.Access{vk.Texel1, vk.Texel1, vk.Write}, codes, dy, dconv)
 }
 
 // Conv2DReLUMaxPoolRef is the CPU reference of Conv2DReLUMaxPool: Conv2DRef, then ReLUMaxPool2x2Ref, and the
-// codes packed from the windows' argmax positions and signs.
-func Conv2DReLUMaxPoolRef(x, w, bias []float32, s ConvShape) (y, codes []float32) {
+// codes packed from the windows' argmax positions and signs in the layout of the given path (flat: conv.comp's).
+func Conv2DReLUMaxPoolRef(x, w, bias []float32, s ConvShape, flat bool) (y, codes []float32) {
 	s = s.withDefaults()
 	conv := Conv2DRef(x, w, bias, s, false)
 	oh, ow := s.OH(), s.OW()
 	y, idx := ReLUMaxPool2x2Ref(conv, s.B, s.Cout, oh, ow)
-	return y, PoolCodesRef(conv, idx, s.B, s.Cout, oh, ow)
+	return y, PoolCodesRef(conv, idx, s.B, s.Cout, oh, ow, flat)
 }
 
-// PoolCodesRef packs the codes of a ReLU + 2×2 max pooling of x [b, c, h, w] (h even, w a multiple of 4) whose
-// argmax indices MaxPool2x2Ref returned: for pooled window k of a group of four in a row, 8^k·(its argmax position
-// in the window, row-major, + 4 where the maximum is > 0).
-func PoolCodesRef(x []float32, idx []uint32, b, c, h, w int) []float32 {
+// PoolCodesRef packs the codes of a ReLU + 2×2 max pooling of x [b, c, h, w] (h and w even) whose argmax indices
+// MaxPool2x2Ref returned: 8^k·(the window's argmax position, row-major, + 4 where the maximum is > 0) for window
+// k of each group of four — four windows of a pooled row (conv_direct's layout), or with flat four consecutive
+// windows of a channel in (image, pooled row, pooled column) order (conv.comp's).
+func PoolCodesRef(x []float32, idx []uint32, b, c, h, w int, flat bool) []float32 {
 	qh, qw := h/2, w/2
-	cpr := (qw + 3) / 4
-	codes := make([]float32, b*c*qh*cpr)
+	cpr, groups := (qw+3)/4, (b*qh*qw+3)/4
+	n := PoolCodesRowsLen(b, c, h, w)
+	if flat {
+		n = PoolCodesFlatLen(b, c, h, w)
+	}
+	codes := make([]float32, n)
 	for p := range b * c {
 		for py := range qh {
 			for px := range qw {
@@ -143,7 +220,12 @@ func PoolCodesRef(x []float32, idx []uint32, b, c, h, w int) []float32 {
 				if x[p*h*w+int(i)] > 0 {
 					code += 4
 				}
-				codes[(p*qh+py)*cpr+px/4] += float32(code << (3 * (px % 4)))
+				at, k := (p*qh+py)*cpr+px/4, px%4
+				if flat {
+					wi := ((p/c)*qh+py)*qw + px // the window's place among its channel's
+					at, k = (p%c)*groups+wi/4, wi%4
+				}
+				codes[at] += float32(code << (3 * k))
 			}
 		}
 	}

@@ -8,9 +8,11 @@ import (
 	"github.com/sqnet/sqnet/vk"
 )
 
-// convPoolCases are first layers that ConvPoolOK accepts on CPU drivers: small's and madry's conv1, a row whose
-// last chunk of 8 pixels is half full (12 wide: 6 pooled outputs, two code floats a row, the second half used),
-// no padding, several input channels, a kernel wider than tall.
+// convPoolCases are convolutions that ConvPoolOK accepts on CPU drivers. First layers through conv_direct's POOL:
+// small's and madry's conv1, a row whose last chunk of 8 pixels is half full (12 wide: 6 pooled outputs, two code
+// floats a row, the second half used), no padding, several input channels, a kernel wider than tall, many images.
+// Then conv.comp's POOL: small's and madry's conv2 (7 pooled outputs a row: a chunk of 4 and one of 3), a stride
+// of 2, a dilation, 5 pooled outputs a row (a last chunk of one window), more input channels than conv_direct takes.
 var convPoolCases = []ConvShape{
 	{B: 3, Cin: 1, H: 28, W: 28, Cout: 16, KH: 3, KW: 3, PadH: 1, PadW: 1},
 	{B: 2, Cin: 1, H: 28, W: 28, Cout: 32, KH: 5, KW: 5, PadH: 2, PadW: 2},
@@ -18,6 +20,12 @@ var convPoolCases = []ConvShape{
 	{B: 2, Cin: 1, H: 10, W: 12, Cout: 4, KH: 5, KW: 5},
 	{B: 1, Cin: 3, H: 7, W: 8, Cout: 5, KH: 2, KW: 3, PadH: 0, PadW: 1, StrideH: 1},
 	{B: 129, Cin: 1, H: 4, W: 4, Cout: 2, KH: 3, KW: 3, PadH: 1, PadW: 1},
+	{B: 3, Cin: 16, H: 14, W: 14, Cout: 32, KH: 3, KW: 3, PadH: 1, PadW: 1},
+	{B: 2, Cin: 32, H: 14, W: 14, Cout: 64, KH: 5, KW: 5, PadH: 2, PadW: 2},
+	{B: 2, Cin: 3, H: 16, W: 15, Cout: 5, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
+	{B: 2, Cin: 2, H: 12, W: 12, Cout: 3, KH: 3, KW: 3, PadH: 2, PadW: 2, DilH: 2, DilW: 2},
+	{B: 3, Cin: 6, H: 10, W: 10, Cout: 7, KH: 3, KW: 3, PadH: 1, PadW: 1},
+	{B: 2, Cin: 5, H: 6, W: 6, Cout: 33, KH: 1, KW: 1},
 }
 
 // fusedPoolLib opens the library and skips the test where the fused pass does not run (GPUs, or texel views that
@@ -57,7 +65,7 @@ func TestConv2DReLUMaxPool(t *testing.T) {
 				}
 				s := s.withDefaults()
 				oh, ow, out := s.OH(), s.OW(), s.OutLen()
-				nq, nc := out/4, PoolCodesLen(s.B, s.Cout, oh, ow)
+				nq, nc := out/4, l.PoolCodesLen(s)
 				bx, bw, bb := upload(t, l, x), upload(t, l, w), upload(t, l, bv)
 				o := ConvOpts{Scratch: zeros(t, l, l.ConvFwdScratch(s)).All()}
 				if bias {
@@ -84,13 +92,13 @@ func TestConv2DReLUMaxPool(t *testing.T) {
 					// lavapipe in both paths, NaN in Go's reference.)
 					compareExactNaN(t, "fused y vs pooling the device's convolution", y, yRef)
 				}
-				compare(t, "codes", codes, PoolCodesRef(conv, idx, s.B, s.Cout, oh, ow), exact)
+				compare(t, "codes", codes, PoolCodesRef(conv, idx, s.B, s.Cout, oh, ow, !l.poolDirect(s)), exact)
 				var bref []float32
 				if bias {
 					bref = bv
 				}
 				if i != 2 {
-					yCPU, _ := Conv2DReLUMaxPoolRef(x, w, bref, s)
+					yCPU, _ := Conv2DReLUMaxPoolRef(x, w, bref, s, !l.poolDirect(s))
 					compare(t, "fused y vs the CPU reference", y, yCPU, gemmTol(s.Cin*s.KH*s.KW))
 				}
 
@@ -100,7 +108,7 @@ func TestConv2DReLUMaxPool(t *testing.T) {
 				bdy := upload(t, l, dy)
 				bdx, bdx2 := upload(t, l, uniform(r, out, 5, 6)), zeros(t, l, out)
 				run(t, l, func(rec *vk.Recorder) error {
-					if err := l.ReLUMaxPool2x2Unpool(rec, bcodes.All(), bdy.All(), bdx.All(), s.B, s.Cout, oh, ow); err != nil {
+					if err := l.Conv2DReLUMaxPoolBackward(rec, bcodes.All(), bdy.All(), bdx.All(), s); err != nil {
 						return err
 					}
 					return l.ReLUMaxPool2x2Backward(rec, bconv.All(), bdy.All(), bdx2.All(), s.B, s.Cout, oh, ow)
@@ -123,9 +131,8 @@ func TestConvPoolBadInput(t *testing.T) {
 		s    ConvShape
 	}{
 		{"odd output height", ConvShape{B: 1, Cin: 1, H: 7, W: 8, Cout: 2, KH: 3, KW: 3, PadH: 1, PadW: 1}},
-		{"output width not a multiple of 4", ConvShape{B: 1, Cin: 1, H: 8, W: 8, Cout: 2, KH: 3, KW: 3}},
-		{"stride 2", ConvShape{B: 1, Cin: 1, H: 16, W: 16, Cout: 2, KH: 3, KW: 3, PadH: 1, PadW: 1, StrideH: 2, StrideW: 2}},
-		{"too many input channels", ConvShape{B: 1, Cin: 8, H: 8, W: 8, Cout: 2, KH: 3, KW: 3, PadH: 1, PadW: 1}},
+		{"odd output width", ConvShape{B: 1, Cin: 16, H: 8, W: 9, Cout: 2, KH: 3, KW: 3, PadH: 1, PadW: 1}},
+		{"a 1×2 output", ConvShape{B: 1, Cin: 1, H: 3, W: 4, Cout: 2, KH: 3, KW: 3}},
 	} {
 		if l.ConvPoolOK(c.s) {
 			t.Errorf("%s: ConvPoolOK(%+v) is true", c.what, c.s)
@@ -136,8 +143,7 @@ func TestConvPoolBadInput(t *testing.T) {
 		expectErr(t, c.what, err)
 	}
 	s = s.withDefaults()
-	oh, ow := s.OH(), s.OW()
-	nq, nc := s.OutLen()/4, PoolCodesLen(s.B, s.Cout, oh, ow)
+	nq, nc := s.OutLen()/4, l.PoolCodesLen(s)
 	bx, bw, by, bc := zeros(t, l, s.InLen()), zeros(t, l, s.WLen()), zeros(t, l, nq), zeros(t, l, nc)
 	scratch := zeros(t, l, l.ConvFwdScratch(s))
 	rec := newRecorder(t, l)
@@ -149,8 +155,11 @@ func TestConvPoolBadInput(t *testing.T) {
 	expectErr(t, "codes aliasing y", l.Conv2DReLUMaxPool(rec, bx.All(), bw.All(), by.All(), by.All(), s,
 		ConvOpts{Scratch: scratch.All()}))
 	bdx := zeros(t, l, s.OutLen())
-	expectErr(t, "unpool odd height", l.ReLUMaxPool2x2Unpool(rec, bc.All(), by.All(), bdx.All(), s.B, s.Cout, oh-1, ow))
-	expectErr(t, "unpool width 6", l.ReLUMaxPool2x2Unpool(rec, bc.All(), by.All(), bdx.All(), s.B, s.Cout, oh, 6))
-	expectErr(t, "unpool short dx", l.ReLUMaxPool2x2Unpool(rec, bc.All(), by.All(), bdx.Range(0, 16), s.B, s.Cout, oh, ow))
-	expectErr(t, "unpool dx aliasing dy", l.ReLUMaxPool2x2Unpool(rec, bc.All(), bdx.All(), bdx.All(), s.B, s.Cout, oh, ow))
+	odd := s
+	odd.H--
+	expectErr(t, "backward, odd output height", l.Conv2DReLUMaxPoolBackward(rec, bc.All(), by.All(), bdx.All(), odd))
+	expectErr(t, "backward, short codes", l.Conv2DReLUMaxPoolBackward(rec, bc.Range(0, uint64(4*(nc-1))), by.All(),
+		bdx.All(), s))
+	expectErr(t, "backward, short dconv", l.Conv2DReLUMaxPoolBackward(rec, bc.All(), by.All(), bdx.Range(0, 16), s))
+	expectErr(t, "backward, dconv aliasing dy", l.Conv2DReLUMaxPoolBackward(rec, bc.All(), bdx.All(), bdx.All(), s))
 }

@@ -52,9 +52,9 @@ func BenchmarkMaxPool(b *testing.B) {
 
 // BenchmarkConvPool compares the first layers' conv → ReLU → pool as one pass (Conv2DReLUMaxPool) with the two
 // passes it replaces (Conv2D through conv_direct, then ReLUMaxPool2x2), and its backward as far as the
-// convolution's output gradient (ReLUMaxPool2x2Unpool from the codes against ReLUMaxPool2x2Backward reading x),
-// on small's (16 channels, 3×3) and madry's (32, 5×5) first convolutions at batch 50, in ms a pass. Both record
-// poolReps passes into one command buffer; on devices without the fused pass the benchmark is skipped.
+// convolution's output gradient (Conv2DReLUMaxPoolBackward from the codes against ReLUMaxPool2x2Backward reading x),
+// on small's and madry's first (conv_direct) and second (conv.comp) convolutions at batch 50, in ms a pass. Both
+// record poolReps passes into one command buffer; on devices without the fused pass the benchmark is skipped.
 func BenchmarkConvPool(b *testing.B) {
 	for _, c := range []struct {
 		name string
@@ -62,6 +62,8 @@ func BenchmarkConvPool(b *testing.B) {
 	}{
 		{"small1", ConvShape{B: 50, Cin: 1, H: 28, W: 28, Cout: 16, KH: 3, KW: 3, PadH: 1, PadW: 1}},
 		{"madry1", ConvShape{B: 50, Cin: 1, H: 28, W: 28, Cout: 32, KH: 5, KW: 5, PadH: 2, PadW: 2}},
+		{"small2", ConvShape{B: 50, Cin: 16, H: 14, W: 14, Cout: 32, KH: 3, KW: 3, PadH: 1, PadW: 1}},
+		{"madry2", ConvShape{B: 50, Cin: 32, H: 14, W: 14, Cout: 64, KH: 5, KW: 5, PadH: 2, PadW: 2}},
 	} {
 		for _, pass := range []string{"fused", "two-pass", "unpool", "relu+maxpool-backward"} {
 			b.Run(fmt.Sprintf("%s/b%d/%s", c.name, c.s.B, pass), func(b *testing.B) {
@@ -73,7 +75,7 @@ func BenchmarkConvPool(b *testing.B) {
 				out := s.OutLen()
 				x, w, bias := benchBuf(b, l, s.InLen()), benchBuf(b, l, s.WLen()), benchBuf(b, l, s.Cout)
 				conv, y, dx := benchBuf(b, l, out), benchBuf(b, l, out/4), benchBuf(b, l, out)
-				codes := benchBuf(b, l, PoolCodesLen(s.B, s.Cout, s.OH(), s.OW()))
+				codes := benchBuf(b, l, l.PoolCodesLen(s))
 				o := ConvOpts{Bias: bias.All(), Scratch: benchBuf(b, l, l.ConvFwdScratch(s)).All()}
 				benchReplay(b, l, func(r *vk.Recorder) error {
 					for range poolReps {
@@ -86,7 +88,7 @@ func BenchmarkConvPool(b *testing.B) {
 								err = l.ReLUMaxPool2x2(r, conv.All(), y.All(), s.B, s.Cout, s.OH(), s.OW())
 							}
 						case "unpool":
-							err = l.ReLUMaxPool2x2Unpool(r, codes.All(), y.All(), dx.All(), s.B, s.Cout, s.OH(), s.OW())
+							err = l.Conv2DReLUMaxPoolBackward(r, codes.All(), y.All(), dx.All(), s)
 						default:
 							err = l.ReLUMaxPool2x2Backward(r, conv.All(), y.All(), dx.All(), s.B, s.Cout, s.OH(), s.OW())
 						}

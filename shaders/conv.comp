@@ -20,6 +20,20 @@
 // sqnet:variant conv_bwd_data_t -DDATA=1 -DTEX=1
 // sqnet:variant conv_fwd_tp -DDATA=0 -DTEX=1 -DPACKW=1
 // sqnet:variant conv_bwd_data_tp -DDATA=1 -DTEX=1 -DPACKW=1
+// sqnet:variant conv_fwd_tp_pool -DDATA=0 -DTEX=1 -DPACKW=1 -DPOOL=1
+//
+// POOL (forward, packed weights, CN = 4, even output height and width; flags: bias only): the convolution followed
+// by ReLU and 2×2 max pooling, as Conv2D then ReLUMaxPool2x2 compute them, without storing the convolution's
+// output (conv_direct.comp's POOL does the same for first layers). The columns are taken in window order: an
+// invocation's 16 columns are the four pixels (row-major) of four consecutive windows in (image, pooled row, pooled
+// column) order — a group that may straddle rows and images, so no column is wasted on padding (chunks of pooled
+// rows were: madry's 7-wide pooled rows ran 8 windows' work for 7, slower than the unfused pair) —, so each
+// acc[r][j] is one window. It stores the pooled values (ReLU applied) and per row and group one float of codes,
+// 8^j·(argmax position + 4 if the maximum is > 0) for its windows j, at [row][group] (maxpool.comp's UNPOOL FLAT
+// reads them). The sums are those of conv_fwd_tp, column by column: the same bits.
+#if !defined(POOL)
+#define POOL 0
+#endif
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : require // register-block loops unrolled: see gemm.comp
 SQNET_LOCAL_SIZE
@@ -38,6 +52,10 @@ layout(push_constant) uniform Push {
 } pc;
 
 #include "conv_io.glsl"
+#if POOL
+layout(std430, set = 0, binding = 4) writeonly buffer Codes_ { float codes[]; };
+#include "pool_window.glsl"
+#endif
 
 // SQNET_CONV_GATHER(kw, bv) loads tap kw of every column of this invocation into bv (0 outside the image), from
 // the row offsets ro/rok of the current (c, kh).
@@ -88,7 +106,14 @@ void main() {
     const uint ROWS = pc.Cin, COLS = pc.B * HW, SP = HW, INC = pc.Cout, ROWST = KK, INCST = pc.Cin * KK;
     const uint SRCB = pc.Cout * OP, SRCC = OP, DSTB = pc.Cin * HW;
 #else
-    const uint ROWS = pc.Cout, COLS = pc.B * OP, SP = OP, INC = pc.Cin, ROWST = pc.Cin * KK, INCST = KK;
+#if POOL
+    const uint QH = pc.OH / 2, QW = pc.OW / 2, QP = QH * QW; // the pooled plane
+    const uint NW = pc.B * QP, GROUPS = (NW + 3) / 4;          // the windows of a row; groups of four
+    const uint COLS = GROUPS * 16;                             // 16 columns (4 windows) a group
+#else
+    const uint COLS = pc.B * OP;
+#endif
+    const uint ROWS = pc.Cout, SP = OP, INC = pc.Cin, ROWST = pc.Cin * KK, INCST = KK;
     const uint SRCB = pc.Cin * HW, SRCC = HW, DSTB = pc.Cout * OP;
 #endif
     const uint row0 = gl_WorkGroupID.y * RM;
@@ -118,6 +143,23 @@ void main() {
 #else
     const uint XW = pc.OW, YH = pc.OH;
 #endif
+#if POOL
+    // Column i is pixel i % 4 (row-major) of window 4g + i / 4, g this invocation's group.
+    const uint g = col0 / 16;
+    uint wb[4], wr[4]; // each window's image and place in the pooled plane
+    [[unroll]] for (uint j = 0; j < 4; j++) {
+        const uint wi = min(4 * g + j, NW - 1); // a window past the end: the last again (never stored)
+        wb[j] = wi / QP;
+        wr[j] = wi - wb[j] * QP;
+    }
+    [[unroll]] for (uint i = 0; i < 4 * CN; i++) {
+        const uint j = i / 4, qy = wr[j] / QW, qx = wr[j] - qy * QW;
+        const uint y = 2 * qy + (i % 4) / 2, xq = 2 * qx + i % 2;
+        py[i] = int(y * pc.sh) - int(pc.ph);
+        px[i] = int(xq * pc.sw) - int(pc.pw);
+        sb[i] = wb[j] * SRCB;
+    }
+#else
     const uint n0 = min(col0, COLS - 1);
     uint b = n0 / SP, y = (n0 % SP) / XW, xq = n0 % XW;
     [[unroll]] for (uint i = 0; i < 4 * CN; i++) {
@@ -141,6 +183,7 @@ void main() {
             }
         }
     }
+#endif
     vec4 acc[RM][CN];
     [[unroll]] for (uint r = 0; r < RM; r++) {
         [[unroll]] for (uint j = 0; j < CN; j++) {
@@ -216,6 +259,35 @@ void main() {
     }
 #endif
     const uint flags = pc.flags;
+#if POOL
+    const uint nw = min(4u, NW - 4 * g); // the group's windows before the end
+    [[unroll]] for (uint r = 0; r < RM; r++) {
+        const uint row = row0 + r;
+        if (row >= ROWS) {
+            break;
+        }
+        vec4 m;
+        uint code = 0;
+        [[unroll]] for (uint j = 0; j < 4; j++) {
+            vec4 v = acc[r][j];
+            if ((flags & 1u) != 0) {
+                v += vec4(bias[row]); // as SQNET_EPILOGUE adds it
+            }
+            uint k;
+            m[j] = pool4(v, k);
+            if (j < nw) {
+                code += (k + (m[j] > 0.0 ? 4u : 0u)) << (3u * j);
+            }
+        }
+        m = max(m, vec4(0.0)); // ReLU after the maximum, written as maxpool.comp writes it
+        [[unroll]] for (uint j = 0; j < 4; j++) {
+            if (j < nw) {
+                dst[(wb[j] * ROWS + row) * QP + wr[j]] = m[j];
+            }
+        }
+        codes[row * GROUPS + g] = float(code);
+    }
+#else
     [[unroll]] for (uint r = 0; r < RM; r++) {
         const uint row = row0 + r;
         if (row >= ROWS) {
@@ -233,4 +305,5 @@ void main() {
             }
         }
     }
+#endif
 }

@@ -137,19 +137,7 @@ void store(uint o, float acc[P], int valid, uint DH, uint DW) {
 #endif
 
 #if POOL
-// pool4 returns the maximum of a window's four values (row-major) and sets k to its position: a strictly larger
-// value or any NaN replaces the current maximum (maxpool.comp's window()).
-float pool4(vec4 v, out uint k) {
-    float best = v[0];
-    k = 0;
-    [[unroll]] for (uint j = 1; j < 4; j++) {
-        if (v[j] > best || isnan(v[j])) {
-            best = v[j];
-            k = j;
-        }
-    }
-    return best;
-}
+#include "pool_window.glsl"
 
 void main() {
     SH = pc.H;

@@ -29,12 +29,16 @@
 // sqnet:variant maxpool_bwd2_t -DBACKWARD=1 -DVEC2=1 -DTEX=1
 // sqnet:variant maxpool_bwd4v_t -DBACKWARD=1 -DVEC4=1 -DTEX=1
 // sqnet:variant maxpool_unpool4_t -DBACKWARD=1 -DUNPOOL=1 -DTEX=1
+// sqnet:variant maxpool_unpool_flat_t -DBACKWARD=1 -DUNPOOL=1 -DVEC2=1 -DFLAT=1 -DTEX=1
 //
-// UNPOOL (planes of even height and a width a multiple of 4): the backward of a ReLU + pooling that ran fused
-// into the convolution before it (conv_direct.comp's POOL), which kept no input x but a float of codes per four
-// windows of a pooled row (8^k·(argmax position + 4 if the maximum was > 0) for its windows k = 0..3). An invocation
-// reads one code float and writes those four windows' dx rows as vec4s (two windows a vec4): the same values,
-// in the same places, as the VEC4 backward reading x.
+// UNPOOL: the backward of a ReLU + pooling that ran fused into the convolution before it (conv.comp's and
+// conv_direct.comp's POOL), which kept no input x but a float of codes per four windows (8^k·(argmax position + 4
+// if the maximum was > 0) for its windows k = 0..3). An invocation reads one code float and writes its four
+// windows' dx rows: the same values, in the same places, as the backward reading x. conv_direct's codes (planes of
+// even height and a width a multiple of 4) are four windows of a pooled row, whose rows it writes as vec4s, two
+// windows a vec4. FLAT: conv.comp's (even height and width), one float per channel and group of four windows
+// taken in (image, pooled row, pooled column) order — a group may straddle rows and images — at [channel][group]
+// (kernels.Lib.PoolCodesLen); each window's rows as vec2s.
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : require
 #if !defined(OUT4)
@@ -49,8 +53,17 @@
 #if !defined(UNPOOL)
 #define UNPOOL 0
 #endif
+#if !defined(FLAT)
+#define FLAT 0
+#endif
 SQNET_LOCAL_SIZE
 
+#if FLAT
+// Push constants (Go mirror: kernels.unpoolFlatPush): the convolution output's shape.
+layout(push_constant) uniform Push {
+    uint b, c, h, w;
+} pc;
+#else
 // Push constants (Go mirror: kernels.maxPoolPush).
 layout(push_constant) uniform Push {
     uint planes; // B·C
@@ -58,6 +71,7 @@ layout(push_constant) uniform Push {
     uint w;      // input width (≥ 2)
     uint flags;  // 1: ReLU fused (forward: ReLU after the max; backward: no gradient where the max is ≤ 0)
 } pc;
+#endif
 
 // TEX reads x (and dy) through texel buffers (see SQNET_F32_IN).
 #if UNPOOL
@@ -69,7 +83,7 @@ SQNET_F32_IN(0, X)
 #endif
 #if BACKWARD
 SQNET_F32_IN(1, DY)
-#if VEC4 || UNPOOL
+#if VEC4 || (UNPOOL && !VEC2)
 layout(std430, set = 0, binding = 2) writeonly buffer DX { vec4 dx4[]; };
 #elif VEC2
 layout(std430, set = 0, binding = 2) writeonly buffer DX { vec2 dx2[]; };
@@ -112,7 +126,30 @@ float pool1(uint base, uint r0, out uint bi) {
 }
 #endif
 
-#if UNPOOL
+#if UNPOOL && FLAT
+void main() {
+    // Invocation j: code float j, channel co's windows 4g .. 4g + 3 (flat over image, pooled row and column).
+    const uint j = sqnet_flat_id();
+    const uint oh = pc.h / 2, ow = pc.w / 2, op = oh * ow, nw = pc.b * op, groups = (nw + 3) / 4;
+    if (j >= pc.c * groups) {
+        return;
+    }
+    const uint co = j / groups, w0 = 4 * (j - co * groups);
+    const uint code = uint(CODES(j));
+    [[unroll]] for (uint q = 0; q < 4; q++) {
+        const uint wi = w0 + q;
+        if (wi < nw) {
+            const uint b = wi / op, r = wi - b * op, oy = r / ow, ox = r - oy * ow;
+            const uint k = (code >> (3 * q)) & 7u, a = k & 3u;
+            const float g = (k & 4u) != 0 ? DY((b * pc.c + co) * op + r) : 0.0;
+            const uint dxb = (b * pc.c + co) * pc.h * pc.w + 2 * oy * pc.w + 2 * ox; // even
+            [[unroll]] for (uint rr = 0; rr < 2; rr++) {
+                dx2[(dxb + rr * pc.w) / 2] = vec2(a == 2 * rr ? g : 0.0, a == 2 * rr + 1 ? g : 0.0);
+            }
+        }
+    }
+}
+#elif UNPOOL
 void main() {
     // Invocation j: code float j, the windows c0 .. c0 + 3 of pooled row `row` (fewer at the row's end; the pooled
     // width is even, so windows come in pairs).

@@ -815,8 +815,9 @@ func TestBenchTrainCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("bench train: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	// --profile: every op of a step of each method, conv2d once per forward pass (pgd-at: the attack's steps and
-	// the training step's), rates, and the time outside the command buffer.
+	// --profile: every op of a step of each method, each convolution once per forward pass (pgd-at: the attack's
+	// steps and the training step's) — as conv2d, or conv2d+relu+maxpool where the device fuses the pooling into it
+	// —, rates, and the time outside the command buffer.
 	_, pgdProfile, ok := strings.Cut(stderr, "profile of a pgd-at step on small: ")
 	if !ok || !strings.Contains(stderr, "profile of a natural step on small") ||
 		!strings.Contains(stderr, "profile of a noisy-sq step on small") || !strings.Contains(pgdProfile, "GFLOP/s") ||
@@ -825,10 +826,10 @@ func TestBenchTrainCLI(t *testing.T) {
 	}
 	var convs int
 	for _, l := range strings.Split(pgdProfile, "\n") {
-		// "conv2d  22 …", not "conv2d backward  22 …"
-		if f := strings.Fields(l); len(f) > 2 && f[0] == "conv2d" {
+		// "conv2d  22 …" and "conv2d+relu+maxpool  22 …", not "conv2d backward  22 …"
+		if f := strings.Fields(l); len(f) > 2 && (f[0] == "conv2d" || f[0] == "conv2d+relu+maxpool") {
 			if n, err := strconv.Atoi(f[1]); err == nil {
-				convs = n
+				convs += n
 			}
 		}
 	}
