@@ -12,7 +12,8 @@ const directPixelsPool = 8
 
 // ConvPoolOK reports whether Conv2DReLUMaxPool computes s followed by ReLU and 2×2 max pooling on this device: a
 // CPU driver whose convolutions read packed weights (see ConvFwdScratch), an even output height and width, and
-// texel views that any range placed at a 16-byte boundary satisfies. A first layer that conv_direct serves (see
+// texel views that any range placed at the device's storage-buffer offset alignment satisfies (a graph's arena
+// places every tensor so: lavapipe 16 bytes, SwiftShader 256). A first layer that conv_direct serves (see
 // directOK) with rows a multiple of 4 wide runs conv_direct's POOL variant, any other convolution conv.comp's.
 // Elsewhere a model runs Conv2D and ReLUMaxPool2x2 as two ops.
 func (l *Lib) ConvPoolOK(s ConvShape) bool {
@@ -20,8 +21,8 @@ func (l *Lib) ConvPoolOK(s ConvShape) bool {
 		return false
 	}
 	s = s.withDefaults()
-	t := l.dev.Info().Texel
-	return s.OH()%2 == 0 && s.OW()%2 == 0 && t.Float1 && t.Float4 && t.OffsetAlignment <= 16 &&
+	t, align := l.dev.Info().Texel, max(l.dev.Info().Limits.MinStorageBufferAlignment, 16)
+	return s.OH()%2 == 0 && s.OW()%2 == 0 && t.Float1 && t.Float4 && t.OffsetAlignment <= align &&
 		uint64(s.OutLen()/4) <= t.MaxElements // (the codes are fewer than the pooled outputs)
 }
 

@@ -28,8 +28,8 @@ var convPoolCases = []ConvShape{
 	{B: 2, Cin: 5, H: 6, W: 6, Cout: 33, KH: 1, KW: 1},
 }
 
-// fusedPoolLib opens the library and skips the test where the fused pass does not run (GPUs, or texel views that
-// need more than 16-byte offsets): there Conv2DReLUMaxPool is never called.
+// fusedPoolLib opens the library and skips the test where the fused pass does not run (GPUs, or texel views whose
+// offsets need a coarser alignment than storage buffers'): there Conv2DReLUMaxPool is never called.
 func fusedPoolLib(t *testing.T) *Lib {
 	l := openLib(t)
 	if !l.ConvPoolOK(convPoolCases[0]) {
