@@ -21,22 +21,45 @@ func mlpLoss64(x, w1, b1, w2, b2 []float64, labels []uint32, bs, in, hid, out in
 			h[j] = math.Max(s, 0)
 		}
 		z := make([]float64, out)
-		m := math.Inf(-1)
 		for k := 0; k < out; k++ {
 			s := b2[k]
 			for j := 0; j < hid; j++ {
 				s += h[j] * w2[k*hid+j]
 			}
 			z[k] = s
-			m = math.Max(m, s)
 		}
-		se := 0.0
-		for _, v := range z {
-			se += math.Exp(v - m)
-		}
-		total += m + math.Log(se) - z[labels[n]]
+		total += xent64(z, labels[n])
 	}
 	return total / float64(bs)
+}
+
+// xent64 is the cross-entropy of logits z against label, in float64 (log-sum-exp shifted by the maximum).
+func xent64(z []float64, label uint32) float64 {
+	m := math.Inf(-1)
+	for _, v := range z {
+		m = math.Max(m, v)
+	}
+	se := 0.0
+	for _, v := range z {
+		se += math.Exp(v - m)
+	}
+	return m + math.Log(se) - z[label]
+}
+
+// feedAndRun writes vals and the labels into a compiled program and runs it once.
+func feedAndRun(t *testing.T, p *Program, vals map[*Tensor][]float32, labels *Tensor, ls []uint32) {
+	t.Helper()
+	for tt, v := range vals {
+		if err := Write(p, tt, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Write(p, labels, ls); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func widen(x []float32) []float64 {
@@ -68,17 +91,7 @@ func TestLinearGradients(t *testing.T) {
 	vals := map[*Tensor][]float32{x: randn(1, bs*in), w1: randn(2, hid*in), b1: randn(3, hid), w2: randn(4, out*hid),
 		b2: randn(5, out)}
 	ls := []uint32{2, 0, 1, 2}
-	for tt, v := range vals {
-		if err := Write(p, tt, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := Write(p, labels, ls); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Run(); err != nil {
-		t.Fatal(err)
-	}
+	feedAndRun(t, p, vals, labels, ls)
 	order := []*Tensor{x, w1, b1, w2, b2}
 	args := make([][]float64, len(order))
 	for i, tt := range order {
@@ -145,17 +158,7 @@ func TestResidualBatchNormGradients(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(prog.Close)
-		for tt, v := range map[*Tensor][]float32{x: xv, gamma: gv, beta: bv, rm: rm0, rv: rv0} {
-			if err := Write(prog, tt, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := Write(prog, labels, ls); err != nil {
-			t.Fatal(err)
-		}
-		if err := prog.Run(); err != nil {
-			t.Fatal(err)
-		}
+		feedAndRun(t, prog, map[*Tensor][]float32{x: xv, gamma: gv, beta: bv, rm: rm0, rv: rv0}, labels, ls)
 		return g, prog, []*Tensor{x, gamma, beta, rm, rv}
 	}
 	for _, training := range []bool{true, false} {
@@ -188,15 +191,7 @@ func TestResidualBatchNormGradients(t *testing.T) {
 						z[ch] += math.Max((xi-mean)/math.Sqrt(v+eps)*gm[ch]+bt[ch]+xi, 0) / float64(p)
 					}
 				}
-				m := math.Inf(-1)
-				for _, v := range z {
-					m = math.Max(m, v)
-				}
-				se := 0.0
-				for _, v := range z {
-					se += math.Exp(v - m)
-				}
-				total += m + math.Log(se) - z[ls[n]]
+				total += xent64(z, ls[n])
 			}
 			return total / bs
 		}
@@ -265,17 +260,7 @@ func TestConv2DReLUMaxPool(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(p.Close)
-		for tt, v := range map[*Tensor][]float32{x: xv, wt: wv, b: bv} {
-			if err := Write(p, tt, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := Write(p, labels, ls); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Run(); err != nil {
-			t.Fatal(err)
-		}
+		feedAndRun(t, p, map[*Tensor][]float32{x: xv, wt: wv, b: bv}, labels, ls)
 		return g, p, wrt, loss
 	}
 	read := func(p *Program, tt *Tensor) []float32 {
@@ -341,15 +326,7 @@ func TestConv2DReLUMaxPool(t *testing.T) {
 							}
 						}
 					}
-					m := math.Inf(-1)
-					for _, v := range z {
-						m = math.Max(m, v)
-					}
-					se := 0.0
-					for _, v := range z {
-						se += math.Exp(v - m)
-					}
-					total += m + math.Log(se) - z[ls[n]]
+					total += xent64(z, ls[n])
 				}
 				return total / bs
 			})

@@ -138,12 +138,9 @@ func (l *Lib) Conv2D(r *vk.Recorder, x, w, y vk.Range, s ConvShape, o ConvOpts) 
 	if err := needEach(op, sized{"x", x, s.InLen()}, sized{"w", w, s.WLen()}, sized{"y", y, s.OutLen()}); err != nil {
 		return err
 	}
-	bias := w
-	if o.Bias.Buf != nil {
-		if err := need(op, "bias", o.Bias, s.Cout); err != nil {
-			return err
-		}
-		bias = o.Bias
+	bias, err := convBias(op, w, o, s)
+	if err != nil {
+		return err
 	}
 	t := l.convTile(s.Cout, s.B*s.OH()*s.OW(), s.Cin*s.KH*s.KW)
 	if n := l.ConvFwdScratch(s); n > 0 && o.Scratch.Buf != nil {
@@ -156,6 +153,15 @@ func (l *Lib) Conv2D(r *vk.Recorder, x, w, y vk.Range, s ConvShape, o ConvOpts) 
 		return l.convPacked(r, "conv_fwd", s, o.flags(), t, s.Cout, s.B*s.OH()*s.OW(), x, w, bias, y, o.Scratch)
 	}
 	return l.convDispatch(r, "conv_fwd", s, o.flags(), t, s.Cout, s.B*s.OH()*s.OW(), x, w, bias, y)
+}
+
+// convBias returns the range bound as the forward passes' bias: o.Bias, checked to hold s.Cout floats, or w where
+// there is none (a binding must name some buffer; the shader reads it only with the bias flag).
+func convBias(op string, w vk.Range, o ConvOpts, s ConvShape) (vk.Range, error) {
+	if o.Bias.Buf == nil {
+		return w, nil
+	}
+	return o.Bias, need(op, "bias", o.Bias, s.Cout)
 }
 
 // ConvFwdScratch returns the floats of ConvOpts.Scratch with which Conv2D reads packed weights, or 0 where it

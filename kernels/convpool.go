@@ -72,12 +72,9 @@ func (l *Lib) Conv2DReLUMaxPool(r *vk.Recorder, x, w, y, codes vk.Range, s ConvS
 		sized{"codes", codes, nc}); err != nil {
 		return err
 	}
-	bias := w
-	if o.Bias.Buf != nil {
-		if err := need(op, "bias", o.Bias, s.Cout); err != nil {
-			return err
-		}
-		bias = o.Bias
+	bias, err := convBias(op, w, o, s)
+	if err != nil {
+		return err
 	}
 	n := l.packLen(s)
 	if err := checkScratch(op, o.Scratch, n, named{"x", x}, named{"w", w}, named{"y", y}, named{"codes", codes},
