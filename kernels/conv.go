@@ -389,9 +389,10 @@ func (l *Lib) convDispatch(r *vk.Recorder, shader string, s ConvShape, flags uin
 	return l.convRecord(r, shader, s, flags, t, rows, cols, [2]vk.Access{in, in}, src, w, bias, dst)
 }
 
-// convRecord records conv.comp's variant shader over a rows×cols product, binding src and w with access in.
+// convRecord records conv.comp's variant shader over a rows×cols product, binding src and w with access in, and
+// after dst the extra outputs of its variant (POOL's codes).
 func (l *Lib) convRecord(r *vk.Recorder, shader string, s ConvShape, flags uint32, t GemmTile, rows, cols int,
-	in [2]vk.Access, src, w, bias, dst vk.Range) error {
+	in [2]vk.Access, src, w, bias, dst vk.Range, extra ...vk.Range) error {
 	s = s.withDefaults()
 	unit := uint32(0)
 	if s.StrideH == 1 && s.StrideW == 1 {
@@ -405,13 +406,17 @@ func (l *Lib) convRecord(r *vk.Recorder, shader string, s ConvShape, flags uint3
 			gx, gy, lim.MaxWorkgroupCount)
 	}
 	p := s.push(flags)
-	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{in[0], in[1], vk.Read, vk.ReadWrite},
+	access := []vk.Access{in[0], in[1], vk.Read, vk.ReadWrite}
+	for range extra {
+		access = append(access, vk.Write)
+	}
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: access,
 		PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
 		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN), vk.SpecU32(5, unit)}})
 	if err != nil {
 		return err
 	}
-	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), 1}, p, src, w, bias, dst)
+	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), 1}, p, append([]vk.Range{src, w, bias, dst}, extra...)...)
 }
 
 // Conv2DBackwardFilter records dw = ∂(Σ dy·y)/∂w, the weight gradient of Conv2D, for x [B,Cin,H,W], dy

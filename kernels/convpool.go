@@ -22,8 +22,14 @@ func (l *Lib) ConvPoolOK(s ConvShape) bool {
 	}
 	s = s.withDefaults()
 	t, align := l.dev.Info().Texel, max(l.dev.Info().Limits.MinStorageBufferAlignment, 16)
+	// Texels of x: vec4s through conv_direct, floats through conv.comp; of dy in the backward: its floats (the
+	// codes are fewer).
+	xTexels := uint64(s.InLen())
+	if l.poolDirect(s) {
+		xTexels /= 4
+	}
 	return s.OH()%2 == 0 && s.OW()%2 == 0 && t.Float1 && t.Float4 && t.OffsetAlignment <= align &&
-		uint64(s.OutLen()/4) <= t.MaxElements // (the codes are fewer than the pooled outputs)
+		xTexels <= t.MaxElements && uint64(s.OutLen()/4) <= t.MaxElements
 }
 
 // poolDirect reports whether Conv2DReLUMaxPool runs s through conv_direct's POOL variant (vec4 reads and stores).
@@ -53,8 +59,9 @@ func PoolCodesFlatLen(b, c, h, w int) int { return c * ((b*(h/2)*(w/2) + 3) / 4)
 
 // Conv2DReLUMaxPool records y = maxpool2x2(relu(conv(x, w) + bias)) for x [B,Cin,H,W] and w [Cout,Cin,KH,KW] into
 // y [B,Cout,OH/2,OW/2] in one pass, without the convolution's output, and codes (PoolCodesLen(s) floats): which
-// element of each window was its maximum and whether it was positive, all that Conv2DReLUMaxPoolBackward needs. The values are those of Conv2D then ReLUMaxPool2x2, to the bit. Only where ConvPoolOK(s); o.Scratch
-// must hold ConvFwdScratch(s) floats (the packed weights), o.ReLU and o.Accumulate must be off.
+// element of each window was its maximum and whether it was positive, all that Conv2DReLUMaxPoolBackward needs.
+// The values are those of Conv2D then ReLUMaxPool2x2, to the bit. Only where ConvPoolOK(s); o.Scratch must hold
+// ConvFwdScratch(s) floats (the packed weights), o.ReLU and o.Accumulate must be off.
 func (l *Lib) Conv2DReLUMaxPool(r *vk.Recorder, x, w, y, codes vk.Range, s ConvShape, o ConvOpts) error {
 	const op = "conv2d+relu+maxpool"
 	if err := s.check(op); err != nil {
@@ -124,30 +131,11 @@ func (l *Lib) convPool(r *vk.Recorder, x, w, bias, y, codes vk.Range, s ConvShap
 	if err := l.dispatch1D(r, "conv_wpack", n, s.push(convPackFlat), []vk.Access{vk.Read, vk.Write}, w, wp); err != nil {
 		return err
 	}
-	cols := 16 * ((s.B*(s.OH()/2)*(s.OW()/2) + 3) / 4)
+	cols := 16 * ((s.B*(s.OH()/2)*(s.OW()/2) + 3) / 4) // 16 columns a group of four windows
 	t := l.convTile(s.Cout, s.B*s.OH()*s.OW(), s.Cin*s.KH*s.KW)
-	t.CN = 4 // an invocation's columns: one chunk of four windows (conv.comp's POOL)
-	s = s.withDefaults()
-	unit := uint32(0)
-	if s.StrideH == 1 && s.StrideW == 1 {
-		unit = 1
-	}
-	gx := (uint64(cols) + 16*uint64(t.LX) - 1) / (16 * uint64(t.LX))
-	gy := (uint64(s.Cout) + uint64(t.RM) - 1) / uint64(t.RM)
-	lim := l.dev.Info().Limits
-	if gx > uint64(lim.MaxWorkgroupCount[0]) || gy > uint64(lim.MaxWorkgroupCount[1]) {
-		return fmt.Errorf("%s: %d×%d outputs need %d×%d workgroups, more than the device's %v", op, s.Cout, cols,
-			gx, gy, lim.MaxWorkgroupCount)
-	}
-	p := s.push(o.flags())
-	pipe, err := l.pipeline(vk.PipelineSpec{Shader: "conv_fwd_tp_pool",
-		Bindings: []vk.Access{vk.Texel1, vk.Texel4, vk.Read, vk.Write, vk.Write}, PushSize: pushSize(p),
-		Local: [3]uint32{t.LX, 1, 1},
-		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN), vk.SpecU32(5, unit)}})
-	if err != nil {
-		return err
-	}
-	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), 1}, p, x, wp, bias, y, codes)
+	t.CN = 4 // an invocation's columns: one group of four windows (conv.comp's POOL)
+	return l.convRecord(r, "conv_fwd_tp_pool", s, o.flags(), t, s.Cout, cols, [2]vk.Access{vk.Texel1, vk.Texel4}, x,
+		wp, bias, y, codes)
 }
 
 // unpoolFlatPush mirrors maxpool.comp's push constants in its UNPOOL FLAT variant.

@@ -142,6 +142,13 @@ func TestConvPoolBadInput(t *testing.T) {
 			big.Range(12288, 256), c.s, ConvOpts{Scratch: zeros(t, l, 1024).All()})
 		expectErr(t, c.what, err)
 	}
+	// A batch whose input outgrows the device's texel buffers (SwiftShader's hold 65536 texels: small's conv2 at
+	// batch 50) is refused here, so that models run the two passes, instead of failing when recorded.
+	maxTexels := int(min(l.dev.Info().Texel.MaxElements, 1<<40))
+	big := ConvShape{B: maxTexels/(16*14*14) + 1, Cin: 16, H: 14, W: 14, Cout: 32, KH: 3, KW: 3, PadH: 1, PadW: 1}
+	if l.ConvPoolOK(big) {
+		t.Errorf("ConvPoolOK(%+v) is true: its %d input floats exceed the device's %d texels", big, big.InLen(), maxTexels)
+	}
 	s = s.withDefaults()
 	nq, nc := s.OutLen()/4, l.PoolCodesLen(s)
 	bx, bw, by, bc := zeros(t, l, s.InLen()), zeros(t, l, s.WLen()), zeros(t, l, nq), zeros(t, l, nc)
