@@ -40,9 +40,10 @@
 // (bias added first; the first maximum in row-major window order, a NaN wins — maxpool.comp's rule), stores the
 // P/2 pooled values (ReLU applied) as vec2s and one float of codes for the backward: per window k (0..3)
 // 8^k·(argmax position in the window (0..3) + 4 if the maximum is > 0), a small integer stored exactly as a float
-// and read back through a float texel (kernels.ReLUMaxPool2x2Unpool). On lavapipe a store costs a pass over the
-// SIMD lanes whatever its width, and the first layer's output is the largest tensor of an MNIST network; storing
-// a quarter of it and a code per four windows instead of all of it, and no pooling pass, is what this saves.
+// and read back through a float texel (kernels.Lib.Conv2DReLUMaxPoolBackward). On lavapipe a store costs a pass
+// over the SIMD lanes whatever its width, and the first layer's output is the largest tensor of an MNIST network;
+// storing a quarter of it and a code per four windows instead of all of it, and no pooling pass, is what this
+// saves.
 #if !defined(POOL)
 #define POOL 0
 #endif
