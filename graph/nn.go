@@ -133,9 +133,10 @@ func (g *Graph) conv2DBackward(x, w, b *Tensor, s kernels.ConvShape, mac float64
 }
 
 // Conv2DReLUMaxPool returns ReLUMaxPool2x2(Conv2D(x, w, b, stride, pad)), a model's conv → ReLU → pool. Where the
-// device computes the three in one pass (kernels.Lib.ConvPoolOK: a first layer on a CPU driver) it does, keeping
-// per-window codes for the backward instead of the convolution's output, the largest activation of an MNIST
-// network; elsewhere it adds the two ops. The values are the same bits either way.
+// device computes the three in one pass (kernels.Lib.ConvPoolOK: CPU drivers, even output sides) it does, keeping
+// codes of each window's maximum for the backward instead of the convolution's output (an MNIST network's largest
+// activations, which a CPU driver stores one SIMD lane at a time); elsewhere it adds the two ops. The values are
+// the same bits either way.
 func (g *Graph) Conv2DReLUMaxPool(x, w, b *Tensor, stride, pad int) *Tensor {
 	if len(x.Shape) != 4 || len(w.Shape) != 4 || w.Shape[1] != x.Shape[1] || stride < 1 || pad < 0 {
 		return g.ReLUMaxPool2x2(g.Conv2D(x, w, b, stride, pad)) // (which reports what is wrong)
