@@ -65,8 +65,8 @@ func (n *Net) layers(g *graph.Graph, h *graph.Tensor, ls []Layer) *graph.Tensor 
 				b = n.Params[l.Name+".bias"]
 			}
 			if i+2 < len(ls) && ls[i+1].Kind == "relu" && ls[i+2].Kind == "pool" {
-				// conv → ReLU → pool as one op: one pass where the device has one (a first layer on a CPU
-				// driver), without the convolution's output in memory; the same values.
+				// conv → ReLU → pool as one op: one pass where the device has one (CPU drivers), without the
+				// convolution's output in memory; the same values.
 				h = g.Conv2DReLUMaxPool(h, n.Params[l.Name+".weight"], b, max(l.Stride, 1), l.Pad)
 				i += 2
 				continue
