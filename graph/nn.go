@@ -53,13 +53,12 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 		(b != nil && (len(b.Shape) != 1 || b.Shape[0] != w.Shape[0])) {
 		return g.fail("conv2d: x %s, w %s, b %s: want x [B, Cin, H, W], w [Cout, Cin, KH, KW], b [Cout]", x, w, b)
 	}
-	s := kernels.ConvShape{B: x.Shape[0], Cin: x.Shape[1], H: x.Shape[2], W: x.Shape[3], Cout: w.Shape[0],
-		KH: w.Shape[2], KW: w.Shape[3], StrideH: stride, StrideW: stride, PadH: pad, PadW: pad}
+	s := convShape(x, w, stride, pad)
 	if stride < 1 || pad < 0 || s.OH() < 1 || s.OW() < 1 {
 		return g.fail("conv2d: x %s with a %d×%d kernel, stride %d, padding %d has no output", x, s.KH, s.KW, stride, pad)
 	}
 	y := g.tensor(w.Name+".out", []int{s.B, s.Cout, s.OH(), s.OW()}, Temp, F32)
-	mac := 2 * float64(s.B) * float64(s.Cout) * float64(s.OH()*s.OW()) * float64(s.Cin*s.KH*s.KW)
+	mac := s.Flops()
 	// On CPU drivers the kernel reads its weights packed into a scratch tensor (see kernels.ConvFwdScratch).
 	var wp *Tensor
 	if n := g.lib.ConvFwdScratch(s); n > 0 {
@@ -78,6 +77,13 @@ func (g *Graph) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 		},
 		Grad: func(d []*Tensor) ([]*Tensor, error) { return g.conv2DBackward(x, w, b, s, mac, d[0]), nil }})
 	return y
+}
+
+// convShape is the shape of the convolution of x [B, Cin, H, W] with w [Cout, Cin, KH, KW] (checked by the
+// caller), with the given stride and padding on every side.
+func convShape(x, w *Tensor, stride, pad int) kernels.ConvShape {
+	return kernels.ConvShape{B: x.Shape[0], Cin: x.Shape[1], H: x.Shape[2], W: x.Shape[3], Cout: w.Shape[0],
+		KH: w.Shape[2], KW: w.Shape[3], StrideH: stride, StrideW: stride, PadH: pad, PadW: pad}
 }
 
 // conv2DBackward adds the backward of the convolution s of x with w (+ b), whose forward does mac flops, given its
@@ -141,18 +147,16 @@ func (g *Graph) Conv2DReLUMaxPool(x, w, b *Tensor, stride, pad int) *Tensor {
 	if len(x.Shape) != 4 || len(w.Shape) != 4 || w.Shape[1] != x.Shape[1] || stride < 1 || pad < 0 {
 		return g.ReLUMaxPool2x2(g.Conv2D(x, w, b, stride, pad)) // (which reports what is wrong)
 	}
-	s := kernels.ConvShape{B: x.Shape[0], Cin: x.Shape[1], H: x.Shape[2], W: x.Shape[3], Cout: w.Shape[0],
-		KH: w.Shape[2], KW: w.Shape[3], StrideH: stride, StrideW: stride, PadH: pad, PadW: pad}
-	n := g.lib.ConvFwdScratch(s)
-	if (b != nil && (len(b.Shape) != 1 || b.Shape[0] != w.Shape[0])) || s.OH() < 2 || s.OW() < 2 || n == 0 ||
-		!g.lib.ConvPoolOK(s) {
+	s := convShape(x, w, stride, pad)
+	// (ConvPoolOK holds only for a valid shape with even output sides and packed weights, ConvFwdScratch > 0.)
+	if (b != nil && (len(b.Shape) != 1 || b.Shape[0] != w.Shape[0])) || !g.lib.ConvPoolOK(s) {
 		return g.ReLUMaxPool2x2(g.Conv2D(x, w, b, stride, pad))
 	}
 	oh, ow := s.OH(), s.OW()
 	y := g.tensor(w.Name+".out.relu.pool", []int{s.B, s.Cout, oh / 2, ow / 2}, Temp, F32)
 	codes := g.tensor(w.Name+".out.pool.codes", []int{g.lib.PoolCodesLen(s)}, Temp, F32)
-	wp := g.tensor(w.Name+".packed", []int{n}, Temp, F32)
-	mac := 2 * float64(s.B) * float64(s.Cout) * float64(oh*ow) * float64(s.Cin*s.KH*s.KW)
+	wp := g.tensor(w.Name+".packed", []int{g.lib.ConvFwdScratch(s)}, Temp, F32)
+	mac := s.Flops()
 	g.Add(&Op{Name: "conv2d+relu+maxpool", In: NonNil(x, w, b), Out: []*Tensor{y, codes, wp}, Flops: mac,
 		Run: func(r *vk.Recorder, at Binder) error {
 			o := kernels.ConvOpts{Scratch: at(wp)}

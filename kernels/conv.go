@@ -232,17 +232,31 @@ func (l *Lib) convDirect(r *vk.Recorder, shader string, s ConvShape, flags uint3
 	if err := l.dispatch1D(r, "conv_wpack", n, s.push(layout), []vk.Access{vk.Read, vk.Write}, w, wp); err != nil {
 		return true, err
 	}
-	p := s.push(flags)
-	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader,
-		Bindings: []vk.Access{in, vk.Texel4, vk.Read, vk.ReadWrite}, PushSize: pushSize(p),
-		Local: [3]uint32{l.wg, 1, 1},
-		Consts: []vk.SpecConst{vk.SpecU32(3, uint32(px)), vk.SpecU32(4, uint32(no)), vk.SpecU32(5, uint32(ni)),
-			vk.SpecU32(6, uint32(s.KH)), vk.SpecU32(7, uint32(s.KW)), vk.SpecI32(8, int32(padx))}})
-	if err != nil {
-		return true, err
+	return true, l.directRecord(r, shader, in, s, flags, directPass{px, no, ni, padx, s.B * dh, dw}, src, wp, bias, dst)
+}
+
+// directPass is what a conv_direct pipeline is specialised for and dispatched over: px pixels an invocation, no
+// output and ni input channels, the column offset padx (VEC4 variants), over rows destination rows dw pixels wide.
+type directPass struct{ px, no, ni, padx, rows, dw int }
+
+// directRecord records conv_direct's variant shader for pass d (its weights already packed into wp), src bound
+// with access in, and after dst the extra outputs of its variant (POOL's codes).
+func (l *Lib) directRecord(r *vk.Recorder, shader string, in vk.Access, s ConvShape, flags uint32, d directPass,
+	src, wp, bias, dst vk.Range, extra ...vk.Range) error {
+	access := []vk.Access{in, vk.Texel4, vk.Read, vk.ReadWrite}
+	for range extra {
+		access = append(access, vk.Write)
 	}
-	inv := s.B * dh * ((dw + px - 1) / px)
-	return true, r.Dispatch(pipe, l.groups1D(inv), p, src, wp, bias, dst)
+	p := s.push(flags)
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: access, PushSize: pushSize(p),
+		Local: [3]uint32{l.wg, 1, 1},
+		Consts: []vk.SpecConst{vk.SpecU32(3, uint32(d.px)), vk.SpecU32(4, uint32(d.no)), vk.SpecU32(5, uint32(d.ni)),
+			vk.SpecU32(6, uint32(s.KH)), vk.SpecU32(7, uint32(s.KW)), vk.SpecI32(8, int32(d.padx))}})
+	if err != nil {
+		return err
+	}
+	inv := d.rows * ((d.dw + d.px - 1) / d.px)
+	return r.Dispatch(pipe, l.groups1D(inv), p, append([]vk.Range{src, wp, bias, dst}, extra...)...)
 }
 
 // packLen is the floats of s's packed weights, or 0 where the packed variants are not used.

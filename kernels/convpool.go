@@ -104,18 +104,9 @@ func (l *Lib) Conv2DReLUMaxPool(r *vk.Recorder, x, w, y, codes vk.Range, s ConvS
 	if err := l.dispatch1D(r, "conv_wpack", n, s.push(0), []vk.Access{vk.Read, vk.Write}, w, wp); err != nil {
 		return err
 	}
-	p := s.push(o.flags())
-	pipe, err := l.pipeline(vk.PipelineSpec{Shader: "conv_direct_pool4",
-		Bindings: []vk.Access{vk.Texel4, vk.Texel4, vk.Read, vk.Write, vk.Write}, PushSize: pushSize(p),
-		Local: [3]uint32{l.wg, 1, 1},
-		Consts: []vk.SpecConst{vk.SpecU32(3, directPixelsPool), vk.SpecU32(4, uint32(s.Cout)),
-			vk.SpecU32(5, uint32(s.Cin)), vk.SpecU32(6, uint32(s.KH)), vk.SpecU32(7, uint32(s.KW)),
-			vk.SpecI32(8, int32(-s.PadW))}})
-	if err != nil {
-		return err
-	}
-	inv := s.B * (s.OH() / 2) * ((s.OW() + directPixelsPool - 1) / directPixelsPool)
-	return r.Dispatch(pipe, l.groups1D(inv), p, x, wp, bias, y, codes)
+	// Rows of the pooled plane, each an invocation's two output rows.
+	d := directPass{px: directPixelsPool, no: s.Cout, ni: s.Cin, padx: -s.PadW, rows: s.B * s.OH() / 2, dw: s.OW()}
+	return l.directRecord(r, "conv_direct_pool4", vk.Texel4, s, o.flags(), d, x, wp, bias, y, codes)
 }
 
 // convPool records conv.comp's POOL variant (conv_fwd_tp_pool) for Conv2DReLUMaxPool: the implicit GEMM over
