@@ -398,3 +398,57 @@ func TestConv2DFilterScratchTooSmall(t *testing.T) {
 			Conv2DBackwardFilterRef(x, dy, s), gemmTol(s.B*s.OH()*s.OW()))
 	}
 }
+
+// TestConvStore4 checks that the packed implicit GEMMs give the same bits with vec4 stores as with float ones
+// (conv.comp's STORE4, see convStore4), forward (bias and ReLU, then accumulating) and input gradient
+// (accumulating), on every shape of convCases plus a 7×7 kernel, and on outputs that start off 16-byte alignment
+// where the device can bind them so.
+func TestConvStore4(t *testing.T) {
+	l := openLib(t)
+	defer func() { convVec4Stores = true }()
+	shapes := append(append([]ConvShape(nil), convCases...),
+		ConvShape{B: 2, Cin: 8, H: 9, W: 12, Cout: 5, KH: 7, KW: 7, PadH: 3, PadW: 3})
+	for i, s := range shapes {
+		fs, ds := l.ConvFwdScratch(s), l.ConvDataScratch(s)
+		if fs == 0 && ds == 0 {
+			continue // no packed pass on this device
+		}
+		t.Run(fmt.Sprintf("%+v", s), func(t *testing.T) {
+			r := rng(uint64(900 + i))
+			x, w, dy := uniform(r, s.InLen(), -2, 2), uniform(r, s.WLen(), -2, 2), uniform(r, s.OutLen(), -2, 2)
+			bias, y0, dx0 := uniform(r, s.Cout, -2, 2), uniform(r, s.OutLen()+4, -2, 2), uniform(r, s.InLen()+4, -2, 2)
+			bx, bw, bdy, bb := upload(t, l, x), upload(t, l, w), upload(t, l, dy), upload(t, l, bias)
+			var outs [2][]float32
+			for k := range outs {
+				convVec4Stores = k == 1
+				// The outputs at the start of their buffers, then one float in (where the device can bind a range
+				// there: not on lavapipe or SwiftShader, whose storage-buffer offsets are multiples of 16 and 256).
+				for _, off := range []uint64{0, 4} {
+					if off%l.dev.Info().Limits.MinStorageBufferAlignment != 0 {
+						continue
+					}
+					by, bdx := upload(t, l, y0), upload(t, l, dx0)
+					y := vk.Range{Buf: by, Off: off, Size: 4 * uint64(s.OutLen())}
+					dx := vk.Range{Buf: bdx, Off: off, Size: 4 * uint64(s.InLen())}
+					run(t, l, func(rec *vk.Recorder) error {
+						if fs > 0 {
+							sc := zeros(t, l, fs).All()
+							if err := l.Conv2D(rec, bx.All(), bw.All(), y, s, ConvOpts{Bias: bb.All(), ReLU: i%2 == 0, Scratch: sc}); err != nil {
+								return err
+							}
+							if err := l.Conv2D(rec, bx.All(), bw.All(), y, s, ConvOpts{Accumulate: true, Scratch: sc}); err != nil {
+								return err
+							}
+						}
+						if ds > 0 {
+							return l.Conv2DBackwardData(rec, bdy.All(), bw.All(), dx, s, ConvOpts{Accumulate: true, Scratch: zeros(t, l, ds).All()})
+						}
+						return nil
+					})
+					outs[k] = append(append(outs[k], download(t, by, len(y0))...), download(t, bdx, len(dx0))...)
+				}
+			}
+			sameBits(t, "vec4 stores against float ones: ", outs[1], outs[0])
+		})
+	}
+}

@@ -41,6 +41,7 @@ SQNET_LOCAL_SIZE
 layout(constant_id = 3) const uint RM = 16; // rows of the product per invocation
 layout(constant_id = 4) const uint CN = 4;  // groups of 4 columns per invocation
 layout(constant_id = 5) const bool UNIT = false;
+layout(constant_id = 6) const bool STORE4 = false; // PACKW without POOL: vec4 stores of the output (see the end)
 
 // Push constants (Go mirror: kernels.convPush).
 layout(push_constant) uniform Push {
@@ -293,6 +294,23 @@ void main() {
         if (row >= ROWS) {
             break;
         }
+#if PACKW
+        // STORE4: the host sets it where the output plane is a multiple of 4 pixels, which puts every group of four
+        // columns (col0 is a multiple of 4) inside one image as four consecutive, 16-byte-aligned floats: one vec4
+        // store instead of four float ones (on lavapipe each store is a pass over the SIMD lanes, whatever its
+        // width). The same values: the same bits.
+        if (STORE4) {
+            [[unroll]] for (uint j = 0; j < CN; j++) {
+                if (col0 + 4 * j < COLS) {
+                    const uint o = (ob[4 * j] + row * SP) / 4;
+                    vec4 v = acc[r][j];
+                    SQNET_EPILOGUE(v, dst4[o], bias[row], flags)
+                    dst4[o] = v;
+                }
+            }
+            continue;
+        }
+#endif
         [[unroll]] for (uint j = 0; j < CN; j++) {
             [[unroll]] for (uint q = 0; q < 4; q++) {
                 const uint n = col0 + 4 * j + q;
