@@ -84,14 +84,11 @@ func (l *Lib) gemmTile(m, n, k int) GemmTile {
 // m, n, k ≥ 1. C must not alias A, B or the bias.
 func (l *Lib) Gemm(r *vk.Recorder, a, b, c vk.Range, m, n, k int, o GemmOpts) error {
 	t := l.gemmTile(m, n, k)
-	if !o.TransA && !o.TransB && m <= 256 && t.CN == 4 && l.dev.Info().Type == vk.TypeCPU {
-		// Few rows against a plain B streamed once per row block (a dense layer's input gradient dy·w): one vec4
-		// of columns an invocation and 16 invocations a workgroup (a SIMD group's loads of a B row then touch two
-		// cache lines instead of eight, the likely reason) measured faster: madry's fc1 input gradient (50×3136×1024) 40–42 → 46–51 GFLOP/s on
-		// lavapipe, 100 and 200 rows 29–44 → 49–52; at 1024³ the 4-vec4 block stays ahead (56 against 52). In
-		// a PGD-40 step of madry (bench attack --profile, four alternations) linear backward 323–441 → 258–329 ms.
-		t.CN, t.LX = 1, min(16, l.dev.Info().Limits.MaxWorkgroupInvocations, l.dev.Info().Limits.MaxWorkgroupSize[0])
-	}
+	// (Until 2026-12-07 a product of few rows against a plain B — a dense layer's input gradient dy·w — ran one vec4
+	// of columns an invocation and 16 invocations a workgroup on CPU drivers: madry's fc1 input gradient
+	// (50×3136×1024) 40–42 → 46–51 GFLOP/s on lavapipe on the AMD EPYC machine. On the Intel Xeon machine, paired
+	// runs put the 25×16 block ahead of it: madry's 0.71–0.76×, small's fc1 (50×1568×100) 0.71–0.73× of its time,
+	// with scalar or vec4 stores alike, so it went.)
 	if o.TransA && t.RM > 4 && t.RM%4 != 0 {
 		t.RM = (t.RM + 3) / 4 * 4 // whole groups of four rows keep the vec4 loads of a transposed A
 	}
@@ -166,14 +163,22 @@ func (l *Lib) GemmTiled(r *vk.Recorder, a, b, c vk.Range, m, n, k int, o GemmOpt
 		return fmt.Errorf("%s: %d×%d needs %d×%d workgroups, more than the device's %v", op, m, n, gx, gy,
 			lim.MaxWorkgroupCount)
 	}
+	store4 := uint32(0) // gemm.comp's STORE4: every group of four columns of C one aligned vec4
+	if gemmStore4 && n%4 == 0 && c.Off%16 == 0 && (batch == 1 || o.StrideC%4 == 0) {
+		store4 = 1
+	}
 	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{aa, ab, vk.Read, vk.ReadWrite},
 		PushSize: pushSize(p), Local: [3]uint32{t.LX, 1, 1},
-		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN)}})
+		Consts: []vk.SpecConst{vk.SpecU32(3, t.RM), vk.SpecU32(4, t.CN), vk.SpecU32(5, store4)}})
 	if err != nil {
 		return err
 	}
 	return r.Dispatch(pipe, [3]uint32{uint32(gx), uint32(gy), uint32(batch)}, p, a, b, bias, c)
 }
+
+// gemmStore4 lets Gemm store four columns of C as one vec4 where the shape and C's offset allow it (gemm.comp's
+// STORE4); tests turn it off to compare the two stores bit for bit.
+var gemmStore4 = true
 
 // gemmShader picks gemm.comp's variant: vec4 loads of A along k (plain A, K % 4 == 0) or along m (transposed
 // A, M % 4 == 0 and a row tile of whole groups of four), vec4 loads of B along n (plain B, N % 4 == 0) or along

@@ -96,3 +96,55 @@ func BenchmarkGemmTiles(b *testing.B) {
 func benchBuf(b *testing.B, l *Lib, n int) *vk.Buffer {
 	return upload(b, l, uniform(rng(uint64(n)), n, -1, 1))
 }
+
+// denseShapes are the products of the MNIST models' dense layers at batch 50 (fc1 of small: 1568 → 100, of
+// madry: 3136 → 1024; fc2 of small: 100 → 10): the forward pass (x·wᵀ), the input gradient (dy·w) and the weight
+// gradient (dyᵀ·x), as graph.Linear records them.
+var denseShapes = []struct {
+	name    string
+	m, n, k int
+	o       GemmOpts
+}{
+	{"small-fc1/forward", 50, 100, 1568, GemmOpts{TransB: true}},
+	{"small-fc1/data", 50, 1568, 100, GemmOpts{}},
+	{"small-fc1/filter", 100, 1568, 50, GemmOpts{TransA: true}},
+	{"small-fc2/forward", 50, 10, 100, GemmOpts{TransB: true}},
+	{"small-fc2/data", 50, 100, 10, GemmOpts{}},
+	{"madry-fc1/forward", 50, 1024, 3136, GemmOpts{TransB: true}},
+	{"madry-fc1/data", 50, 3136, 1024, GemmOpts{}},
+	{"madry-fc1/filter", 1024, 3136, 50, GemmOpts{TransA: true}},
+}
+
+// BenchmarkGemmDense times the dense layers' products with the tile Gemm picks ("auto") and, where
+// SQNET_GEMM_TILES="RM,CN,LX;..." is set, with each tile it lists (the measurement behind gemmTile's choices
+// for short and thin products).
+func BenchmarkGemmDense(b *testing.B) {
+	var tiles []GemmTile
+	if env := os.Getenv("SQNET_GEMM_TILES"); env != "" {
+		for _, s := range strings.Split(env, ";") {
+			var t GemmTile
+			if _, err := fmt.Sscanf(s, "%d,%d,%d", &t.RM, &t.CN, &t.LX); err != nil {
+				b.Fatalf("SQNET_GEMM_TILES: %q is not RM,CN,LX", s)
+			}
+			tiles = append(tiles, t)
+		}
+	}
+	for _, d := range denseShapes {
+		for i := -1; i < len(tiles); i++ {
+			name := d.name + "/auto"
+			if i >= 0 {
+				name = fmt.Sprintf("%s/RM%d-CN%d-LX%d", d.name, tiles[i].RM, tiles[i].CN, tiles[i].LX)
+			}
+			b.Run(name, func(b *testing.B) {
+				l := openBenchLib(b)
+				ba, bb, bc := benchBuf(b, l, d.m*d.k), benchBuf(b, l, d.k*d.n), benchBuf(b, l, d.m*d.n)
+				benchRecorded(b, l, GemmFlops(d.m, d.n, d.k), func(r *vk.Recorder) error {
+					if i < 0 {
+						return l.Gemm(r, ba.All(), bb.All(), bc.All(), d.m, d.n, d.k, d.o)
+					}
+					return l.GemmTiled(r, ba.All(), bb.All(), bc.All(), d.m, d.n, d.k, d.o, tiles[i])
+				})
+			})
+		}
+	}
+}

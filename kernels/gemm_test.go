@@ -16,8 +16,7 @@ func gemmTol(k int) tol { return tol{Abs: 1e-6 + 2e-6*float64(k), Rel: 1e-5} }
 type gemmCase struct{ m, n, k int }
 
 // gemmCases covers every edge size on each of M, N and K, odd remainders of the vec4 and register tiles, a
-// batch of 128 rows, and a product big enough for gemmTile's tall blocks with few rows (on CPU drivers, plain A
-// and B: one vec4 of columns an invocation, see Gemm).
+// batch of 128 rows, and a product big enough for gemmTile's tall blocks with few rows.
 func gemmCases() []gemmCase {
 	var cs []gemmCase
 	for _, s := range edgeSizes {
@@ -168,6 +167,41 @@ func TestGemmBatched(t *testing.T) {
 	for _, bad := range []GemmOpts{{Batch: 2, StrideC: 3}, {Batch: 2, StrideB: -1, StrideC: 4}, {Batch: 3, StrideC: 4}} {
 		if err := l.Gemm(rec, ba.All(), bb.All(), bc.All(), 2, 2, 2, bad); err == nil {
 			t.Errorf("batched gemm %+v on 8-float B and C: no error", bad)
+		}
+	}
+}
+
+// TestGemmStore4 checks that Gemm gives the same bits with vec4 stores of C as with float ones (gemm.comp's STORE4,
+// taken where N % 4 == 0), over every flag and operand layout, and with a batch whose products lie a multiple of 4
+// floats apart (vec4 stores) or not (float stores either way).
+func TestGemmStore4(t *testing.T) {
+	l := openLib(t)
+	defer func() { gemmStore4 = true }()
+	cases := []struct {
+		m, n, k, batch, strideC int
+	}{{50, 100, 36, 1, 0}, {7, 12, 5, 1, 0}, {33, 68, 257, 1, 0}, {19, 301, 40, 1, 0}, {5, 8, 12, 3, 44}, {5, 8, 12, 3, 42}}
+	for i, tc := range cases {
+		for v := range 32 {
+			o := GemmOpts{TransA: v&1 != 0, TransB: v&2 != 0, ReLU: v&4 != 0, Accumulate: v&8 != 0}
+			if tc.batch > 1 {
+				o.Batch, o.StrideB, o.StrideC = tc.batch, tc.k*tc.n, tc.strideC
+			}
+			r := rng(uint64(5000 + 32*i + v))
+			clen := max(tc.batch-1, 0)*tc.strideC + tc.m*tc.n
+			a, b := uniform(r, tc.m*tc.k, -2, 2), uniform(r, tc.batch*tc.k*tc.n, -2, 2)
+			c0, bias := uniform(r, clen, -2, 2), uniform(r, tc.n, -2, 2)
+			if v&16 != 0 {
+				o.Bias = upload(t, l, bias).All()
+			}
+			ba, bb := upload(t, l, a), upload(t, l, b)
+			var outs [2][]float32
+			for k, st := range []bool{false, true} {
+				gemmStore4 = st
+				bc := upload(t, l, c0)
+				run(t, l, func(rec *vk.Recorder) error { return l.Gemm(rec, ba.All(), bb.All(), bc.All(), tc.m, tc.n, tc.k, o) })
+				outs[k] = download(t, bc, clen)
+			}
+			sameBits(t, fmt.Sprintf("%+v %+v: ", tc, o), outs[1], outs[0])
 		}
 	}
 }

@@ -48,6 +48,10 @@ SQNET_LOCAL_SIZE
 
 layout(constant_id = 3) const uint RM = 16; // rows of C per invocation
 layout(constant_id = 4) const uint CN = 4;  // groups of 4 columns of C per invocation
+// STORE4: the host sets it where N % 4 == 0, C starts 16-byte aligned and a batch's products lie a multiple of 4
+// floats apart, so that each group of four columns of a row is one aligned vec4 of C: stored as one vec4 instead
+// of four floats (on lavapipe each store is a pass over the SIMD lanes, whatever its width). The same values.
+layout(constant_id = 5) const bool STORE4 = false;
 
 // Push constants (Go mirror: kernels.gemmPush).
 layout(push_constant) uniform Push {
@@ -83,6 +87,7 @@ layout(std430, set = 0, binding = 1) readonly buffer B_ { float b[]; };
 #endif
 layout(std430, set = 0, binding = 2) readonly buffer Bias_ { float bias[]; };
 layout(std430, set = 0, binding = 3) buffer C_ { float c[]; };
+layout(std430, set = 0, binding = 3) buffer C4_ { vec4 c4[]; }; // the same C as vec4s (STORE4)
 
 void main() {
     const uint M = pc.M, N = pc.N, K = pc.K;
@@ -221,6 +226,18 @@ void main() {
         const uint row = row0 + r;
         if (row >= M) {
             break;
+        }
+        if (STORE4) {
+            [[unroll]] for (uint j = 0; j < CN; j++) {
+                const uint col = col0 + 4 * j;
+                if (col < N) {
+                    const uint o = (cz + row * N + col) / 4;
+                    vec4 v = acc[r][j];
+                    SQNET_EPILOGUE(v, c4[o], vec4(bias[col], bias[col + 1], bias[col + 2], bias[col + 3]), flags)
+                    c4[o] = v;
+                }
+            }
+            continue;
         }
         [[unroll]] for (uint j = 0; j < CN; j++) {
             [[unroll]] for (uint q = 0; q < 4; q++) {
