@@ -41,7 +41,8 @@ func (l *Lib) PGDStep(r *vk.Recorder, x, g, x0 vk.Range, n int, eta, eps float32
 	if err := checkScale(op, "eta", eta); err != nil {
 		return err
 	}
-	return l.dispatch1D(r, "pgd_step", n, pgdPush{N: uint32(n), Eta: eta, Eps: eps},
+	shader, per := vec4Variant("pgd_step", n, x, g, x0)
+	return l.dispatch1D(r, shader, n/per, pgdPush{N: uint32(n), Eta: eta, Eps: eps},
 		[]vk.Access{vk.Read, vk.Read, vk.ReadWrite}, x0, g, x)
 }
 
@@ -53,7 +54,8 @@ func (l *Lib) FGSM(r *vk.Recorder, x, g, x0 vk.Range, n int, eps float32) error 
 	if err := checkPGD(op, n, eps, named{"x", x}, named{"g", g}, named{"x0", x0}); err != nil {
 		return err
 	}
-	return l.dispatch1D(r, "pgd_fgsm", n, pgdPush{N: uint32(n), Eps: eps},
+	shader, per := vec4Variant("pgd_fgsm", n, x, g, x0)
+	return l.dispatch1D(r, shader, n/per, pgdPush{N: uint32(n), Eps: eps},
 		[]vk.Access{vk.Read, vk.Read, vk.Write}, x0, g, x)
 }
 

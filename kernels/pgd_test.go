@@ -8,13 +8,16 @@ import (
 )
 
 // pgdInputs returns a clean image batch x0 in [0, 1], a current iterate x inside the ε-ball (some elements on
-// its boundary or at 0/1), and a gradient in [−2, 2] with exact zeros.
+// its boundary or at 0/1), and a gradient in [−2, 2] with exact zeros and NaNs (a step treats both as 0).
 func pgdInputs(seed uint64, n int, eps float32) (x0, x, g []float32) {
 	r := rng(seed)
 	x0 = uniform(r, n, 0, 1)
 	x = make([]float32, n)
 	g = uniform(r, n, -2, 2)
 	for i := range x {
+		if i%7 == 3 {
+			g[i] = float32(math.NaN())
+		}
 		switch i % 5 {
 		case 0:
 			x[i] = clip01(x0[i] + eps)
