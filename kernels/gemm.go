@@ -86,9 +86,10 @@ func (l *Lib) Gemm(r *vk.Recorder, a, b, c vk.Range, m, n, k int, o GemmOpts) er
 	t := l.gemmTile(m, n, k)
 	// (Until 2026-12-07 a product of few rows against a plain B — a dense layer's input gradient dy·w — ran one vec4
 	// of columns an invocation and 16 invocations a workgroup on CPU drivers: madry's fc1 input gradient
-	// (50×3136×1024) 40–42 → 46–51 GFLOP/s on lavapipe on the AMD EPYC machine. On the Intel Xeon machine, paired
-	// runs put the 25×16 block ahead of it: madry's 0.71–0.76×, small's fc1 (50×1568×100) 0.71–0.73× of its time,
-	// with scalar or vec4 stores alike, so it went.)
+	// (50×3136×1024) 40–42 → 46–51 GFLOP/s on lavapipe, measured 2026-12-06 on the machine of that afternoon's
+	// tables in docs/perf.md, an AMD EPYC. On the Intel Xeon machine, paired runs (BenchmarkGemmFewRows) put the
+	// 25×16 block ahead of it: madry's fc1 0.71–0.76× and small's (50×1568×100) 0.71–0.73× of its time in one half
+	// hour, 0.94× and 0.89× in a slower one, with float or vec4 stores alike, so it went.)
 	if o.TransA && t.RM > 4 && t.RM%4 != 0 {
 		t.RM = (t.RM + 3) / 4 * 4 // whole groups of four rows keep the vec4 loads of a transposed A
 	}
