@@ -139,7 +139,9 @@ func BenchmarkGemmFewRows(b *testing.B) {
 			old.CN, old.LX = 1, min(16, l.dev.Info().Limits.MaxWorkgroupInvocations, l.dev.Info().Limits.MaxWorkgroupSize[0])
 			benchPaired(b, l, []string{"gemm", "cn1"}, []func(r *vk.Recorder) error{
 				func(r *vk.Recorder) error { return l.Gemm(r, ba.All(), bb.All(), bc.All(), d.m, d.n, d.k, d.o) },
-				func(r *vk.Recorder) error { return l.GemmTiled(r, ba.All(), bb.All(), bc.All(), d.m, d.n, d.k, d.o, old) },
+				func(r *vk.Recorder) error {
+					return l.GemmTiled(r, ba.All(), bb.All(), bc.All(), d.m, d.n, d.k, d.o, old)
+				},
 			})
 		})
 	}
