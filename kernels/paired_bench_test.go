@@ -71,13 +71,7 @@ func median(v []float64) float64 {
 //
 //	go test ./kernels -run '^$' -bench Vec4Stores -benchtime 15x
 func BenchmarkVec4Stores(b *testing.B) {
-	for _, c := range []struct {
-		name string
-		s    ConvShape
-	}{
-		{"madry-conv2", ConvShape{B: 50, Cin: 32, H: 14, W: 14, Cout: 64, KH: 5, KW: 5, PadH: 2, PadW: 2}},
-		{"small-conv2", ConvShape{B: 50, Cin: 16, H: 14, W: 14, Cout: 32, KH: 3, KW: 3, PadH: 1, PadW: 1}},
-	} {
+	for _, c := range mnistConvs[2:] { // the second layers: the first run conv_direct
 		s := c.s
 		for _, pass := range []string{"forward", "data"} {
 			b.Run(c.name+"/"+pass, func(b *testing.B) {

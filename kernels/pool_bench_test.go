@@ -56,15 +56,7 @@ func BenchmarkMaxPool(b *testing.B) {
 // on small's and madry's first (conv_direct) and second (conv.comp) convolutions at batch 50, in ms a pass. Both
 // record poolReps passes into one command buffer; on devices without the fused pass the benchmark is skipped.
 func BenchmarkConvPool(b *testing.B) {
-	for _, c := range []struct {
-		name string
-		s    ConvShape
-	}{
-		{"small1", ConvShape{B: 50, Cin: 1, H: 28, W: 28, Cout: 16, KH: 3, KW: 3, PadH: 1, PadW: 1}},
-		{"madry1", ConvShape{B: 50, Cin: 1, H: 28, W: 28, Cout: 32, KH: 5, KW: 5, PadH: 2, PadW: 2}},
-		{"small2", ConvShape{B: 50, Cin: 16, H: 14, W: 14, Cout: 32, KH: 3, KW: 3, PadH: 1, PadW: 1}},
-		{"madry2", ConvShape{B: 50, Cin: 32, H: 14, W: 14, Cout: 64, KH: 5, KW: 5, PadH: 2, PadW: 2}},
-	} {
+	for _, c := range mnistConvs {
 		for _, pass := range []string{"fused", "two-pass", "unpool", "relu+maxpool-backward"} {
 			b.Run(fmt.Sprintf("%s/b%d/%s", c.name, c.s.B, pass), func(b *testing.B) {
 				l := openBenchLib(b)
@@ -102,4 +94,16 @@ func BenchmarkConvPool(b *testing.B) {
 			})
 		}
 	}
+}
+
+// mnistConvs are the MNIST models' convolutions at batch 50: small's (3×3, padding 1: 1→16 on 28×28, 16→32 on
+// 14×14) and madry's (5×5, padding 2: 1→32 on 28×28, 32→64 on 14×14), first and second layers.
+var mnistConvs = []struct {
+	name string
+	s    ConvShape
+}{
+	{"small1", ConvShape{B: 50, Cin: 1, H: 28, W: 28, Cout: 16, KH: 3, KW: 3, PadH: 1, PadW: 1}},
+	{"madry1", ConvShape{B: 50, Cin: 1, H: 28, W: 28, Cout: 32, KH: 5, KW: 5, PadH: 2, PadW: 2}},
+	{"small2", ConvShape{B: 50, Cin: 16, H: 14, W: 14, Cout: 32, KH: 3, KW: 3, PadH: 1, PadW: 1}},
+	{"madry2", ConvShape{B: 50, Cin: 32, H: 14, W: 14, Cout: 64, KH: 5, KW: 5, PadH: 2, PadW: 2}},
 }
