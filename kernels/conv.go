@@ -406,9 +406,10 @@ func (l *Lib) convDispatch(r *vk.Recorder, shader string, s ConvShape, flags uin
 
 // convStore4 reports whether conv.comp's variant shader stores four columns as one vec4 (its STORE4): the packed
 // variants without pooling do where the output plane is a multiple of 4 pixels and dst starts 16-byte aligned.
-// Paired runs on lavapipe (b50, ms a pass, against float stores): madry's conv2 forward 0.87–0.90×, input gradient
-// 0.91–0.94×; small's conv2 forward 0.79–0.81×, input gradient 0.90–0.92×. (Testing each column's taps once, as
-// the bits of a mask, instead of per channel, was tried with it: 0.97–1.03×, and nothing on the pooling forward.)
+// Paired runs on lavapipe (BenchmarkVec4Stores, b50, against float stores): madry's conv2 forward 0.90–0.93× of the
+// time, input gradient 0.94–0.97×; small's conv2 forward 0.79–0.80×, input gradient 0.91–0.92×. (Testing each
+// column's taps once, as the bits of a mask, instead of per channel, was tried with it: 0.97–1.03×, and nothing on
+// the pooling forward.)
 func convStore4(shader string, s ConvShape, dst vk.Range) uint32 {
 	plane := s.OH() * s.OW()
 	if strings.HasPrefix(shader, "conv_bwd_data") {

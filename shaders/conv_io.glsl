@@ -10,6 +10,6 @@ layout(std430, set = 0, binding = 2) readonly buffer Bias_ { float bias[]; };
 layout(std430, set = 0, binding = 3) buffer Out_ { float dst[]; }; // FWD: y; DATA: dx
 #if defined(PACKW) && PACKW && !(defined(POOL) && POOL)
 // The same output as vec4s (aliasing dst): the packed variants store four consecutive columns at once where they
-// are four aligned floats of one image (conv.comp's V4).
+// are four aligned floats of one image (conv.comp's STORE4).
 layout(std430, set = 0, binding = 3) buffer Out4_ { vec4 dst4[]; };
 #endif
