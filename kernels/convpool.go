@@ -154,16 +154,18 @@ func (l *Lib) Conv2DReLUMaxPoolBackward(r *vk.Recorder, codes, dy, dconv vk.Rang
 	if err := disjoint(op, named{"codes", codes}, named{"dy", dy}, named{"dconv", dconv}); err != nil {
 		return err
 	}
-	shader, align := "maxpool_unpool4_t", uint64(16) // conv_direct's codes, two windows' rows a vec4
+	// conv_direct's codes: an invocation a pooled row, two windows' rows a vec4; conv.comp's: an invocation a code
+	// float, one window's rows a vec2.
+	shader, align, invocations := "maxpool_unpool4_t", uint64(16), b*c*h/2
 	var push any = maxPoolPush{uint32(b * c), uint32(h), uint32(w), 1}
 	if !l.poolDirect(s) {
-		shader, align = "maxpool_unpool_flat_t", 8 // conv.comp's codes, one window's rows a vec2
+		shader, align, invocations = "maxpool_unpool_flat_t", 8, nc
 		push = unpoolFlatPush{uint32(b), uint32(c), uint32(h), uint32(w)}
 	}
 	if !l.texelFits(vk.Texel1, codes, dy) || dconv.Off%align != 0 {
 		return fmt.Errorf("%s: codes or dy cannot be a texel view, or dconv is not %d-byte aligned", op, align)
 	}
-	return l.dispatch1D(r, shader, nc, push, []vk.Access{vk.Texel1, vk.Texel1, vk.Write}, codes, dy, dconv)
+	return l.dispatch1D(r, shader, invocations, push, []vk.Access{vk.Texel1, vk.Texel1, vk.Write}, codes, dy, dconv)
 }
 
 // Conv2DReLUMaxPoolRef is the CPU reference of Conv2DReLUMaxPool: Conv2DRef, then ReLUMaxPool2x2Ref, and the

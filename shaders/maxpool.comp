@@ -33,10 +33,10 @@
 //
 // UNPOOL: the backward of a ReLU + pooling that ran fused into the convolution before it (conv.comp's and
 // conv_direct.comp's POOL), which kept no input x but a float of codes per four windows (8^k·(argmax position + 4
-// if the maximum was > 0) for its windows k = 0..3). An invocation reads one code float and writes its four
-// windows' dx rows: the same values, in the same places, as the backward reading x. conv_direct's codes (planes of
-// even height and a width a multiple of 4) are four windows of a pooled row, whose rows it writes as vec4s, two
-// windows a vec4. FLAT: conv.comp's (even height and width), one float per channel and group of four windows
+// if the maximum was > 0) for its windows k = 0..3), and writes the windows' dx rows: the same values, in the same
+// places, as the backward reading x. conv_direct's codes (planes of even height and a width a multiple of 4) are
+// four windows of a pooled row; an invocation takes a pooled row's code floats in turn and writes its rows as
+// vec4s, two windows a vec4. FLAT (an invocation a code float): conv.comp's (even height and width), one float per channel and group of four windows
 // taken in (image, pooled row, pooled column) order — a group may straddle rows and images — at [channel][group]
 // (kernels.Lib.PoolCodesLen); each window's rows as vec2s.
 #include "common.glsl"
@@ -136,42 +136,52 @@ void main() {
     }
     const uint co = j / groups, w0 = 4 * (j - co * groups);
     const uint code = uint(CODES(j));
+    // The first window's place is divided out once, the others' stepped to: integer division is scalar code on a
+    // SIMD CPU driver (lavapipe: eight divisions a SIMD group for each one written here).
+    uint b = w0 / op, oy = (w0 - b * op) / ow, ox = w0 - b * op - oy * ow;
     [[unroll]] for (uint q = 0; q < 4; q++) {
-        const uint wi = w0 + q;
-        if (wi < nw) {
-            const uint b = wi / op, r = wi - b * op, oy = r / ow, ox = r - oy * ow;
+        if (w0 + q < nw) {
             const uint k = (code >> (3 * q)) & 7u, a = k & 3u;
-            const float g = (k & 4u) != 0 ? DY((b * pc.c + co) * op + r) : 0.0;
+            const float g = (k & 4u) != 0 ? DY((b * pc.c + co) * op + oy * ow + ox) : 0.0;
             const uint dxb = (b * pc.c + co) * pc.h * pc.w + 2 * oy * pc.w + 2 * ox; // even
             [[unroll]] for (uint rr = 0; rr < 2; rr++) {
                 dx2[(dxb + rr * pc.w) / 2] = vec2(a == 2 * rr ? g : 0.0, a == 2 * rr + 1 ? g : 0.0);
+            }
+        }
+        if (++ox == ow) { // the next window: the next column, else the next row's first, else the next image's
+            ox = 0;
+            if (++oy == oh) {
+                oy = 0;
+                b++;
             }
         }
     }
 }
 #elif UNPOOL
 void main() {
-    // Invocation j: code float j, the windows c0 .. c0 + 3 of pooled row `row` (fewer at the row's end; the pooled
-    // width is even, so windows come in pairs).
-    const uint j = sqnet_flat_id();
+    // Invocation `row`: pooled row `row` (plane · oh + pooled row) and its cpr code floats in turn, each the windows
+    // c0 .. c0 + 3 (fewer at the row's end; the pooled width is even, so windows come in pairs). A row an invocation
+    // and the plane never divided out (the row's unpooled rows start at 2·row·w, h being 2·oh): no integer division,
+    // which is scalar code on a SIMD CPU driver (it was two a code float).
+    const uint row = sqnet_flat_id();
     const uint oh = pc.h / 2, ow = pc.w / 2, cpr = (ow + 3) / 4;
-    if (j >= pc.planes * oh * cpr) {
+    if (row >= pc.planes * oh) {
         return;
     }
-    const uint row = j / cpr; // plane · oh + pooled row
-    const uint c0 = (j - row * cpr) * 4;
-    const uint code = uint(CODES(j));
-    const uint p = row / oh, oy = row - p * oh;
-    const uint dxb = (p * pc.h + 2 * oy) * pc.w + 2 * c0; // a multiple of 4
-    [[unroll]] for (uint q = 0; q < 2; q++) {
-        if (c0 + 2 * q < ow) {
-            const uint k0 = (code >> (6 * q)) & 7u, k1 = (code >> (6 * q + 3)) & 7u;
-            const uint i0 = row * ow + c0 + 2 * q;
-            const float g0 = (k0 & 4u) != 0 ? DY(i0) : 0.0, g1 = (k1 & 4u) != 0 ? DY(i0 + 1) : 0.0;
-            const uint a0 = k0 & 3u, a1 = k1 & 3u;
-            [[unroll]] for (uint r = 0; r < 2; r++) {
-                dx4[(dxb + r * pc.w) / 4 + q] = vec4(a0 == 2 * r ? g0 : 0.0, a0 == 2 * r + 1 ? g0 : 0.0,
-                                                     a1 == 2 * r ? g1 : 0.0, a1 == 2 * r + 1 ? g1 : 0.0);
+    for (uint cq = 0; cq < cpr; cq++) {
+        const uint c0 = 4 * cq;
+        const uint code = uint(CODES(row * cpr + cq));
+        const uint dxb = 2 * row * pc.w + 2 * c0; // a multiple of 4
+        [[unroll]] for (uint q = 0; q < 2; q++) {
+            if (c0 + 2 * q < ow) {
+                const uint k0 = (code >> (6 * q)) & 7u, k1 = (code >> (6 * q + 3)) & 7u;
+                const uint i0 = row * ow + c0 + 2 * q;
+                const float g0 = (k0 & 4u) != 0 ? DY(i0) : 0.0, g1 = (k1 & 4u) != 0 ? DY(i0 + 1) : 0.0;
+                const uint a0 = k0 & 3u, a1 = k1 & 3u;
+                [[unroll]] for (uint r = 0; r < 2; r++) {
+                    dx4[(dxb + r * pc.w) / 4 + q] = vec4(a0 == 2 * r ? g0 : 0.0, a0 == 2 * r + 1 ? g0 : 0.0,
+                                                         a1 == 2 * r ? g1 : 0.0, a1 == 2 * r + 1 ? g1 : 0.0);
+                }
             }
         }
     }
