@@ -401,8 +401,10 @@ func TestConv2DFilterScratchTooSmall(t *testing.T) {
 
 // TestConvStore4 checks that the packed implicit GEMMs give the same bits with vec4 stores as with float ones
 // (conv.comp's STORE4, see convStore4), forward (bias and ReLU, then accumulating) and input gradient
-// (accumulating), on every shape of convCases plus a 7×7 kernel, and on outputs that start off 16-byte alignment
-// where the device can bind them so.
+// (accumulating), on every shape of convCases plus a 7×7 kernel. Where the device can bind outputs one float into
+// their buffers (not lavapipe's 16-byte nor SwiftShader's 256-byte storage offsets) it runs those too: convStore4
+// must then fall back to float stores, which this sees only as the same bits (a vec4 store there would be
+// misaligned, undefined rather than surely wrong).
 func TestConvStore4(t *testing.T) {
 	l := openLib(t)
 	defer func() { convVec4Stores = true }()

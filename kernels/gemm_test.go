@@ -172,14 +172,16 @@ func TestGemmBatched(t *testing.T) {
 }
 
 // TestGemmStore4 checks that Gemm gives the same bits with vec4 stores of C as with float ones (gemm.comp's STORE4,
-// taken where N % 4 == 0), over every flag and operand layout, and with a batch whose products lie a multiple of 4
-// floats apart (vec4 stores) or not (float stores either way).
+// taken where N % 4 == 0), over every flag and operand layout, with a product big enough for gemmTile's tall blocks
+// (50×100×3360 ≥ 2²⁴), and with a batch whose products lie a multiple of 4 floats apart (vec4 stores) or not (float
+// stores either way).
 func TestGemmStore4(t *testing.T) {
 	l := openLib(t)
 	defer func() { gemmStore4 = true }()
 	cases := []struct {
 		m, n, k, batch, strideC int
-	}{{50, 100, 36, 1, 0}, {7, 12, 5, 1, 0}, {33, 68, 257, 1, 0}, {19, 301, 40, 1, 0}, {5, 8, 12, 3, 44}, {5, 8, 12, 3, 42}}
+	}{{50, 100, 36, 1, 0}, {7, 12, 5, 1, 0}, {33, 68, 257, 1, 0}, {19, 301, 40, 1, 0}, {50, 100, 3360, 1, 0},
+		{5, 8, 12, 3, 44}, {5, 8, 12, 3, 42}}
 	for i, tc := range cases {
 		for v := range 32 {
 			o := GemmOpts{TransA: v&1 != 0, TransB: v&2 != 0, ReLU: v&4 != 0, Accumulate: v&8 != 0}

@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -36,8 +35,7 @@ func benchPaired(b *testing.B, l *Lib, names []string, variants []func(r *vk.Rec
 		recs[i] = r
 	}
 	times := make([][]float64, len(recs))
-	b.ResetTimer()
-	for b.Loop() {
+	for b.Loop() { // (b.Loop starts the timer here)
 		for i, r := range recs {
 			t0 := time.Now()
 			if err := r.Run(); err != nil {
@@ -101,7 +99,7 @@ func BenchmarkVec4Stores(b *testing.B) {
 		}
 	}
 	for _, d := range denseShapes {
-		b.Run(fmt.Sprint("dense/", d.name), func(b *testing.B) {
+		b.Run("dense/"+d.name, func(b *testing.B) {
 			l := openBenchLib(b)
 			ba, bb, bc := benchBuf(b, l, d.m*d.k), benchBuf(b, l, d.k*d.n), benchBuf(b, l, d.m*d.n)
 			defer func() { gemmStore4 = true }()

@@ -12,6 +12,8 @@
 // (FWD), bit 2 applies ReLU (FWD), bit 4 accumulates into the output instead of overwriting it.
 // UNIT (specialization constant 5) is 1 when both strides are 1, which spares DATA an integer division per
 // gathered element.
+// STORE4 (specialization constant 6, packed variants without POOL) stores each four columns as one vec4 where the
+// host found them four aligned floats of one image (kernels.convStore4); see the end of main.
 // PACKW variants read the weights repacked by conv_wpack.comp ([rows][(c, kh, kw) rounded up to 4], rows co
 // forward and ci for DATA) as vec4 texels: four taps of a row in one fetch instead of four (see kernels.Conv2D).
 // sqnet:variant conv_fwd -DDATA=0

@@ -32,13 +32,13 @@
 // sqnet:variant maxpool_unpool_flat_t -DBACKWARD=1 -DUNPOOL=1 -DVEC2=1 -DFLAT=1 -DTEX=1
 //
 // UNPOOL: the backward of a ReLU + pooling that ran fused into the convolution before it (conv.comp's and
-// conv_direct.comp's POOL), which kept no input x but a float of codes per four windows (8^k·(argmax position + 4
-// if the maximum was > 0) for its windows k = 0..3), and writes the windows' dx rows: the same values, in the same
+// conv_direct.comp's POOL), which kept no input x but a float of codes per four windows (8^k·(argmax position + 4 if
+// the maximum was > 0) for its windows k = 0..3), and writes the windows' dx rows: the same values, in the same
 // places, as the backward reading x. conv_direct's codes (planes of even height and a width a multiple of 4) are
-// four windows of a pooled row; an invocation takes a pooled row's code floats in turn and writes its rows as
-// vec4s, two windows a vec4. FLAT (an invocation a code float): conv.comp's (even height and width), one float per channel and group of four windows
-// taken in (image, pooled row, pooled column) order — a group may straddle rows and images — at [channel][group]
-// (kernels.Lib.PoolCodesLen); each window's rows as vec2s.
+// four windows of a pooled row; an invocation takes a pooled row's code floats in turn and writes its rows as vec4s,
+// two windows a vec4. FLAT (an invocation a code float): conv.comp's (even height and width), one float per channel
+// and group of four windows taken in (image, pooled row, pooled column) order — a group may straddle rows and images
+// — at [channel][group] (kernels.Lib.PoolCodesLen); each window's rows as vec2s.
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : require
 #if !defined(OUT4)
