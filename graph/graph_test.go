@@ -23,6 +23,22 @@ func randn(seed uint64, n int) []float32 {
 	return out
 }
 
+// feedAndRun writes vals and the labels into a compiled program and runs it once.
+func feedAndRun(t *testing.T, p *Program, vals map[*Tensor][]float32, labels *Tensor, ls []uint32) {
+	t.Helper()
+	for tt, v := range vals {
+		if err := Write(p, tt, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Write(p, labels, ls); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestInputGradient builds relu → reshape → cross-entropy, differentiates with respect to the input, and
 // compares loss and gradient with the kernels' CPU references composed by hand.
 func TestInputGradient(t *testing.T) {
@@ -42,15 +58,7 @@ func TestInputGradient(t *testing.T) {
 	defer p.Close()
 	xs := randn(1, b*k)
 	ls := []uint32{0, 6, 3, 3, 1}
-	if err := Write(p, x, xs); err != nil {
-		t.Fatal(err)
-	}
-	if err := Write(p, labels, ls); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Run(); err != nil {
-		t.Fatal(err)
-	}
+	feedAndRun(t, p, map[*Tensor][]float32{x: xs}, labels, ls)
 	gotLoss, gotGrad := make([]float32, b), make([]float32, b*k)
 	if err := Read(p, loss, gotLoss); err != nil {
 		t.Fatal(err)

@@ -46,22 +46,6 @@ func xent64(z []float64, label uint32) float64 {
 	return m + math.Log(se) - z[label]
 }
 
-// feedAndRun writes vals and the labels into a compiled program and runs it once.
-func feedAndRun(t *testing.T, p *Program, vals map[*Tensor][]float32, labels *Tensor, ls []uint32) {
-	t.Helper()
-	for tt, v := range vals {
-		if err := Write(p, tt, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := Write(p, labels, ls); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Run(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func widen(x []float32) []float64 {
 	out := make([]float64, len(x))
 	for i, v := range x {
