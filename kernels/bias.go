@@ -28,8 +28,12 @@ func (l *Lib) BiasGrad(r *vk.Recorder, dy, db vk.Range, batch, channels, inner i
 	}
 	// 64 invocations per channel: enough to split the batch·pixels sum on a CPU, a modest workgroup on a GPU.
 	lx := min(64, l.dev.Info().Limits.MaxWorkgroupInvocations, l.dev.Info().Limits.MaxWorkgroupSize[0])
-	shader, _ := vec4Variant("bias_grad", inner, dy) // four terms a read (see bias_grad.comp's VEC4)
-	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{vk.Read, vk.ReadWrite},
+	shader, per := vec4Variant("bias_grad", inner, dy) // four terms a read (see bias_grad.comp's VEC4)
+	in := vk.Read
+	if per == 4 && biasGradTexels && l.texelFits(vk.Texel4, dy) {
+		shader, in = shader+"_t", vk.Texel4 // as vec4 texels (see bias_grad.comp's TEX)
+	}
+	pipe, err := l.pipeline(vk.PipelineSpec{Shader: shader, Bindings: []vk.Access{in, vk.ReadWrite},
 		PushSize: pushSize(p), Local: [3]uint32{lx, 1, 1}})
 	if err != nil {
 		return err
@@ -38,6 +42,9 @@ func (l *Lib) BiasGrad(r *vk.Recorder, dy, db vk.Range, batch, channels, inner i
 	groups := [3]uint32{uint32(min(channels, maxX)), uint32((channels + maxX - 1) / maxX), 1}
 	return r.Dispatch(pipe, groups, p, dy, db)
 }
+
+// biasGradTexels lets BiasGrad read vec4 texels (bias_grad4_t); tests turn it off to compare the two reads.
+var biasGradTexels = true
 
 // BiasGradRef is the CPU reference of BiasGrad (float64 sums).
 func BiasGradRef(dy []float32, batch, channels, inner int) []float32 {

@@ -318,6 +318,33 @@ func TestBiasGrad(t *testing.T) {
 	}
 }
 
+// TestBiasGradTexels checks that bias_grad4's texel and storage-buffer reads give the same bits: the same terms
+// summed in the same order (a swapped lane or component in either read fails it).
+func TestBiasGradTexels(t *testing.T) {
+	l := openLib(t)
+	if !l.texelFits(vk.Texel4, upload(t, l, make([]float32, 16)).All()) {
+		t.Skip("no vec4 texel reads on this device")
+	}
+	defer func() { biasGradTexels = true }()
+	for i, c := range [][3]int{{50, 16, 784}, {3, 5, 12}, {7, 3, 4}} {
+		b, ch, in := c[0], c[1], c[2]
+		dy := uniform(rng(uint64(750+i)), b*ch*in, -2, 2)
+		bdy := upload(t, l, dy)
+		var got [2][]float32
+		for k, tex := range []bool{false, true} {
+			biasGradTexels = tex
+			db := zeros(t, l, ch)
+			run(t, l, func(rec *vk.Recorder) error { return l.BiasGrad(rec, bdy.All(), db.All(), b, ch, in, false) })
+			got[k] = download(t, db, ch)
+		}
+		for j := range got[0] {
+			if math.Float32bits(got[0][j]) != math.Float32bits(got[1][j]) {
+				t.Fatalf("bias grad %v: channel %d: storage buffer %v, texels %v", c, j, got[0][j], got[1][j])
+			}
+		}
+	}
+}
+
 // TestBiasGradGradient checks BiasGrad against central differences of loss = Σ r·(y + bias[c]), for a
 // convolution's bias (inner 5; inner 8: bias_grad4) and a dense layer's (inner 1, bias_grad_cols).
 func TestBiasGradGradient(t *testing.T) {

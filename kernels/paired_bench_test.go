@@ -138,3 +138,29 @@ func BenchmarkGemmFewRows(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBiasGradTexels times, paired, bias_grad4 reading dy through a storage buffer and as vec4 texels
+// (bias_grad4_t), for the MNIST convolutions' bias gradients at batch 50.
+//
+//	go test ./kernels -run '^$' -bench BiasGradTexels -benchtime 15x
+func BenchmarkBiasGradTexels(b *testing.B) {
+	for _, c := range mnistConvs {
+		s := c.s
+		b.Run(c.name, func(b *testing.B) {
+			l := openBenchLib(b)
+			dy, db := benchBuf(b, l, s.OutLen()), benchBuf(b, l, s.Cout)
+			if !l.texelFits(vk.Texel4, dy.All()) {
+				b.Skip("no vec4 texel reads on this device")
+			}
+			defer func() { biasGradTexels = true }()
+			var variants []func(r *vk.Recorder) error
+			for _, tex := range []bool{false, true} {
+				variants = append(variants, func(r *vk.Recorder) error {
+					biasGradTexels = tex
+					return l.BiasGrad(r, dy.All(), db.All(), s.B, s.Cout, s.OH()*s.OW(), false)
+				})
+			}
+			benchPaired(b, l, []string{"buffer", "texel"}, variants)
+		})
+	}
+}

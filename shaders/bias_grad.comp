@@ -5,6 +5,7 @@
 // adds the partial sums in lane order through shared memory: a fixed order, so the same inputs give the same bits.
 // sqnet:variant bias_grad -DCOLS=0 -DVEC4=0
 // sqnet:variant bias_grad4 -DCOLS=0 -DVEC4=1
+// sqnet:variant bias_grad4_t -DCOLS=0 -DVEC4=1 -DTEX=1
 // sqnet:variant bias_grad_cols -DCOLS=1 -DVEC4=0
 // COLS (inner = 1: a dense layer's bias, or the sum of a weight gradient's parts over groups of images) gives each
 // invocation one channel and sums the batch in order: the channels are contiguous, so a subgroup's loads are
@@ -13,6 +14,9 @@
 // VEC4 (inner % 4 == 0, dy 16-byte aligned) reads the terms four at a time and adds them in order, the chunks whole
 // vec4s: on lavapipe a storage-buffer access walks the SIMD lanes one by one whatever its width (a convolution's
 // bias gradient at batch 50, 16 × 784: 0.80 → 0.52 ms a call with its submit; 32 × 196: 0.51 → 0.37).
+// TEX (with VEC4) reads them as vec4 texels instead (kernels.BiasGrad, where dy fits an R32G32B32A32 view): gallivm
+// loads a texel for all lanes at once, where a storage-buffer load is a loop over the lanes with a bounds test each.
+// The same terms in the same order: the same bits.
 #include "common.glsl"
 SQNET_LOCAL_SIZE
 
@@ -22,8 +26,11 @@ layout(push_constant) uniform Push {
     uint flags; // 4: accumulate
 } pc;
 
-#if VEC4
+#if VEC4 && defined(TEX) && TEX
+SQNET_VEC4_TEX(0, DY4)
+#elif VEC4
 layout(std430, set = 0, binding = 0) readonly buffer DY_ { vec4 dy4[]; };
+vec4 DY4(uint i) { return dy4[i]; }
 #else
 layout(std430, set = 0, binding = 0) readonly buffer DY_ { float dy[]; };
 #endif
@@ -59,7 +66,7 @@ void main() {
         uint b = k0 / inner, p = k0 % inner;
         for (uint k = k0; k < k1; k++) {
 #if VEC4
-            const vec4 v = dy4[(b * pc.channels + c) * inner + p];
+            const vec4 v = DY4((b * pc.channels + c) * inner + p);
             s = (((s + v.x) + v.y) + v.z) + v.w;
 #else
             s += dy[(b * pc.channels + c) * inner + p];
