@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/sqnet/sqnet/vk"
 )
@@ -145,9 +146,27 @@ func (l *Lib) AdamStep(r *vk.Recorder, w, g, m, v vk.Range, n, t int, p AdamPara
 		return err
 	}
 	shader, per := vec4Variant("adam", n, w, g, m, v)
-	return l.dispatch1D(r, shader, n/per, p.push(n, t),
-		[]vk.Access{vk.ReadWrite, vk.Read, vk.ReadWrite, vk.ReadWrite}, w, g, m, v)
+	access, bufs := []vk.Access{vk.ReadWrite, vk.Read, vk.ReadWrite, vk.ReadWrite}, []vk.Range{w, g, m, v}
+	shader, access, bufs = l.adamTexels(shader, per, access, bufs)
+	return l.dispatch1D(r, shader, n/per, p.push(n, t), access, bufs...)
 }
+
+// adamTexels turns an Adam dispatch of the VEC4 variant shader (per = 4) into its TEX variant where the library
+// reads texels and w, g, m and v all fit vec4 texel views: g is bound as texels, and texel views of w, m and v are
+// bound after the others (see adam.comp's TEX). Otherwise it returns its arguments as they are.
+func (l *Lib) adamTexels(shader string, per int, access []vk.Access, bufs []vk.Range) (string, []vk.Access, []vk.Range) {
+	w, g, m, v := bufs[0], bufs[1], bufs[2], bufs[3]
+	if per != 4 || !adamTexelReads || !l.texelFits(vk.Texel4, w, g, m, v) {
+		return shader, access, bufs
+	}
+	access = append(slices.Clone(access), vk.Texel4, vk.Texel4, vk.Texel4)
+	access[1] = vk.Texel4
+	return shader + "_t", access, append(slices.Clone(bufs), w, m, v)
+}
+
+// adamTexelReads lets AdamStep and AdamStepDynamic read through texel views (adam.comp's TEX); tests turn it off to
+// compare the two reads.
+var adamTexelReads = true
 
 // AdamStepDynamic is AdamStep with the step's bias corrections read from corr (two floats: AdamCorrections(p, t))
 // at run time instead of baked into the recording; p.LR is unused (it is inside corr). It equals AdamStep for the
@@ -162,8 +181,9 @@ func (l *Lib) AdamStepDynamic(r *vk.Recorder, w, g, m, v, corr vk.Range, n int, 
 		return err
 	}
 	shader, per := vec4Variant("adam_dyn", n, w, g, m, v)
-	return l.dispatch1D(r, shader, n/per, p.push(n, 1),
-		[]vk.Access{vk.ReadWrite, vk.Read, vk.ReadWrite, vk.ReadWrite, vk.Read}, w, g, m, v, corr)
+	access := []vk.Access{vk.ReadWrite, vk.Read, vk.ReadWrite, vk.ReadWrite, vk.Read}
+	shader, access, bufs := l.adamTexels(shader, per, access, []vk.Range{w, g, m, v, corr})
+	return l.dispatch1D(r, shader, n/per, p.push(n, 1), access, bufs...)
 }
 
 // SGDStepRef is the CPU reference of SGDStep: it updates w and v in place.

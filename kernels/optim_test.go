@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -240,5 +241,51 @@ func TestAdamVec4SameBits(t *testing.T) {
 	}
 	if i := bitsEqual(ws[0], ws[1]); i >= 0 {
 		t.Fatalf("after 3 steps w[%d] = %v with adam4 (n = 64), %v with adam (n = 65)", i, ws[0][i], ws[1][i])
+	}
+}
+
+// TestAdamTexels checks that Adam's texel reads (adam.comp's TEX: w, m and v read through texel views of the buffers
+// it writes) give the same bits as its storage-buffer reads, fixed and dynamic corrections, with weight decay, over
+// three steps (a step reading a stale or swapped element fails it).
+func TestAdamTexels(t *testing.T) {
+	l := openLib(t)
+	const n, steps = 4 * 1031, 3
+	if !l.texelFits(vk.Texel4, zeros(t, l, n).All()) {
+		t.Skip("no vec4 texel reads on this device")
+	}
+	defer func() { adamTexelReads = true }()
+	p := AdamParams{LR: 0.01, Beta1: 0.8, Beta2: 0.99, Eps: 1e-6, WeightDecay: 0.01}
+	w0, g := uniform(rng(31), n, -2, 2), uniform(rng(32), n, -2, 2)
+	bg := upload(t, l, g)
+	for _, dynamic := range []bool{false, true} {
+		var outs [2][3][]float32
+		for k, tex := range []bool{false, true} {
+			adamTexelReads = tex
+			bw, bm, bv := upload(t, l, w0), zeros(t, l, n), zeros(t, l, n)
+			corrs := make([]*vk.Buffer, steps)
+			for s := range corrs {
+				c := AdamCorrections(p, s+1)
+				corrs[s] = upload(t, l, c[:])
+			}
+			run(t, l, func(r *vk.Recorder) error {
+				for s := range steps {
+					var err error
+					if dynamic {
+						err = l.AdamStepDynamic(r, bw.All(), bg.All(), bm.All(), bv.All(), corrs[s].All(), n, p)
+					} else {
+						err = l.AdamStep(r, bw.All(), bg.All(), bm.All(), bv.All(), n, s+1, p)
+					}
+					if err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			outs[k] = [3][]float32{download(t, bw, n), download(t, bm, n), download(t, bv, n)}
+		}
+		for i, name := range []string{"w", "m", "v"} {
+			sameBits(t, fmt.Sprintf("adam (dynamic %v) %s, storage buffer against texels: ", dynamic, name),
+				outs[0][i], outs[1][i])
+		}
 	}
 }

@@ -164,3 +164,34 @@ func BenchmarkBiasGradTexels(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAdamTexels times, paired, an Adam step (dynamic corrections, as training records it) reading its four
+// arrays through storage buffers and through vec4 texel views (adam.comp's TEX), for madry's and small's fc1 weights.
+//
+//	go test ./kernels -run '^$' -bench AdamTexels -benchtime 15x
+func BenchmarkAdamTexels(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"madry-fc1", 1024 * 3136}, {"small-fc1", 100 * 1568}} {
+		b.Run(c.name, func(b *testing.B) {
+			l := openBenchLib(b)
+			w, g, m, v := benchBuf(b, l, c.n), benchBuf(b, l, c.n), benchBuf(b, l, c.n), benchBuf(b, l, c.n)
+			if !l.texelFits(vk.Texel4, w.All(), g.All(), m.All(), v.All()) {
+				b.Skip("no vec4 texel reads on this device")
+			}
+			p := DefaultAdam(1e-3)
+			c1 := AdamCorrections(p, 1)
+			corr := upload(b, l, c1[:])
+			defer func() { adamTexelReads = true }()
+			var variants []func(r *vk.Recorder) error
+			for _, tex := range []bool{false, true} {
+				variants = append(variants, func(r *vk.Recorder) error {
+					adamTexelReads = tex
+					return l.AdamStepDynamic(r, w.All(), g.All(), m.All(), v.All(), corr.All(), c.n, p)
+				})
+			}
+			benchPaired(b, l, []string{"buffer", "texel"}, variants)
+		})
+	}
+}
