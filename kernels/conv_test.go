@@ -337,11 +337,7 @@ func TestBiasGradTexels(t *testing.T) {
 			run(t, l, func(rec *vk.Recorder) error { return l.BiasGrad(rec, bdy.All(), db.All(), b, ch, in, false) })
 			got[k] = download(t, db, ch)
 		}
-		for j := range got[0] {
-			if math.Float32bits(got[0][j]) != math.Float32bits(got[1][j]) {
-				t.Fatalf("bias grad %v: channel %d: storage buffer %v, texels %v", c, j, got[0][j], got[1][j])
-			}
-		}
+		sameBits(t, fmt.Sprintf("bias grad %v, storage buffer against texels: ", c), got[0], got[1])
 	}
 }
 

@@ -56,6 +56,20 @@ func benchPaired(b *testing.B, l *Lib, names []string, variants []func(r *vk.Rec
 	}
 }
 
+// benchSwitch runs benchPaired on the two settings of one of the package's switches (off first, named names[0]),
+// recording with rec under each, and sets the switch back on afterwards.
+func benchSwitch(b *testing.B, l *Lib, sw *bool, names []string, rec func(r *vk.Recorder) error) {
+	defer func() { *sw = true }()
+	var variants []func(r *vk.Recorder) error
+	for _, on := range []bool{false, true} {
+		variants = append(variants, func(r *vk.Recorder) error {
+			*sw = on
+			return rec(r)
+		})
+	}
+	benchPaired(b, l, names, variants)
+}
+
 // median returns the median of v (the upper one of an even count).
 func median(v []float64) float64 {
 	s := slices.Clone(v)
@@ -83,18 +97,12 @@ func BenchmarkVec4Stores(b *testing.B) {
 					b.Skip("no packed pass on this device")
 				}
 				o := ConvOpts{Scratch: benchBuf(b, l, n).All()}
-				defer func() { convVec4Stores = true }()
-				var variants []func(r *vk.Recorder) error
-				for _, v4 := range []bool{false, true} {
-					variants = append(variants, func(r *vk.Recorder) error {
-						convVec4Stores = v4
-						if pass == "forward" {
-							return l.Conv2D(r, x.All(), w.All(), y.All(), s, o)
-						}
-						return l.Conv2DBackwardData(r, y.All(), w.All(), x.All(), s, o)
-					})
-				}
-				benchPaired(b, l, []string{"float", "vec4"}, variants)
+				benchSwitch(b, l, &convVec4Stores, []string{"float", "vec4"}, func(r *vk.Recorder) error {
+					if pass == "forward" {
+						return l.Conv2D(r, x.All(), w.All(), y.All(), s, o)
+					}
+					return l.Conv2DBackwardData(r, y.All(), w.All(), x.All(), s, o)
+				})
 			})
 		}
 	}
@@ -102,15 +110,9 @@ func BenchmarkVec4Stores(b *testing.B) {
 		b.Run("dense/"+d.name, func(b *testing.B) {
 			l := openBenchLib(b)
 			ba, bb, bc := benchBuf(b, l, d.m*d.k), benchBuf(b, l, d.k*d.n), benchBuf(b, l, d.m*d.n)
-			defer func() { gemmStore4 = true }()
-			var variants []func(r *vk.Recorder) error
-			for _, v4 := range []bool{false, true} {
-				variants = append(variants, func(r *vk.Recorder) error {
-					gemmStore4 = v4
-					return l.Gemm(r, ba.All(), bb.All(), bc.All(), d.m, d.n, d.k, d.o)
-				})
-			}
-			benchPaired(b, l, []string{"float", "vec4"}, variants)
+			benchSwitch(b, l, &gemmStore4, []string{"float", "vec4"}, func(r *vk.Recorder) error {
+				return l.Gemm(r, ba.All(), bb.All(), bc.All(), d.m, d.n, d.k, d.o)
+			})
 		})
 	}
 }
@@ -152,15 +154,9 @@ func BenchmarkBiasGradTexels(b *testing.B) {
 			if !l.texelFits(vk.Texel4, dy.All()) {
 				b.Skip("no vec4 texel reads on this device")
 			}
-			defer func() { biasGradTexels = true }()
-			var variants []func(r *vk.Recorder) error
-			for _, tex := range []bool{false, true} {
-				variants = append(variants, func(r *vk.Recorder) error {
-					biasGradTexels = tex
-					return l.BiasGrad(r, dy.All(), db.All(), s.B, s.Cout, s.OH()*s.OW(), false)
-				})
-			}
-			benchPaired(b, l, []string{"buffer", "texel"}, variants)
+			benchSwitch(b, l, &biasGradTexels, []string{"buffer", "texel"}, func(r *vk.Recorder) error {
+				return l.BiasGrad(r, dy.All(), db.All(), s.B, s.Cout, s.OH()*s.OW(), false)
+			})
 		})
 	}
 }
@@ -183,15 +179,9 @@ func BenchmarkAdamTexels(b *testing.B) {
 			p := DefaultAdam(1e-3)
 			c1 := AdamCorrections(p, 1)
 			corr := upload(b, l, c1[:])
-			defer func() { adamTexelReads = true }()
-			var variants []func(r *vk.Recorder) error
-			for _, tex := range []bool{false, true} {
-				variants = append(variants, func(r *vk.Recorder) error {
-					adamTexelReads = tex
-					return l.AdamStepDynamic(r, w.All(), g.All(), m.All(), v.All(), corr.All(), c.n, p)
-				})
-			}
-			benchPaired(b, l, []string{"buffer", "texel"}, variants)
+			benchSwitch(b, l, &adamTexelReads, []string{"buffer", "texel"}, func(r *vk.Recorder) error {
+				return l.AdamStepDynamic(r, w.All(), g.All(), m.All(), v.All(), corr.All(), c.n, p)
+			})
 		})
 	}
 }
